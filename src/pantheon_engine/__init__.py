@@ -1,0 +1,1 @@
+"""Pantheon engine: headless core."""

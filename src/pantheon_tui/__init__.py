@@ -1,0 +1,1 @@
+"""Pantheon control room (Textual)."""
