@@ -7,6 +7,7 @@ are appended one complete line per ``write`` call; readers skip a partial last l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -40,10 +41,8 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
     _fsync_dir(target.parent)
 

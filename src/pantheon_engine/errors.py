@@ -45,7 +45,11 @@ class FlowError(UserError):
     """A flow file is malformed: names the file and, where known, the node."""
 
     def __init__(
-        self, message: str, *, file: str | None = None, node: str | None = None,
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        node: str | None = None,
         hint: str | None = None,
     ) -> None:
         where = ""

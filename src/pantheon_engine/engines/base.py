@@ -33,7 +33,9 @@ class OutputConstraint(BaseModel):
     def _exactly_one(self) -> OutputConstraint:
         given = [x for x in (self.json_schema, self.regex, self.grammar) if x is not None]
         if len(given) != 1:
-            raise ValueError("an output constraint needs exactly one of json_schema, regex, grammar")
+            raise ValueError(
+                "an output constraint needs exactly one of json_schema, regex, grammar"
+            )
         return self
 
 

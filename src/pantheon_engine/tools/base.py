@@ -76,7 +76,9 @@ class Tool(Generic[A, R]):
             try:
                 result = self.result_model.model_validate(result)
             except ValidationError as exc:
-                raise ToolFailure(f"{self.name}: returned an invalid result: {_brief(exc)}") from exc
+                raise ToolFailure(
+                    f"{self.name}: returned an invalid result: {_brief(exc)}"
+                ) from exc
         return result
 
 
