@@ -1,0 +1,511 @@
+"""An engine for any OpenAI-compatible chat server: vLLM first, also llama.cpp's server,
+OpenVINO Model Server, Ollama.
+
+The server does the batching; this engine's job is to keep many requests in flight
+(``concurrency`` connections), to map Pantheon's request onto ``POST /chat/completions``
+and to turn every failure into one of Pantheon's errors:
+
+* server down (connection refused, reset before a reply) -> retried with exponential
+  backoff, then :class:`EngineUnavailable` naming the URL;
+* HTTP 4xx -> :class:`EngineError` with the status and the server's own message
+  (429 is retried first);
+* HTTP 5xx -> retried, then :class:`EngineError`;
+* a body that is not the expected JSON -> :class:`EngineError` ("malformed response");
+* no reply within ``timeout_s`` -> :class:`EngineTimeout` (not retried).
+
+Retries always go to the same URL: there is no fallback endpoint, by design.
+
+Output constraints use vLLM's structured outputs (``"structured_outputs": {"json": …}``,
+``{"regex": …}``, ``{"grammar": …}``; the request field since vLLM 0.10.2, the only one
+since 0.12, which removed ``guided_json``/``guided_regex``/``guided_grammar``). vLLM's
+request model accepts unknown fields and ignores them (``extra="allow"``, logged), so
+``legacy_guided_fields=True`` may add the old ``guided_*`` fields for a vLLM older than
+0.10.2 without harming a newer one. ``constraint_format="openai"`` sends the standard
+``response_format`` JSON schema instead (llama.cpp server, OVMS, Ollama; schemas only).
+
+Tool definitions (OpenAI ``tools``) can be passed per engine or per call; a reply that
+carries ``tool_calls`` is turned into Pantheon's text envelope
+``{"type":"tool","name":…,"args":{…}}`` so the tool loop sees one format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import deque
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel
+
+from pantheon_engine.engines.base import (
+    Completion,
+    Engine,
+    EngineRequest,
+    EngineStats,
+    FinishReason,
+    OutputConstraint,
+)
+from pantheon_engine.errors import EngineError, EngineTimeout, EngineUnavailable
+
+__all__ = ["OpenAIEngine", "ServerMetrics", "parse_prometheus", "tool_call_envelope"]
+
+ConstraintFormat = Literal["vllm", "openai"]
+
+_RETRY_STATUS = {429, 500, 502, 503, 504}
+_CONNECTION_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.RemoteProtocolError,
+    httpx.ReadError,
+    httpx.WriteError,
+)
+
+
+class ServerMetrics(BaseModel):
+    """What a vLLM server's Prometheus ``/metrics`` says (fields absent -> None)."""
+
+    available: bool = False
+    running: float | None = None
+    waiting: float | None = None
+    generation_tokens_total: float | None = None
+    prompt_tokens_total: float | None = None
+    kv_cache_usage: float | None = None
+    tokens_per_s: float | None = None  # from two successive samples
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Sum every sample of each metric over its label sets (``name{…} value``)."""
+    totals: dict[str, float] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "{" in line:
+            name, _, rest = line.partition("{")
+            _, _, rest = rest.rpartition("}")
+        else:
+            name, _, rest = line.partition(" ")
+        fields = rest.split()
+        if not fields:
+            continue
+        try:
+            value = float(fields[0])
+        except ValueError:
+            continue
+        if math.isnan(value):
+            continue
+        name = name.strip()
+        totals[name] = totals.get(name, 0.0) + value
+    return totals
+
+
+def tool_call_envelope(tool_call: dict[str, Any]) -> str:
+    """One OpenAI ``tool_calls`` item as Pantheon's envelope text."""
+    function = tool_call.get("function") or {}
+    name = function.get("name")
+    if not isinstance(name, str):
+        raise ValueError("tool call without a function name")
+    arguments = function.get("arguments")
+    args: Any
+    if isinstance(arguments, dict):
+        args = arguments
+    elif isinstance(arguments, str):
+        try:
+            args = json.loads(arguments) if arguments.strip() else {}
+        except json.JSONDecodeError:
+            args = arguments  # left for the loop's schema check to reject
+    elif arguments is None:
+        args = {}
+    else:
+        args = arguments
+    return json.dumps({"type": "tool", "name": name, "args": args}, ensure_ascii=False)
+
+
+def _first(metrics: dict[str, float], *names: str) -> float | None:
+    for name in names:
+        if name in metrics:
+            return metrics[name]
+    return None
+
+
+class OpenAIEngine(Engine):
+    """Client for an OpenAI-compatible ``/chat/completions`` server.
+
+    ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``). ``model`` is the
+    served model name; ``None`` asks ``GET /models`` at :meth:`start` and takes the first.
+    ``concurrency`` bounds requests in flight (and the connection pool); callers beyond it
+    wait, and that wait is reported as ``queued_s``. HTTP proxies from the environment are
+    never used (``trust_env=False``): the server is local.
+    """
+
+    name = "openai"
+    supports_constraints = True
+
+    def __init__(
+        self,
+        base_url: str = "http://127.0.0.1:8000/v1",
+        model: str | None = None,
+        *,
+        concurrency: int = 64,
+        timeout_s: float = 300.0,
+        connect_timeout_s: float = 5.0,
+        max_attempts: int = 4,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+        api_key: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        constraint_format: ConstraintFormat = "vllm",
+        legacy_guided_fields: bool = False,
+        tool_role_as_user: bool = True,
+        extra_body: dict[str, Any] | None = None,
+        throughput_window_s: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.model = model or ""
+        self.concurrency = concurrency
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+        self.api_key = api_key
+        self.tools = tools
+        self.tool_choice = tool_choice
+        self.constraint_format = constraint_format
+        self.legacy_guided_fields = legacy_guided_fields
+        self.tool_role_as_user = tool_role_as_user
+        self.extra_body = dict(extra_body or {})
+        self.throughput_window_s = throughput_window_s
+        self._transport = transport
+        self._client: httpx.AsyncClient | None = None
+        self._semaphore: asyncio.Semaphore | None = None
+
+        self._in_flight = 0
+        self._completed = 0
+        self._prompt_tokens = 0
+        self._completion_tokens = 0
+        self._done_window: deque[tuple[float, int]] = deque()
+        self._server: ServerMetrics | None = None
+        self._server_at: float | None = None
+        self._running_samples = 0
+        self._running_sum = 0.0
+
+    # -- urls ----------------------------------------------------------------------------
+
+    @property
+    def server_root(self) -> str:
+        """The server's root (``base_url`` without a trailing ``/v1``): where /metrics is."""
+        root = self.base_url
+        if root.endswith("/v1"):
+            root = root[: -len("/v1")]
+        return root
+
+    @property
+    def chat_url(self) -> str:
+        return f"{self.base_url}/chat/completions"
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _ensure_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.timeout_s, connect=self.connect_timeout_s, pool=None),
+                limits=httpx.Limits(
+                    max_connections=self.concurrency,
+                    max_keepalive_connections=self.concurrency,
+                ),
+                headers=headers,
+                trust_env=False,
+                transport=self._transport,
+            )
+            self._semaphore = asyncio.Semaphore(self.concurrency)
+        return self._client
+
+    async def start(self) -> None:
+        self._ensure_client()
+        if not self.model:
+            self.model = await self._discover_model()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def _discover_model(self) -> str:
+        url = f"{self.base_url}/models"
+        response = await self._send("GET", url, None)
+        try:
+            data = response.json()["data"]
+            return str(data[0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise EngineError(f"malformed response from {url}: no model listed") from exc
+
+    # -- requests ------------------------------------------------------------------------
+
+    def build_body(
+        self,
+        request: EngineRequest,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The JSON body for ``/chat/completions`` (public for tests and traces)."""
+        messages = []
+        for message in request.messages:
+            role = message.role
+            if role == "tool" and self.tool_role_as_user:
+                role = "user"  # Pantheon's messages carry no tool_call_id
+            messages.append({"role": role, "content": message.content})
+        body: dict[str, Any] = {
+            "messages": messages,
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "stream": False,
+        }
+        if self.model:
+            body["model"] = self.model
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.constraint is not None:
+            body.update(self._constraint_fields(request.constraint))
+        tools = tools if tools is not None else self.tools
+        if tools:
+            body["tools"] = tools
+            choice = tool_choice if tool_choice is not None else self.tool_choice
+            if choice is not None:
+                body["tool_choice"] = choice
+        body.update(self.extra_body)
+        return body
+
+    def _constraint_fields(self, constraint: OutputConstraint) -> dict[str, Any]:
+        if self.constraint_format == "openai":
+            if constraint.json_schema is None:
+                raise EngineError(
+                    "constraint_format 'openai' (response_format) carries JSON schemas only; "
+                    "regex and grammar constraints need a vLLM server (constraint_format 'vllm')"
+                )
+            return {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "output", "schema": constraint.json_schema},
+                }
+            }
+        fields: dict[str, Any] = {}
+        if constraint.json_schema is not None:
+            fields["structured_outputs"] = {"json": constraint.json_schema}
+            legacy = {"guided_json": constraint.json_schema}
+        elif constraint.regex is not None:
+            fields["structured_outputs"] = {"regex": constraint.regex}
+            legacy = {"guided_regex": constraint.regex}
+        else:
+            fields["structured_outputs"] = {"grammar": constraint.grammar}
+            legacy = {"guided_grammar": constraint.grammar}
+        if self.legacy_guided_fields:
+            fields.update(legacy)
+        return fields
+
+    async def complete(
+        self,
+        request: EngineRequest,
+        *,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+    ) -> Completion:
+        client_started = time.monotonic()
+        self._ensure_client()
+        assert self._semaphore is not None
+        body = self.build_body(request, tools=tools, tool_choice=tool_choice)
+        self._in_flight += 1
+        try:
+            async with self._semaphore:
+                queued = time.monotonic() - client_started
+                response = await self._send("POST", self.chat_url, body)
+            completion = self._parse(response, queued, client_started)
+        finally:
+            self._in_flight -= 1
+        self._completed += 1
+        self._prompt_tokens += completion.prompt_tokens
+        self._completion_tokens += completion.completion_tokens
+        self._done_window.append((time.monotonic(), completion.completion_tokens))
+        return completion
+
+    async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
+        client = self._ensure_client()
+        last: str = ""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = await client.request(method, url, json=body)
+            except httpx.TimeoutException as exc:
+                if isinstance(exc, httpx.ConnectTimeout):
+                    last = f"cannot connect to {url}: connect timeout"
+                else:
+                    raise EngineTimeout(
+                        f"{url} did not answer within {self.timeout_s:g} s"
+                    ) from exc
+            except _CONNECTION_ERRORS as exc:
+                last = f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": ")
+            except httpx.HTTPError as exc:
+                raise EngineError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
+            else:
+                if response.status_code < 400:
+                    return response
+                message = _server_message(response)
+                last = f"{url} answered HTTP {response.status_code}: {message}"
+                if response.status_code not in _RETRY_STATUS:
+                    raise EngineError(last)
+                if attempt == self.max_attempts:
+                    raise EngineError(last + f" (after {attempt} attempts)")
+            if attempt < self.max_attempts:
+                await asyncio.sleep(self._backoff(attempt))
+        raise EngineUnavailable(
+            f"{last} (after {self.max_attempts} attempts)",
+            hint=f"is the server running? start one with `pantheon serve vllm` "
+            f"or check --base-url ({self.base_url})",
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
+        return delay * (0.75 + 0.5 * random.random())
+
+    def _parse(self, response: httpx.Response, queued: float, started: float) -> Completion:
+        url = str(response.request.url)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            message = choice["message"]
+            if not isinstance(message, dict):
+                raise TypeError("message is not an object")
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            snippet = response.text[:200].replace("\n", " ")
+            raise EngineError(f"malformed response from {url}: {snippet!r}") from exc
+        tool_calls = message.get("tool_calls") or []
+        try:
+            if tool_calls:
+                text = tool_call_envelope(tool_calls[0])
+            else:
+                content = message.get("content")
+                text = content if isinstance(content, str) else ""
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise EngineError(f"malformed response from {url}: bad tool call ({exc})") from exc
+        usage = data.get("usage") or {}
+        finish_raw = choice.get("finish_reason")
+        finish: FinishReason = "length" if finish_raw == "length" else "stop"
+        return Completion(
+            text=text,
+            prompt_tokens=_int(usage.get("prompt_tokens")),
+            completion_tokens=_int(usage.get("completion_tokens")),
+            finish_reason=finish,
+            queued_s=queued,
+            total_s=time.monotonic() - started,
+            engine=self.name,
+            model=str(data.get("model") or self.model),
+        )
+
+    # -- numbers -------------------------------------------------------------------------
+
+    def stats(self) -> EngineStats:
+        now = time.monotonic()
+        while self._done_window and self._done_window[0][0] < now - self.throughput_window_s:
+            self._done_window.popleft()
+        local_tps = sum(n for _, n in self._done_window) / self.throughput_window_s
+        server = self._server
+        batch = 0.0
+        tps = local_tps
+        if server is not None and server.available:
+            if server.running is not None:
+                batch = server.running
+            if server.tokens_per_s is not None:
+                tps = server.tokens_per_s
+        return EngineStats(
+            batch_size=batch,
+            avg_batch_size=self._running_sum / self._running_samples
+            if self._running_samples
+            else 0.0,
+            tokens_per_s=tps,
+            in_flight=self._in_flight,
+            completed=self._completed,
+            prompt_tokens=self._prompt_tokens,
+            completion_tokens=self._completion_tokens,
+            steps=0,
+        )
+
+    async def fetch_server_metrics(self) -> ServerMetrics:
+        """Read vLLM's Prometheus ``/metrics``; ``available=False`` when there is none.
+
+        Batch size = ``vllm:num_requests_running``. Server tokens/s comes from the
+        ``vllm:generation_tokens_total`` counter between two successive calls.
+        """
+        client = self._ensure_client()
+        url = f"{self.server_root}/metrics"
+        try:
+            response = await client.get(url)
+        except httpx.HTTPError:
+            return ServerMetrics(available=False)
+        if response.status_code != 200:
+            return ServerMetrics(available=False)
+        values = parse_prometheus(response.text)
+        now = time.monotonic()
+        metrics = ServerMetrics(
+            available=True,
+            running=_first(values, "vllm:num_requests_running"),
+            waiting=_first(values, "vllm:num_requests_waiting"),
+            generation_tokens_total=_first(
+                values, "vllm:generation_tokens_total", "vllm:generation_tokens"
+            ),
+            prompt_tokens_total=_first(values, "vllm:prompt_tokens_total", "vllm:prompt_tokens"),
+            kv_cache_usage=_first(values, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+        )
+        previous, previous_at = self._server, self._server_at
+        if (
+            previous is not None
+            and previous_at is not None
+            and previous.generation_tokens_total is not None
+            and metrics.generation_tokens_total is not None
+            and now > previous_at
+        ):
+            delta = metrics.generation_tokens_total - previous.generation_tokens_total
+            if delta >= 0:
+                metrics.tokens_per_s = delta / (now - previous_at)
+        if metrics.running is not None and metrics.running > 0:
+            self._running_samples += 1
+            self._running_sum += metrics.running
+        self._server, self._server_at = metrics, now
+        return metrics
+
+
+def _server_message(response: httpx.Response) -> str:
+    """The server's own error message: OpenAI/vLLM ``{"error": {"message"}}`` or text."""
+    try:
+        data = response.json()
+    except ValueError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:300] or response.reason_phrase
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])[:500]
+        if isinstance(error, str):
+            return error[:500]
+        if data.get("message"):
+            return str(data["message"])[:500]
+        if data.get("detail"):
+            return str(data["detail"])[:500]
+    return json.dumps(data)[:300]
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
