@@ -188,6 +188,11 @@ class OpenVINOEngine(Engine):
         self._waiting: deque[_Job] = deque()
         self._active: dict[int, _Job] = {}
         self._probe: _Job | None = None
+        # Optimistic admission: new constraints join the batch at once (our own grammars
+        # compile); after a failed step with several untried constraints in flight the
+        # engine turns careful and tries them one at a time until they are all settled.
+        self._trials: set[int] = set()
+        self._careful = False
         self._good_keys: set[str] = set()
         self._bad_keys: dict[str, str] = {}
         self._strikes: dict[str, int] = {}
@@ -411,8 +416,8 @@ class OpenVINOEngine(Engine):
                 self._fail(job, EngineError(self._bad_keys[key]))
                 continue
             trial = key is not None and key not in self._good_keys
-            if trial and self._probe is not None:
-                keep.append(job)  # one constraint on trial at a time
+            if trial and self._careful and self._probe is not None:
+                keep.append(job)  # careful: one constraint on trial at a time
                 continue
             rid = next(self._ids)
             try:
@@ -423,8 +428,13 @@ class OpenVINOEngine(Engine):
             job.rid = rid
             self._active[rid] = job
             if trial:
-                self._probe = job
+                if self._careful:
+                    self._probe = job
+                else:
+                    self._trials.add(id(job))
         self._waiting = keep
+        if self._careful and self._probe is None and not self._waiting:
+            self._careful = False
 
     def _step_once(self) -> None:
         started = time.monotonic()
@@ -462,10 +472,12 @@ class OpenVINOEngine(Engine):
             if job.first_token_at is None and job.ids:
                 job.first_token_at = time.monotonic()
                 job.queued_s = max(0.0, step_started - job.submitted)
-                if job is self._probe:
+                if job is self._probe or id(job) in self._trials:
                     if job.key is not None:
                         self._good_keys.add(job.key)
-                    self._probe = None
+                    self._trials.discard(id(job))
+                    if job is self._probe:
+                        self._probe = None
             if status != ov.GenerationStatus.RUNNING:
                 del self._active[rid]
                 self._finish(job, status)
@@ -475,6 +487,7 @@ class OpenVINOEngine(Engine):
         ov = self._ov
         if job is self._probe:
             self._probe = None
+        self._trials.discard(id(job))
         if status == ov.GenerationStatus.IGNORED:
             self._fail(
                 job,
@@ -538,6 +551,7 @@ class OpenVINOEngine(Engine):
                 job.handle.cancel()
         if job is self._probe:
             self._probe = None
+        self._trials.discard(id(job))
         with contextlib.suppress(ValueError):
             self._waiting.remove(job)
         self._resolve(job, None, None)
@@ -552,6 +566,10 @@ class OpenVINOEngine(Engine):
         message = _short(exc)
         suspect = self._probe
         self._probe = None
+        if self._trials:
+            # several untried constraints shared the failed step: find the culprit slowly
+            self._careful = True
+            self._trials.clear()
         victims = [job for job in self._active.values() if not job.done]
         self._active.clear()
         with self._lock:

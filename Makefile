@@ -1,0 +1,28 @@
+# Set-up is part of every target: a fresh clone needs only `make night` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: night test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+night: $(VENV)/.installed
+	$(BIN)/pantheon models pull
+	$(BIN)/pantheon run flows/docops.yaml --input examples/docops/input.json --night
+
+test: $(VENV)/.installed
+	$(BIN)/pantheon models pull
+	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) artifacts/runs artifacts/worktrees artifacts/workspaces

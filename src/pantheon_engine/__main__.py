@@ -1,0 +1,3 @@
+from pantheon_engine.cli import main
+
+main()

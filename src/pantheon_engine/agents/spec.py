@@ -1,0 +1,125 @@
+"""AgentSpec: everything Pantheon needs to know to run one kind of node.
+
+Two kinds of agent share this spec:
+
+* model agents (``run`` is None) drive the strict tool loop: a prompt, the named tools,
+  a final-output model the model must emit, optional hooks that narrow the grammar,
+  report progress after each tool call and turn the model's final answer into the
+  node's output (running checks on the way);
+* builtin agents (``run`` set) are plain async Python (run the tests, gate the merge) and
+  never call a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from pantheon_engine.agents.context import AgentContext
+
+
+class Runtime(BaseModel):
+    """Where the agent's model runs. ``default`` means: whatever the run was started with."""
+
+    engine: str = "default"
+    model: str = "default"
+    origin: Literal["local", "external"] = "local"
+    base_url: str | None = None
+
+
+class Limits(BaseModel):
+    max_steps: int = Field(default=8, ge=1)
+    max_failures: int = Field(default=4, ge=0)
+    tool_timeout_s: float = Field(default=60.0, gt=0)
+    max_tokens: int = Field(default=256, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    node_timeout_s: float = Field(default=900.0, gt=0)
+    history: int = Field(default=3, ge=0, description="past exchanges kept in the prompt")
+    grammar_max_string: int | None = Field(
+        default=128, ge=1,
+        description="longest string the constrained grammar admits (None: unbounded; "
+        "bounds above 128 make XGrammar compile slowly)")
+
+
+class CheckFailed(Exception):
+    """Raised by a ``finish`` hook when the final answer does not pass the agent's checks.
+
+    Inside the loop the message goes back to the model (kind ``check``) while budget remains.
+    """
+
+
+@dataclass
+class Prepared:
+    """What ``prepare`` returns: prompt variables and per-input narrowed tool schemas."""
+
+    variables: dict[str, Any] = field(default_factory=dict)
+    schema_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+PrepareHook = Callable[["AgentContext", BaseModel], Awaitable[Prepared]]
+ProgressHook = Callable[["AgentContext", BaseModel], Awaitable[str]]
+FinishHook = Callable[["AgentContext", BaseModel, BaseModel], Awaitable[BaseModel]]
+StepSchemasHook = Callable[["AgentContext", BaseModel],
+                           Awaitable[dict[str, dict[str, Any] | None]]]
+RunHook = Callable[["AgentContext", BaseModel], Awaitable[BaseModel]]
+GatherHook = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
+
+
+def gather_default(upstream: dict[str, Any], run_input: dict[str, Any]) -> dict[str, Any]:
+    """One upstream: its output. Several: their outputs merged in order. None: the run input."""
+    if not upstream:
+        return dict(run_input)
+    if len(upstream) == 1:
+        return dict(next(iter(upstream.values())))
+    merged: dict[str, Any] = {}
+    for value in upstream.values():
+        merged.update(value)
+    return merged
+
+
+@dataclass
+class AgentSpec:
+    name: str
+    version: str
+    description: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    runtime: Runtime = field(default_factory=Runtime)
+    tools: list[str] = field(default_factory=list)
+    prompt: str = ""
+    limits: Limits = field(default_factory=Limits)
+    final_model: type[BaseModel] | None = None
+    prepare: PrepareHook | None = None
+    progress: ProgressHook | None = None
+    finish: FinishHook | None = None
+    #: narrows the grammar for each step from the current state (constrained engines)
+    step_schemas: StepSchemasHook | None = None
+    run: RunHook | None = None
+    gather: GatherHook = gather_default
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    @property
+    def uses_model(self) -> bool:
+        return self.run is None
+
+    @property
+    def final(self) -> type[BaseModel]:
+        return self.final_model or self.output_model
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "description": self.description,
+            "kind": "model" if self.uses_model else "builtin",
+            "runtime": self.runtime.model_dump(),
+            "tools": list(self.tools),
+            "limits": self.limits.model_dump(),
+        }

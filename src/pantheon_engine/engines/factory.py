@@ -1,0 +1,33 @@
+"""Builds the engine a run asked for, under the run's policy."""
+
+from __future__ import annotations
+
+from pantheon_engine.config import EngineSettings
+from pantheon_engine.engines.base import Engine
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.policy import Policy
+
+
+def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
+    """An engine ready to ``start()``. Night mode checks endpoints before anything connects."""
+    if settings.name == "replay":
+        from pantheon_engine.engines.replay import ReplayEngine
+
+        if not settings.replay:
+            raise ConfigError("--engine replay needs --replay RUN_DIR_OR_JSONL")
+        return ReplayEngine.from_path(settings.replay)
+    if settings.name == "openai":
+        from pantheon_engine.engines.openai import OpenAIEngine
+
+        if not settings.base_url:
+            raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+        policy.check_endpoint(settings.base_url)
+        return OpenAIEngine(base_url=settings.base_url, model=settings.model,
+                            concurrency=settings.concurrency,
+                            api_key=settings.api_key if policy.mode == "day" else None)
+    from pantheon_engine.engines.openvino import OpenVINOEngine
+    from pantheon_engine.models import resolve_model
+
+    path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night")
+    return OpenVINOEngine(path, max_num_seqs=max(settings.concurrency, 1),
+                          model_name=settings.model)

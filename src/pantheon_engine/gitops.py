@@ -1,0 +1,113 @@
+"""Git plumbing for runs: an isolated worktree per run and the merge gate's commit.
+
+Agents never work in the user's checkout. A run gets a detached ``git worktree`` of the
+workspace repository at its HEAD (under ``<artifacts>/worktrees/<run_id>``), so concurrent
+runs never collide and the user's files are never touched. The merge gate commits the
+run's change there and points the branch ``pantheon/<run_id>`` at it: our pull request.
+A folder that is not the top of a git repository is imported once into a git copy under
+``<artifacts>/workspaces/`` and runs work on that copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pantheon_engine.errors import RunFailure, WorkspaceError
+
+GIT_IDENTITY = ["-c", "user.name=Pantheon", "-c", "user.email=pantheon@localhost",
+                "-c", "commit.gpgsign=false"]
+IGNORED_ON_IMPORT = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", "*.pyc",
+                                           ".ruff_cache", ".venv")
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", *GIT_IDENTITY, *args], cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+    if check and proc.returncode != 0:
+        raise RunFailure(f"git {' '.join(args)} failed in {cwd}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def repo_top(folder: Path) -> Path | None:
+    proc = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=folder,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    return Path(proc.stdout.strip()).resolve()
+
+
+@dataclass
+class RunWorkspace:
+    source: Path
+    repo: Path
+    root: Path
+    base: str
+    imported: bool
+
+    def close(self) -> None:
+        """Remove the worktree; branches created by the merge gate stay in the repo."""
+        git(self.repo, "worktree", "remove", "--force", str(self.root), check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+        git(self.repo, "worktree", "prune", check=False)
+
+
+def open_run_workspace(source: Path, run_id: str, artifacts_root: Path) -> RunWorkspace:
+    source = Path(source).resolve()
+    if not source.is_dir():
+        raise WorkspaceError(f"workspace {source} is not a folder")
+    imported = repo_top(source) != source
+    repo = import_folder(source, artifacts_root) if imported else source
+    try:
+        base = git(repo, "rev-parse", "--verify", "HEAD")
+    except RunFailure as exc:
+        raise WorkspaceError(f"workspace repository {repo} has no commit yet",
+                             hint="commit something first: agents work on HEAD") from exc
+    root = (Path(artifacts_root) / "worktrees" / run_id).resolve()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    git(repo, "worktree", "add", "--detach", str(root), base)
+    return RunWorkspace(source=source, repo=repo, root=root, base=base, imported=imported)
+
+
+def import_folder(source: Path, artifacts_root: Path) -> Path:
+    """A git copy of a plain folder, made once and reused (its branches pile up there)."""
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    copy = (Path(artifacts_root) / "workspaces" / f"{source.name}-{digest}").resolve()
+    if (copy / ".git").exists():
+        return copy
+    tmp = copy.with_name(copy.name + ".importing")
+    shutil.rmtree(tmp, ignore_errors=True)
+    artifacts = Path(artifacts_root).resolve()
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = set(IGNORED_ON_IMPORT(folder, names))
+        # never copy the artifacts folder into itself when it lives inside the workspace
+        skipped.update(n for n in names if (Path(folder) / n).resolve() == artifacts)
+        return skipped
+
+    shutil.copytree(source, tmp, ignore=ignore)
+    git(tmp, "init", "-q", "-b", "main")
+    git(tmp, "add", "-A")
+    git(tmp, "commit", "-q", "--allow-empty", "-m", f"pantheon: import {source}")
+    tmp.rename(copy)
+    git(copy, "worktree", "prune", check=False)
+    return copy
+
+
+def commit_change(worktree: Path, branch: str, message: str) -> tuple[str, int]:
+    """Commit everything changed in ``worktree`` and point ``branch`` at it.
+
+    Returns (commit sha, files changed). Refuses an empty change.
+    """
+    git(worktree, "add", "-A")
+    names = git(worktree, "diff", "--cached", "--name-only").splitlines()
+    if not names:
+        raise RunFailure("nothing to merge: the run changed no file")
+    git(worktree, "commit", "-q", "-m", message)
+    sha = git(worktree, "rev-parse", "HEAD")
+    git(worktree, "branch", "-f", branch, sha)
+    return sha, len(names)

@@ -1,0 +1,47 @@
+"""Shared fixtures: temporary git workspaces and the replay engine helpers."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+FLOWS = ROOT / "flows"
+
+
+def git_repo(folder: Path) -> Path:
+    """Turn ``folder`` into a git repository with one commit of its content."""
+    ident = ["-c", "user.name=test", "-c", "user.email=test@localhost",
+             "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=folder, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=folder, check=True)
+    subprocess.run(["git", *ident, "commit", "-q", "--allow-empty", "-m", "init"],
+                   cwd=folder, check=True)
+    return folder
+
+
+@pytest.fixture
+def docops_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "docs-repo"
+    shutil.copytree(EXAMPLES / "docops" / "workspace", repo)
+    return git_repo(repo)
+
+
+@pytest.fixture
+def spec_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "code-repo"
+    shutil.copytree(EXAMPLES / "spec2code" / "workspace", repo)
+    return git_repo(repo)
+
+
+@pytest.fixture(autouse=True)
+def _no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Night-mode tests must not trip over credentials of the machine running them."""
+    from pantheon_engine.policy import CLOUD_CREDENTIALS
+
+    for name in CLOUD_CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)

@@ -1,0 +1,129 @@
+"""The command line as a user runs it: exit codes, messages, scaffolds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLES, FLOWS, ROOT
+
+PANTHEON = [sys.executable, "-m", "pantheon_engine"]
+
+
+def pantheon(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    import os
+
+    full_env = {k: v for k, v in os.environ.items()}
+    full_env.update(env or {})
+    return subprocess.run([*PANTHEON, *args], cwd=cwd, capture_output=True, text=True,
+                          env=full_env, timeout=300)
+
+
+def test_flows_check_accepts_the_shipped_flows() -> None:
+    proc = pantheon("flows", "check", *(str(p) for p in sorted(FLOWS.glob("*.yaml"))))
+    assert proc.returncode == 0, proc.stderr
+    assert "docops" in proc.stdout and "spec2code" in proc.stdout
+
+
+def test_malformed_flow_exits_2_naming_file_and_node(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nnodes:\n  - id: a\n    agent: codegne\n    inputs: [input]\n"
+                   "  - id: b\n    agent: review.peer\n    inputs: [c]\n")
+    proc = pantheon("run", str(bad), "--input", str(EXAMPLES / "spec2code" / "input.json"))
+    assert proc.returncode == 2
+    assert "bad.yaml" in proc.stderr and "'a'" in proc.stderr and "codegen" in proc.stderr
+    assert "'b'" in proc.stderr
+
+
+def test_broken_input_json_exits_2(tmp_path: Path) -> None:
+    broken = tmp_path / "in.json"
+    broken.write_text('{"title": ')
+    proc = pantheon("run", str(FLOWS / "docops.yaml"), "--input", str(broken))
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr
+
+
+def test_input_that_does_not_fit_the_entry_agent_exits_2(tmp_path: Path) -> None:
+    wrong = tmp_path / "in.json"
+    wrong.write_text(json.dumps({"title": "x"}))
+    proc = pantheon("run", str(FLOWS / "spec2code.yaml"), "--input", str(wrong),
+                    "--workspace", str(tmp_path))
+    assert proc.returncode == 2
+    assert "plan.validate" in proc.stderr and "acceptance" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY"])
+def test_night_refuses_cloud_credentials_before_anything(name: str, tmp_path: Path) -> None:
+    proc = pantheon("run", str(FLOWS / "docops.yaml"), "--input",
+                    str(EXAMPLES / "docops" / "input.json"), "--artifacts", str(tmp_path),
+                    env={name: "sk-test"})
+    assert proc.returncode == 3
+    assert name in proc.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_night_refuses_a_remote_endpoint(tmp_path: Path) -> None:
+    proc = pantheon("run", str(FLOWS / "docops.yaml"), "--input",
+                    str(EXAMPLES / "docops" / "input.json"), "--engine", "openai",
+                    "--base-url", "http://10.1.2.3:8000/v1", "--artifacts", str(tmp_path))
+    assert proc.returncode == 3 and "10.1.2.3" in proc.stderr
+
+
+def test_tool_call_by_hand() -> None:
+    ws = EXAMPLES / "docops" / "workspace"
+    proc = pantheon("tool", "call", "fm_read", "--workspace", str(ws), "--args",
+                    '{"path": "docs/guide.md"}')
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["ok"] is True
+    escape = pantheon("tool", "call", "read_file", "--workspace", str(ws), "--args",
+                      '{"path": "../../../pyproject.toml"}')
+    assert escape.returncode != 0
+    error = json.loads(escape.stdout)
+    assert error["ok"] is False and "outside" in error["error"]["message"]
+
+
+def test_replay_run_from_a_replies_file(tmp_path: Path) -> None:
+    replies = tmp_path / "replies.jsonl"
+    lines = [
+        {"key": "frontmatter", "text": json.dumps({"type": "tool", "name": "fm_rename", "args": {
+            "path": "docs/guide.md", "key": "Title", "new_key": "title"}})},
+        {"key": "frontmatter", "text": json.dumps({"type": "tool", "name": "fm_delete", "args": {
+            "path": "docs/guide.md", "key": "draft"}})},
+        {"key": "frontmatter", "text": json.dumps({"type": "tool", "name": "fm_set", "args": {
+            "path": "docs/guide.md", "key": "status", "value": "published"}})},
+        {"key": "frontmatter", "text": '{"type":"final","output":{"summary":"done"}}'},
+        {"text": '{"type":"final","output":{"verdict":"pass","rationale":"keys fixed"}}'},
+        {"text": '{"type":"final","output":{"verdict":"pass","rationale":"body intact"}}'},
+    ]
+    replies.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    art = tmp_path / "art"
+    proc = pantheon("run", str(FLOWS / "docops.yaml"), "--input",
+                    str(EXAMPLES / "docops" / "input.json"), "--replay", str(replies),
+                    "--artifacts", str(art))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "branch" in proc.stdout and "pantheon/" in proc.stdout
+    # the example folder itself is never modified
+    assert "Title: Getting started" in (EXAMPLES / "docops" / "workspace" / "docs" /
+                                        "guide.md").read_text()
+
+
+def test_init_agent_and_flow_run_as_generated(tmp_path: Path) -> None:
+    proc = pantheon("init", "flow", "notes.summary", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "agents" / "notes_summary.py").exists()
+    assert (tmp_path / "flows" / "notes.summary.yaml").exists()
+    check = pantheon("flows", "check", "flows/notes.summary.yaml", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    replies = tmp_path / "r.jsonl"
+    replies.write_text(
+        json.dumps({"text": '{"type":"tool","name":"list_dir","args":{"path":"."}}'}) + "\n"
+        + json.dumps({"text": '{"type":"final","output":{"summary":"a tiny project"}}'}) + "\n")
+    (tmp_path / "README.md").write_text("hello\n")
+    run = pantheon("run", "flows/notes.summary.yaml", "--input",
+                   "examples/notes.summary/input.json", "--replay", str(replies), cwd=tmp_path)
+    assert run.returncode == 0, run.stdout + run.stderr
+    again = pantheon("init", "agent", "notes.summary", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr

@@ -1,0 +1,152 @@
+"""The tool loop, driven by exact model outputs through the replay engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from pantheon_engine.agents.spec import CheckFailed, Limits
+from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
+from pantheon_engine.loop import FAILURE_KINDS, ToolLoop
+from pantheon_engine.tools.base import ToolContext
+from pantheon_engine.tools.registry import get_tool
+
+CORPUS = Path(__file__).parent / "data" / "malformed_replies.jsonl"
+
+
+class Final(BaseModel):
+    summary: str
+
+
+def make_loop(tmp_path: Path, replies: list[str], *, limits: Limits | None = None,
+              finish=None, finish_reasons: list[str] | None = None) -> ToolLoop:
+    reasons = finish_reasons or ["stop"] * len(replies)
+    engine = ReplayEngine([RecordedReply(text=t, finish_reason=r)  # type: ignore[arg-type]
+                           for t, r in zip(replies, reasons, strict=True)])
+    (tmp_path / "notes.txt").write_text("hello\n")
+    return ToolLoop(
+        engine=engine, tools=[get_tool("read_file"), get_tool("list_dir")],
+        tool_ctx=ToolContext(workspace=tmp_path), system_prompt="sys", task_prompt="task",
+        final_model=Final, limits=limits or Limits(max_steps=6, max_failures=3),
+        finish=finish,
+    )
+
+
+async def test_tool_then_final(tmp_path: Path) -> None:
+    loop = make_loop(tmp_path, [
+        '{"type":"tool","name":"read_file","args":{"path":"notes.txt"}}',
+        '{"type":"final","output":{"summary":"read it"}}',
+    ])
+    result = await loop.run()
+    assert result.status == "ok"
+    assert result.output == {"summary": "read it"}
+    assert result.tool_calls == 1 and result.steps == 2
+    assert result.states == ["PROMPT", "TOOL", "PROMPT", "FINAL", "CHECKS", "OK"]
+    # the tool result went back to the model
+    assert any("RESULT read_file" in m.content and "hello" in m.content for m in loop.messages())
+
+
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        ("I will read the file now.", "parse"),
+        ('{"type":"tool","name":"rm_rf","args":{}}', "unknown_tool"),
+        ('{"type":"tool","name":"read_file","args":{"nope":1}}', "schema"),
+        ('{"type":"tool","name":"read_file","args":{"path":"../../etc/passwd"}}', "tool_error"),
+        ('{"type":"tool","name":"read_file","args":{"path":"missing.txt"}}', "tool_error"),
+        ('{"type":"final","output":{"wrong":1}}', "schema"),
+        ('{"type":"final","output":{"type":"tool","name":"read_file","args":{}}}', "schema"),
+    ],
+)
+async def test_each_failure_is_counted_and_fed_back(tmp_path: Path, reply: str, kind: str) -> None:
+    loop = make_loop(tmp_path, [reply, '{"type":"final","output":{"summary":"ok"}}'])
+    result = await loop.run()
+    assert result.status == "ok"
+    assert result.failures == {kind: 1}
+    feedback = loop.messages()[-1].content
+    assert feedback.startswith(f"ERROR ({kind})")
+
+
+async def test_truncated_reply_is_never_trusted(tmp_path: Path) -> None:
+    loop = make_loop(
+        tmp_path,
+        ['{"type":"final","output":{"summary":"ok"}}', '{"type":"final","output":{"summary":"b"}}'],
+        finish_reasons=["length", "stop"],
+    )
+    result = await loop.run()
+    assert result.failures == {"truncated": 1}
+    assert result.output == {"summary": "b"}
+
+
+async def test_garbage_forever_fails_within_budget(tmp_path: Path) -> None:
+    loop = make_loop(tmp_path, ["garbage"] * 50, limits=Limits(max_steps=20, max_failures=3))
+    result = await loop.run()
+    assert result.status == "fail"
+    assert result.error_kind == "max_failures"
+    assert result.steps == 4  # the 4th failure exceeds max_failures=3
+    assert "parse" in (result.error or "")
+
+
+async def test_max_steps(tmp_path: Path) -> None:
+    call = '{"type":"tool","name":"list_dir","args":{"path":"."}}'
+    loop = make_loop(tmp_path, [call] * 10, limits=Limits(max_steps=3, max_failures=3))
+    result = await loop.run()
+    assert result.status == "fail" and result.error_kind == "max_steps"
+    assert result.tool_calls == 3
+
+
+async def test_check_failure_goes_back_to_the_model(tmp_path: Path) -> None:
+    seen = []
+
+    async def finish(final: BaseModel) -> BaseModel:
+        seen.append(final)
+        if len(seen) == 1:
+            raise CheckFailed("not yet: write the file first")
+        return final
+
+    loop = make_loop(tmp_path, ['{"type":"final","output":{"summary":"a"}}',
+                                '{"type":"final","output":{"summary":"b"}}'], finish=finish)
+    result = await loop.run()
+    assert result.status == "ok" and result.failures == {"check": 1}
+    assert result.output == {"summary": "b"}
+
+
+async def test_grammar_constrains_envelopes(tmp_path: Path) -> None:
+    import re
+
+    loop = make_loop(tmp_path, [])
+    pattern = re.compile(loop.grammar())
+    assert pattern.fullmatch('{"type":"tool","name":"read_file","args":{"path":"a.md"}}')
+    assert pattern.fullmatch('{"type":"final","output":{"summary":"done"}}')
+    assert not pattern.fullmatch('{"type": "final","output":{"summary":"done"}}')
+    assert not pattern.fullmatch('{"type":"tool","name":"write_file","args":{"path":"a"}}')
+
+
+def _corpus() -> list[dict]:
+    return [json.loads(line) for line in CORPUS.read_text().splitlines() if line.strip()]
+
+
+async def test_malformed_corpus_never_crashes_the_loop(tmp_path: Path) -> None:
+    """Every reply of the corpus ends as executed, retried or failed; the loop never raises."""
+    corpus = _corpus()
+    assert len(corpus) >= 50
+    outcomes = {"executed": 0, "retried": 0, "failed": 0}
+    for case in corpus:
+        # the odd reply, then garbage until the budget runs out
+        loop = make_loop(tmp_path, [case["reply"]] + ["nonsense"] * 3,
+                         limits=Limits(max_steps=4, max_failures=1))
+        result = await loop.run()
+        assert result.status in {"ok", "fail"}
+        assert set(result.failures) <= set(FAILURE_KINDS)
+        first_failed = result.failures and result.steps >= 1
+        if result.status == "ok":
+            outcomes["executed"] += 1
+        elif case["expect"] in {"parse", "schema"} or first_failed:
+            outcomes["retried" if result.steps > 1 else "failed"] += 1
+        else:
+            outcomes["failed"] += 1
+    assert sum(outcomes.values()) == len(corpus)
+    assert outcomes["retried"] > 0
