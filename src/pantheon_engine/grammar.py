@@ -25,8 +25,9 @@ envelope compiled in 1.3 s with strings bounded at 128 characters, in 44 s at 12
 single string bounded at 200 slowed decoding inside it to ~70 ms/token). Hence
 ``max_string`` defaults to :data:`XGRAMMAR_REPEAT_LIMIT`. ``*`` is cheap too: pass
 ``max_string=None`` / ``max_items=None`` for unbounded strings / arrays (``max_new_tokens``
-still bounds the output). An explicit ``maxLength`` / ``maxItems`` in the schema is
-honoured even above the limit.
+still bounds the output). An explicit ``maxLength`` above the limit becomes ``*`` (the
+parsed value is validated against the model afterwards, so the bound still holds); an
+explicit ``maxItems`` is honoured.
 
 What the regex does not enforce (it accepts a superset; validate the parsed value with the
 pydantic model afterwards): ``pattern``, most ``format`` values, ``multipleOf``, numeric
@@ -393,6 +394,8 @@ class _Builder:
                 hi = lo
         elif hi < lo:
             return None
+        elif hi > XGRAMMAR_REPEAT_LIMIT:
+            hi = None  # past the cliff: unbounded is cheap, pydantic enforces maxLength
         return '"' + _repeat(STRING_CHAR, lo, hi) + '"'
 
     def integer(self, schema: Mapping[str, Any]) -> str | None:

@@ -118,6 +118,9 @@ class ToolLoop:
     progress: Progress | None = None
     schema_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     step_schemas: StepSchemas | None = None
+    #: per tool, arguments fixed by the agent: left out of the grammar and the prompt,
+    #: merged into the model's arguments before the tool runs
+    bound_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     sinks: LoopSinks = field(default_factory=LoopSinks)
     attempt: int = 1
     seed: int | None = None
@@ -143,7 +146,8 @@ class ToolLoop:
             "final", self.final_model.model_json_schema())
         merged.update(step or {})
         final_schema = merged.pop("final")
-        tools = {name: schema for name, schema in merged.items() if schema is not None}
+        tools = {name: unbind(schema, self.bound_args.get(name, {}))
+                 for name, schema in merged.items() if schema is not None}
         return envelope_regex(tools, final_schema, max_string=self.limits.grammar_max_string)
 
     async def _step_constraint(self) -> OutputConstraint | None:
@@ -289,6 +293,14 @@ class ToolLoop:
             )
         started = time.perf_counter()
         kind: str | None = None
+        bound = self.bound_args.get(call.name, {})
+        clash = sorted(k for k in set(bound) & set(call.args) if call.args[k] != bound[k])
+        if clash:
+            return _Outcome.failure(
+                "schema", f"{call.name}: argument(s) {', '.join(clash)} are fixed for this task "
+                f"({', '.join(f'{k}={bound[k]!r}' for k in clash)}); leave them out",
+                self._expected())
+        call = ToolCall(name=call.name, args={**call.args, **bound})
         try:
             result = await tool.invoke(self.tool_ctx, call.args, self.limits.tool_timeout_s)
         except ToolArgsError as exc:
@@ -352,12 +364,25 @@ def _brief(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def unbind(schema: dict[str, Any], bound: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without the properties in ``bound`` (the agent supplies those)."""
+    if not bound or "properties" not in schema:
+        return schema
+    return {
+        **schema,
+        "properties": {k: v for k, v in schema["properties"].items() if k not in bound},
+        "required": [k for k in schema.get("required", []) if k not in bound],
+    }
+
+
 def describe_tools(tools: Sequence[Tool[Any, Any]],
-                   overrides: dict[str, dict[str, Any]] | None = None) -> str:
+                   overrides: dict[str, dict[str, Any]] | None = None,
+                   bound_args: dict[str, dict[str, Any]] | None = None) -> str:
     """One line per tool: name, compact argument shape, description (for the system prompt)."""
     lines = []
     for tool in tools:
-        schema = (overrides or {}).get(tool.name, tool.args_schema())
+        schema = unbind((overrides or {}).get(tool.name, tool.args_schema()),
+                        (bound_args or {}).get(tool.name, {}))
         lines.append(f"- {tool.name} {json.dumps(schema_shape(schema), separators=(',', ':'))}"
                      f": {tool.description}")
     return "\n".join(lines)

@@ -23,7 +23,7 @@ class {cls}Input(BaseModel):
 
 
 class {cls}Output(BaseModel):
-    summary: str = Field(max_length=300)
+    summary: str = Field(max_length=120)
 
 
 {const} = AgentSpec(

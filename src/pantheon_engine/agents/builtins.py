@@ -287,13 +287,13 @@ def _todo_calls(meta: dict[str, Any], task: DocTask) -> list[tuple[str, dict[str
     calls: list[tuple[str, dict[str, str]]] = []
     for old, new in task.rename.items():
         if old in meta:
-            calls.append(("fm_rename", {"path": task.path, "key": old, "new_key": new}))
+            calls.append(("fm_rename", {"key": old, "new_key": new}))
     for key in task.delete:
         if key in meta:
-            calls.append(("fm_delete", {"path": task.path, "key": key}))
+            calls.append(("fm_delete", {"key": key}))
     for key, value in task.set.items():
         if key not in meta or str(meta.get(key)) != value:
-            calls.append(("fm_set", {"path": task.path, "key": key, "value": value}))
+            calls.append(("fm_set", {"key": key, "value": value}))
     return calls
 
 
@@ -335,16 +335,18 @@ async def _doc_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
     except (OSError, WorkspaceError) as exc:
         raise NodeFailed(f"cannot read {data.path}: {exc}", kind="invalid_input") from exc
     keys = [*meta, *data.set, *data.rename, *data.rename.values(), *data.delete]
+    fm_set = _only(ctx.tool("fm_set").args_schema(), "path", "key", "value")
     return Prepared(
+        # the file is fixed by the task: the model names keys and values only, and tasks
+        # with the same rules share one grammar
+        bound_args={name: {"path": data.path} for name in DOC_FRONTMATTER.tools},
         schema_overrides={
-            "fm_set": narrow(narrow(narrow(_only(ctx.tool("fm_set").args_schema(),
-                                                 "path", "key", "value"),
-                                           "path", [data.path]), "key", list(data.set) or keys),
+            "fm_set": narrow(narrow(fm_set, "key", list(data.set) or keys),
                              "value", list(data.set.values()) or [""]),
-            "fm_delete": narrow(narrow(ctx.tool("fm_delete").args_schema(), "path",
-                                       [data.path]), "key", list(data.delete) or keys),
-            "fm_rename": narrow(narrow(narrow(ctx.tool("fm_rename").args_schema(), "path",
-                                              [data.path]), "key", list(data.rename) or keys),
+            "fm_delete": narrow(ctx.tool("fm_delete").args_schema(), "key",
+                                list(data.delete) or keys),
+            "fm_rename": narrow(narrow(ctx.tool("fm_rename").args_schema(), "key",
+                                       list(data.rename) or keys),
                                 "new_key", list(data.rename.values()) or keys),
         },
     )

@@ -99,7 +99,8 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
     system = render(SYSTEM_TEMPLATE, {
         "agent": agent.name,
         "description": agent.description,
-        "tools": describe_tools(tools, prepared.schema_overrides) or "(none)",
+        "tools": describe_tools(tools, prepared.schema_overrides, prepared.bound_args)
+        or "(none)",
         "final": _shape(final_schema),
     })
     task = render(agent.prompt, variables)
@@ -123,6 +124,7 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         key=ctx.node_id, finish=finish, progress=progress if agent.progress else None,
         schema_overrides=prepared.schema_overrides,
         step_schemas=step_schemas if agent.step_schemas else None,
+        bound_args=prepared.bound_args,
         attempt=ctx.attempt, seed=ctx.seed,
         sinks=LoopSinks(
             on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),

@@ -40,7 +40,7 @@ class CodePatch(BaseModel):
 
 
 class CodegenFinal(BaseModel):
-    summary: str = Field(max_length=200)
+    summary: str = Field(max_length=120)
 
 
 class TestReport(BaseModel):
@@ -63,7 +63,7 @@ class ReviewInput(BaseModel):
 
 class ReviewVerdict(BaseModel):
     verdict: Literal["pass", "fail"]
-    rationale: str = Field(min_length=1, max_length=300)
+    rationale: str = Field(min_length=1, max_length=120)
 
 
 class Review(ReviewVerdict):
@@ -95,4 +95,4 @@ class DocTask(BaseModel):
 
 
 class DocFinal(BaseModel):
-    summary: str = Field(max_length=200)
+    summary: str = Field(max_length=120)

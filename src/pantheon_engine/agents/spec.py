@@ -54,10 +54,13 @@ class CheckFailed(Exception):
 
 @dataclass
 class Prepared:
-    """What ``prepare`` returns: prompt variables and per-input narrowed tool schemas."""
+    """What ``prepare`` returns: prompt variables, per-input narrowed tool schemas, and
+    arguments bound in advance (the model never types them; identical grammars across
+    tasks then share one compiled grammar in the engine)."""
 
     variables: dict[str, Any] = field(default_factory=dict)
     schema_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    bound_args: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 PrepareHook = Callable[["AgentContext", BaseModel], Awaitable[Prepared]]

@@ -60,6 +60,12 @@ _IDLE_POLL_S = 0.2
 _MAX_RESUBMITS = 1
 _CONSTRAINT_STRIKES = 2
 _STATS_MAX_AGE_S = 60.0
+#: the callers' event loop ticks this often while requests are in flight
+_HEARTBEAT_S = 0.005
+#: a tick older than this means the loop is starved of the GIL by ``step()``
+_STARVED_S = 0.005
+#: the longest the scheduler pauses for a starved loop before stepping again
+_MAX_YIELD_S = 0.1
 
 
 class OpenVINOStats(EngineStats):
@@ -159,7 +165,7 @@ class OpenVINOEngine(Engine):
         max_num_seqs: int | None = None,
         cache_size: int | None = None,
         max_num_batched_tokens: int | None = None,
-        enable_prefix_caching: bool | None = None,
+        enable_prefix_caching: bool | None = True,
         throughput_window_s: float = 8.0,
         model_name: str | None = None,
     ) -> None:
@@ -171,6 +177,9 @@ class OpenVINOEngine(Engine):
         self.max_num_batched_tokens = max_num_batched_tokens
         self.enable_prefix_caching = enable_prefix_caching
         self.throughput_window_s = throughput_window_s
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._heartbeat_loop: asyncio.AbstractEventLoop | None = None
+        self._tick = 0.0
 
         self._ov: Any = None
         self._pipe: Any = None
@@ -283,6 +292,7 @@ class OpenVINOEngine(Engine):
             submitted=time.monotonic(),
             key=constraint_key(request.constraint),
         )
+        self._ensure_heartbeat(loop)
         with self._accept_lock:
             if not self._accepting:
                 raise EngineUnavailable(self._fatal or "the openvino engine is closed")
@@ -294,6 +304,46 @@ class OpenVINOEngine(Engine):
         except asyncio.CancelledError:
             self._inbox.put(_Cancel(job))
             raise
+
+    # -- fairness between the scheduler thread and the callers' event loop ---------------
+
+    def _ensure_heartbeat(self, loop: asyncio.AbstractEventLoop) -> None:
+        task = self._heartbeat
+        if task is not None and not task.done() and self._heartbeat_loop is loop:
+            return
+        self._heartbeat_loop = loop
+        self._heartbeat = loop.create_task(self._beat(), name="pantheon-openvino-heartbeat")
+
+    async def _beat(self) -> None:
+        """Tick while requests are in flight: the scheduler reads how stale the tick is."""
+        idle_since: float | None = None
+        while not self._closing:
+            now = time.monotonic()
+            self._tick = now
+            if self._in_flight:
+                idle_since = None
+            elif idle_since is None:
+                idle_since = now
+            elif now - idle_since > 0.5:
+                return
+            await asyncio.sleep(_HEARTBEAT_S)
+
+    def _yield_to_callers(self) -> None:
+        """Let a starved event loop run before the next step.
+
+        ``step()`` keeps the GIL: while it runs, the callers' event loop (and the tools
+        the agents run between two model calls) cannot, and agents come back late. When
+        the loop's heartbeat is stale, the scheduler sleeps (GIL released) until the loop
+        has ticked again or ``max_yield_s`` passed.
+        """
+        if self._heartbeat is None or self._heartbeat.done():
+            return
+        tick = self._tick
+        if time.monotonic() - tick <= _STARVED_S:
+            return
+        deadline = time.monotonic() + _MAX_YIELD_S
+        while self._tick == tick and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def stats(self) -> OpenVINOStats:
         now = time.monotonic()
@@ -330,6 +380,7 @@ class OpenVINOEngine(Engine):
                 self._admit()
                 if self._active:
                     self._step_once()
+                    self._yield_to_callers()
                 if not self._active:
                     with self._lock:
                         self._batch = 0

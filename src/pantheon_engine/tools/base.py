@@ -8,6 +8,7 @@ network namespace at night, where the kernel allows it).
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 import os
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,12 @@ class Tool(Generic[A, R]):
     timeout_s: float = 30.0
 
     def args_schema(self) -> dict[str, Any]:
-        return self.args_model.model_json_schema()
+        """The JSON schema of the arguments (built once: pydantic makes it slowly)."""
+        cached = self.__dict__.get("_args_schema")
+        if cached is None:
+            cached = self.args_model.model_json_schema()
+            self.__dict__["_args_schema"] = cached
+        return copy.deepcopy(cached)
 
     def parse_args(self, raw: Any) -> A:
         try:
