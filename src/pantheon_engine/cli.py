@@ -109,6 +109,7 @@ def run(
 
 
 def print_summary(result: Any) -> None:
+    out = console if console.is_terminal else Console(width=120)
     table = Table(title=f"{result.flow} · {result.run_id}", title_justify="left")
     for col in ("node", "agent", "status", "steps", "tools", "schema err", "tokens", "s"):
         table.add_column(col, justify="right" if col in {"steps", "tools", "schema err",
@@ -121,17 +122,17 @@ def print_summary(result: Any) -> None:
             str(node.tool_calls), str(schema),
             str(node.prompt_tokens + node.completion_tokens), f"{node.seconds:.1f}",
         )
-    console.print(table)
+    out.print(table)
     tokens = sum(n.prompt_tokens + n.completion_tokens for n in result.nodes)
     line = (f"status [bold]{result.status}[/] · {result.seconds:.1f}s · tokens {tokens} · "
             f"schema errors {result.schema_errors}")
     if result.branch:
         line += f" · branch [cyan]{result.branch}[/]"
-    console.print(line)
+    out.print(line, highlight=False, soft_wrap=True)
     if result.status != "ok":
-        console.print(f"[red]failed at {result.failed_node} ({result.error_kind}):[/] "
-                      f"{result.error}", highlight=False)
-    console.print(f"artifacts: {result.dir}")
+        out.print(f"[red]failed at {result.failed_node} ({result.error_kind}):[/] "
+                  f"{result.error}", highlight=False, soft_wrap=True)
+    out.print(f"artifacts: {result.dir}", highlight=False, soft_wrap=True)
 
 
 @tool_app.command("call")
