@@ -4,7 +4,6 @@ doc.frontmatter."""
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -270,16 +269,24 @@ MERGE_GATE = AgentSpec(
 
 # --- doc.frontmatter ---------------------------------------------------------------------
 
+# Static first, per-file last: tasks with the same rules share the prompt's prefix, which
+# the engine's prefix cache then computes once.
 DOC_PROMPT = """\
-FILE: $path
-Edit its front matter with one tool call per reply, then reply final.
+Edit the front matter of the file with one tool call per reply, then reply final.
 """
 
 
 def _read_meta(ctx: AgentContext, task: DocTask) -> dict[str, Any]:
+    """The file's front matter, parsed once per version of the file (hooks ask often)."""
     path = resolve_in_workspace(ctx.workspace, task.path)
+    stat = path.stat()
+    stamp = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    cached = ctx.extra.get("front_matter")
+    if cached is not None and cached[0] == stamp:
+        return dict(cached[1])
     meta, _ = split_front_matter(path.read_text(encoding="utf-8"))
-    return meta or {}
+    ctx.extra["front_matter"] = (stamp, meta or {})
+    return dict(meta or {})
 
 
 def _todo_calls(meta: dict[str, Any], task: DocTask) -> list[tuple[str, dict[str, str]]]:
@@ -321,11 +328,12 @@ async def _doc_step_schemas(ctx: AgentContext, data: BaseModel) -> dict[str, Any
     return step
 
 
-def _todo_text(meta: dict[str, Any], todo: list[str]) -> str:
-    state = "FRONT MATTER NOW: " + json.dumps(meta, default=str, ensure_ascii=False)
-    if not todo:
-        return state + '\nNEXT: {"type":"final","output":{"summary":"front matter updated"}}'
-    return state + f"\nNEXT: {todo[0]}" + "".join(f"\nTHEN: {t}" for t in todo[1:])
+FINAL_HINT = '{"type":"final","output":{"summary":"front matter updated"}}'
+
+
+def _todo_text(path: str, todo: list[str]) -> str:
+    steps = todo or [FINAL_HINT]
+    return f"NEXT: {steps[0]}" + "".join(f"\nTHEN: {t}" for t in steps[1:]) + f"\nFILE: {path}"
 
 
 async def _doc_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
@@ -354,8 +362,7 @@ async def _doc_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
 
 async def _doc_progress(ctx: AgentContext, data: BaseModel) -> str:
     assert isinstance(data, DocTask)
-    meta = _read_meta(ctx, data)
-    return _todo_text(meta, _todo(meta, data))
+    return _todo_text(data.path, _todo(_read_meta(ctx, data), data))
 
 
 async def _doc_finish(ctx: AgentContext, data: BaseModel, final: BaseModel) -> BaseModel:

@@ -64,6 +64,8 @@ _STATS_MAX_AGE_S = 60.0
 _HEARTBEAT_S = 0.005
 #: a tick older than this means the loop is starved of the GIL by ``step()``
 _STARVED_S = 0.005
+#: without finished requests, the scheduler only pauses for a loop this far behind
+_VERY_STARVED_S = 0.05
 #: the longest the scheduler pauses for a starved loop before stepping again
 _MAX_YIELD_S = 0.1
 
@@ -105,6 +107,8 @@ class _Job:
     queued_s: float = 0.0
     resubmits: int = 0
     done: bool = False
+    #: delivered (or being delivered) to a caller that has not resumed yet
+    awaiting_resume: bool = False
 
 
 @dataclass(eq=False)
@@ -180,6 +184,7 @@ class OpenVINOEngine(Engine):
         self._heartbeat: asyncio.Task[None] | None = None
         self._heartbeat_loop: asyncio.AbstractEventLoop | None = None
         self._tick = 0.0
+        self._unresumed = 0
 
         self._ov: Any = None
         self._pipe: Any = None
@@ -304,6 +309,15 @@ class OpenVINOEngine(Engine):
         except asyncio.CancelledError:
             self._inbox.put(_Cancel(job))
             raise
+        finally:
+            self._resumed(job)
+
+    def _resumed(self, job: _Job) -> None:
+        """The caller of ``job`` runs again (or never will): one fewer to wait for."""
+        if job.awaiting_resume:
+            job.awaiting_resume = False
+            with self._lock:
+                self._unresumed -= 1
 
     # -- fairness between the scheduler thread and the callers' event loop ---------------
 
@@ -328,20 +342,27 @@ class OpenVINOEngine(Engine):
                 return
             await asyncio.sleep(_HEARTBEAT_S)
 
-    def _yield_to_callers(self) -> None:
+    def _yield_to_callers(self, finished: int) -> None:
         """Let a starved event loop run before the next step.
 
         ``step()`` keeps the GIL: while it runs, the callers' event loop (and the tools
         the agents run between two model calls) cannot, and agents come back late. When
-        the loop's heartbeat is stale, the scheduler sleeps (GIL released) until the loop
-        has ticked again or ``max_yield_s`` passed.
+        requests just finished (their callers have work to do) or the loop's heartbeat
+        is very stale, the scheduler sleeps (GIL released) until the loop has ticked
+        again or ``_MAX_YIELD_S`` passed.
         """
         if self._heartbeat is None or self._heartbeat.done():
             return
-        tick = self._tick
-        if time.monotonic() - tick <= _STARVED_S:
-            return
         deadline = time.monotonic() + _MAX_YIELD_S
+        if finished > 0:
+            # callers of the requests that just finished: let them run to their next
+            # request, so it joins the very next step
+            while self._unresumed > 0 and time.monotonic() < deadline:
+                time.sleep(0.0005)
+        tick = self._tick
+        stale = time.monotonic() - tick
+        if stale <= _STARVED_S or (finished <= 0 and stale <= _VERY_STARVED_S):
+            return
         while self._tick == tick and time.monotonic() < deadline:
             time.sleep(0.001)
 
@@ -379,8 +400,9 @@ class OpenVINOEngine(Engine):
             while self._drain_inbox(block=not self._active and not self._waiting):
                 self._admit()
                 if self._active:
+                    before = len(self._active)
                     self._step_once()
-                    self._yield_to_callers()
+                    self._yield_to_callers(finished=before - len(self._active))
                 if not self._active:
                     with self._lock:
                         self._batch = 0
@@ -465,6 +487,9 @@ class OpenVINOEngine(Engine):
             key = job.key
             if key is not None and key in self._bad_keys:
                 self._fail(job, EngineError(self._bad_keys[key]))
+                continue
+            if self.max_num_seqs is not None and len(self._active) >= self.max_num_seqs:
+                keep.append(job)  # the pipeline does not enforce max_num_seqs; we do
                 continue
             trial = key is not None and key not in self._good_keys
             if trial and self._careful and self._probe is not None:
@@ -678,14 +703,20 @@ class OpenVINOEngine(Engine):
 
         def deliver() -> None:
             if job.future.done():
+                self._resumed(job)  # the caller left already
                 return
             if error is not None:
                 job.future.set_exception(error)
             else:
                 job.future.set_result(completion)  # type: ignore[arg-type]
 
-        with contextlib.suppress(RuntimeError):  # the caller's loop is gone
+        with self._lock:
+            self._unresumed += 1
+        job.awaiting_resume = True
+        try:
             job.loop.call_soon_threadsafe(deliver)
+        except RuntimeError:  # the caller's loop is gone
+            self._resumed(job)
 
     def _fail_all(self, error: PantheonError) -> None:
         for job in list(self._active.values()):

@@ -46,6 +46,9 @@ class Tool(Generic[A, R]):
     result_model: type[R]
     fn: Callable[[ToolContext, A], R | Awaitable[R]]
     timeout_s: float = 30.0
+    #: run on the caller's event loop instead of a worker thread: for quick local file
+    #: work, where the thread hop costs more than the call (the timeout is not enforced)
+    inline: bool = False
 
     def args_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments (built once: pydantic makes it slowly)."""
@@ -72,6 +75,8 @@ class Tool(Generic[A, R]):
         try:
             if inspect.iscoroutinefunction(self.fn):
                 result = await asyncio.wait_for(self.fn(ctx, args), limit)
+            elif self.inline:
+                result = self.fn(ctx, args)
             else:
                 result = await asyncio.wait_for(asyncio.to_thread(self.fn, ctx, args), limit)
         except TimeoutError as exc:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 
 from pantheon_engine.errors import ToolFailure
 from pantheon_engine.tools.base import Tool, ToolContext
-from pantheon_engine.tools.procs import ProcResult, run_process
+from pantheon_engine.tools.procs import ProcResult, cap_text, run_process
 from pantheon_engine.tools.workspace import (
     relative_display,
     resolve_in_workspace,
@@ -90,14 +90,16 @@ def _checked(res: ProcResult, what: str) -> str:
 async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
     specs = _pathspecs(ctx, args.paths)
     root = workspace_root(ctx.workspace)
-    probe = await _git(ctx, ["rev-parse", "--git-path", "index"])
-    if probe.returncode != 0:
-        raise ToolFailure(f"compute_diff: {str(root)!r} is not inside a git repository")
-    index = root / probe.output.strip()
-    head = await _git(ctx, ["rev-parse", "--verify", "-q", "HEAD^{commit}"])
-    if head.returncode == 0:
-        base = "HEAD"
-    else:  # no commit yet: diff against the empty tree of this repository's hash kind
+    # one process answers both "where is the index" and "is there a commit" in the usual case
+    probe = await _git(ctx, ["rev-parse", "--git-path", "index", "HEAD^{commit}"])
+    if probe.returncode == 0:
+        index, base = root / probe.output.splitlines()[0].strip(), "HEAD"
+    else:
+        probe = await _git(ctx, ["rev-parse", "--git-path", "index"])
+        if probe.returncode != 0:
+            raise ToolFailure(f"compute_diff: {str(root)!r} is not inside a git repository")
+        index = root / probe.output.strip()
+        # no commit yet: diff against the empty tree of this repository's hash kind
         base = _checked(await _git(ctx, ["hash-object", "-t", "tree", "--stdin"]), "hash").strip()
     with tempfile.TemporaryDirectory(prefix="pantheon-diff-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
@@ -114,11 +116,18 @@ async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
             _checked(await _git(ctx, [*add, "--pathspec-file-nul"], extra=env), "git add -N")
         diff_opts = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames"]
         diff_opts += ["--relative", "--src-prefix=a/", "--dst-prefix=b/"]
-        numstat = _checked(
-            await _git(ctx, [*diff_opts, "--numstat", base, "--", *specs], extra=env), "numstat"
-        )
-        full = await _git(ctx, [*diff_opts, base, "--", *specs], extra=env, cap=ctx.output_cap)
-        _checked(full, "git diff")
+        # one git process for both: the numstat block, an empty line, then the patch
+        # (the counts stay exact when the patch text is capped)
+        both = await _git(ctx, [*diff_opts, "--numstat", "-p", base, "--", *specs], extra=env,
+                          cap=ctx.output_cap + _LIST_CAP)
+        _checked(both, "git diff")
+    numstat, _, patch = both.output.partition("\n\n") if both.output else ("", "", "")
+    if not patch and numstat.startswith("diff --git"):
+        numstat, patch = "", both.output
+    if len(patch) > ctx.output_cap:
+        patch, cut = cap_text(patch, ctx.output_cap)
+    else:
+        cut = False
     files = added = removed = 0
     for line in numstat.splitlines():
         parts = line.split("\t", 2)
@@ -128,8 +137,8 @@ async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
         added += int(parts[0]) if parts[0].isdigit() else 0
         removed += int(parts[1]) if parts[1].isdigit() else 0
     return DiffResult(
-        diff=full.output,
-        truncated=full.truncated,
+        diff=patch,
+        truncated=both.truncated or cut,
         files=files,
         lines_added=added,
         lines_removed=removed,

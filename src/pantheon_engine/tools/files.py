@@ -73,6 +73,7 @@ read_file: Tool[ReadFileArgs, ReadFileResult] = Tool(
     result_model=ReadFileResult,
     fn=_read_file,
     timeout_s=10.0,
+    inline=True,
 )
 
 
@@ -119,6 +120,7 @@ write_file: Tool[WriteFileArgs, WriteFileResult] = Tool(
     result_model=WriteFileResult,
     fn=_write_file,
     timeout_s=10.0,
+    inline=True,
 )
 
 
@@ -190,4 +192,5 @@ list_dir: Tool[ListDirArgs, ListDirResult] = Tool(
     result_model=ListDirResult,
     fn=_list_dir,
     timeout_s=10.0,
+    inline=True,
 )

@@ -18,6 +18,10 @@ from pantheon_engine.errors import ToolFailure
 from pantheon_engine.tools.base import Tool, ToolContext
 from pantheon_engine.tools.workspace import relative_display, resolve_in_workspace
 
+# libyaml's safe loader and dumper when present (several times faster), else PyYAML's
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 _OPEN = "---"
 _CLOSE = ("---", "...")
 
@@ -44,7 +48,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
     else:
         raise FrontMatterError("front matter starts with '---' but has no closing '---' line")
     try:
-        meta = yaml.safe_load(block)
+        meta = yaml.load(block, Loader=_LOADER)
     except yaml.YAMLError as exc:
         raise FrontMatterError(f"front matter is not valid YAML: {exc}") from exc
     if meta is None:
@@ -62,7 +66,8 @@ def join_front_matter(meta: dict[str, Any] | None, body: str) -> str:
         return body
     if not meta:
         return f"{_OPEN}\n{_OPEN}\n{body}"
-    block = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    block = yaml.dump(meta, Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                      default_flow_style=False)
     return f"{_OPEN}\n{block}{_OPEN}\n{body}"
 
 
@@ -140,7 +145,7 @@ def _fm_set(ctx: ToolContext, args: FmSetArgs) -> FmEditResult:
     value: Any = args.value
     if args.parse:
         try:
-            value = yaml.safe_load(args.value)
+            value = yaml.load(args.value, Loader=_LOADER)
         except yaml.YAMLError as exc:
             raise ToolFailure(f"fm_set: value is not valid YAML: {exc}") from exc
     updated = dict(meta or {})
@@ -179,6 +184,7 @@ fm_read: Tool[FmReadArgs, FmReadResult] = Tool(
     result_model=FmReadResult,
     fn=_fm_read,
     timeout_s=10.0,
+    inline=True,
 )
 
 fm_set: Tool[FmSetArgs, FmEditResult] = Tool(
@@ -188,6 +194,7 @@ fm_set: Tool[FmSetArgs, FmEditResult] = Tool(
     result_model=FmEditResult,
     fn=_fm_set,
     timeout_s=10.0,
+    inline=True,
 )
 
 fm_delete: Tool[FmDeleteArgs, FmEditResult] = Tool(
@@ -197,6 +204,7 @@ fm_delete: Tool[FmDeleteArgs, FmEditResult] = Tool(
     result_model=FmEditResult,
     fn=_fm_delete,
     timeout_s=10.0,
+    inline=True,
 )
 
 fm_rename: Tool[FmRenameArgs, FmEditResult] = Tool(
@@ -206,4 +214,5 @@ fm_rename: Tool[FmRenameArgs, FmEditResult] = Tool(
     result_model=FmEditResult,
     fn=_fm_rename,
     timeout_s=10.0,
+    inline=True,
 )
