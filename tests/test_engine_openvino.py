@@ -223,3 +223,24 @@ async def test_closed_engine_refuses_work() -> None:
         assert (await engine.complete(ask("Hi.", max_tokens=4))).text is not None
     with pytest.raises(EngineUnavailable, match="closed"):
         await engine.complete(ask("Hi."))
+
+
+@pytest.mark.model
+async def test_max_num_seqs_caps_the_batch() -> None:
+    """The pipeline ignores max_num_seqs; the engine enforces it and still serves everyone."""
+    path = await asyncio.to_thread(resolve_model, "smollm2-135m", allow_download=True)
+    engine = OpenVINOEngine(path, max_num_seqs=2)
+    await engine.start()
+    try:
+        requests = [
+            EngineRequest(messages=[Message(role="user", content=f"Say {i}")], max_tokens=8)
+            for i in range(6)
+        ]
+        work = asyncio.ensure_future(asyncio.gather(*(engine.complete(r) for r in requests)))
+        seen = await _max_batch_while(engine, work)
+        completions = await work
+        assert len(completions) == 6 and all(c.completion_tokens > 0 for c in completions)
+        assert seen <= 2 and engine.max_batch_size <= 2
+        assert max(c.queued_s for c in completions) > 0  # the later ones waited their turn
+    finally:
+        await engine.close()
