@@ -67,3 +67,21 @@ async def test_spec2code_on_the_embedded_model(spec_repo: Path, tmp_path: Path) 
     assert statuses["plan"] == "ok"
     assert statuses["codegen"] in {"ok", "failed"}
     assert result.nodes[1].failures.get("parse", 0) == 0
+
+
+async def test_a_scaffolded_flow_runs_on_the_embedded_model(tmp_path: Path) -> None:
+    from pantheon_engine.scaffold import scaffold_flow
+
+    project = tmp_path / "project"
+    (project / "flows").mkdir(parents=True)
+    scaffold_flow("notes.summary", project / "flows")
+    (project / "README.md").write_text("# Notes\nA tiny project.\n")
+    from conftest import git_repo
+
+    git_repo(project)
+    data = json.loads((project / "examples" / "notes.summary" / "input.json").read_text())
+    result = await run_once(project / "flows" / "notes.summary.yaml", data, mode="night",
+                            workspace=project, artifacts=tmp_path / "art", seed=7)
+    check_bundle(Path(result.dir), {"work"})
+    assert result.nodes[0].agent == "notes.summary@1"
+    assert result.nodes[0].steps >= 1
