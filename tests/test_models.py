@@ -127,18 +127,6 @@ def test_missing_gguf_path_is_a_config_error(tmp_path: Path, home: Path) -> None
         resolve_model(tmp_path / "missing.gguf")
 
 
-def test_hugging_face_id_is_refused_at_night(home: Path) -> None:
-    with pytest.raises(PolicyError, match="night"):
-        resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct", allow_download=True, night=True)
-
-
-def test_hugging_face_id_by_day_explains_the_export(home: Path) -> None:
-    with pytest.raises(ConfigError) as info:
-        resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct", allow_download=True)
-    assert not isinstance(info.value, PolicyError)
-    assert "optimum-cli export openvino" in str(info.value)
-
-
 # --- list ----------------------------------------------------------------------------
 
 

@@ -579,3 +579,23 @@ def test_tool_call_cli_missing_workspace(tmp_path: Path) -> None:
     code, text = tool_call_cli("list_dir", tmp_path / "nope", "{}")
     assert code == 2
     assert json.loads(text)["error"]["kind"] == "workspace"
+
+
+async def test_compute_diff_with_a_path_filter_naming_a_deleted_file(tmp_path: Path) -> None:
+    """A deleted file is a change too, also when the diff is limited to it."""
+
+    from pantheon_engine.tools.registry import call_tool
+
+    ident = ["-c", "user.name=t", "-c", "user.email=t@localhost"]
+    (tmp_path / "gone.txt").write_text("bye\n")
+    (tmp_path / "kept.txt").write_text("hi\n")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run(["git", *ident, "commit", "-qm", "i"], cwd=tmp_path, check=True)
+    (tmp_path / "gone.txt").unlink()
+    (tmp_path / "new.txt").write_text("new\n")
+    result = await call_tool("compute_diff", tmp_path, {"paths": ["gone.txt"]})
+    assert result["files"] == 1 and result["lines_removed"] == 1
+    assert "deleted file mode" in result["diff"] and "new.txt" not in result["diff"]
+    everything = await call_tool("compute_diff", tmp_path, {})
+    assert everything["files"] == 2 and "new.txt" in everything["diff"]

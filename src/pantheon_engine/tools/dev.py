@@ -87,39 +87,53 @@ def _checked(res: ProcResult, what: str) -> str:
     return res.output
 
 
+def _index_path(root: Path) -> Path | None:
+    """The index git would use for ``root`` (worktrees included), found without a process."""
+    for folder in (root, *root.parents):
+        dotgit = folder / ".git"
+        if dotgit.is_dir():
+            return dotgit / "index"
+        if dotgit.is_file():
+            text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+            if not text.startswith("gitdir:"):
+                return None
+            gitdir = Path(text[len("gitdir:"):].strip())
+            return (gitdir if gitdir.is_absolute() else folder / gitdir) / "index"
+    return None
+
+
 async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
-    specs = _pathspecs(ctx, args.paths)
+    """Diff the work tree (new files included) against HEAD in two git processes.
+
+    A copy of the index gets the untracked files as intent-to-add, so they show up while
+    the repository's own index is never touched.
+    """
+    specs = _pathspecs(ctx, args.paths) or ["."]
     root = workspace_root(ctx.workspace)
-    # one process answers both "where is the index" and "is there a commit" in the usual case
-    probe = await _git(ctx, ["rev-parse", "--git-path", "index", "HEAD^{commit}"])
-    if probe.returncode == 0:
-        index, base = root / probe.output.splitlines()[0].strip(), "HEAD"
-    else:
+    index = _index_path(root)
+    if index is None:
         probe = await _git(ctx, ["rev-parse", "--git-path", "index"])
         if probe.returncode != 0:
             raise ToolFailure(f"compute_diff: {str(root)!r} is not inside a git repository")
         index = root / probe.output.strip()
-        # no commit yet: diff against the empty tree of this repository's hash kind
-        base = _checked(await _git(ctx, ["hash-object", "-t", "tree", "--stdin"]), "hash").strip()
     with tempfile.TemporaryDirectory(prefix="pantheon-diff-") as tmp:
         env = {"GIT_INDEX_FILE": os.path.join(tmp, "index")}
         if index.is_file():
             shutil.copyfile(index, env["GIT_INDEX_FILE"])
-        listing = _checked(
-            await _git(ctx, ["ls-files", "-z", "--others", "--exclude-standard", "--", *specs]),
-            "git ls-files",
-        )
-        if listing.strip("\0"):
-            spec_file = os.path.join(tmp, "untracked")
-            Path(spec_file).write_text(listing, encoding="utf-8")
-            add = ["add", "--intent-to-add", f"--pathspec-from-file={spec_file}"]
-            _checked(await _git(ctx, [*add, "--pathspec-file-nul"], extra=env), "git add -N")
+        # the whole work tree: a pathspec naming a deleted file would make `git add` fail
+        added = await _git(ctx, ["add", "--intent-to-add", "--", "."], extra=env)
+        _checked(added, "git add -N")
         diff_opts = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames"]
-        diff_opts += ["--relative", "--src-prefix=a/", "--dst-prefix=b/"]
+        diff_opts += ["--relative", "--src-prefix=a/", "--dst-prefix=b/", "--numstat", "-p"]
+        cap = ctx.output_cap + _LIST_CAP
         # one git process for both: the numstat block, an empty line, then the patch
         # (the counts stay exact when the patch text is capped)
-        both = await _git(ctx, [*diff_opts, "--numstat", "-p", base, "--", *specs], extra=env,
-                          cap=ctx.output_cap + _LIST_CAP)
+        both = await _git(ctx, [*diff_opts, "HEAD", "--", *specs], extra=env, cap=cap)
+        if both.returncode != 0 and "HEAD" in both.output:
+            # no commit yet: diff against the empty tree of this repository's hash kind
+            hashed = await _git(ctx, ["hash-object", "-t", "tree", "--stdin"])
+            empty = _checked(hashed, "hash").strip()
+            both = await _git(ctx, [*diff_opts, empty, "--", *specs], extra=env, cap=cap)
         _checked(both, "git diff")
     numstat, _, patch = both.output.partition("\n\n") if both.output else ("", "", "")
     if not patch and numstat.startswith("diff --git"):
