@@ -744,6 +744,12 @@ def _hf_network_error(exc: httpx.HTTPError, ref: HFModel, endpoint: str) -> Conf
         )
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return ConfigError(f"cannot fetch {ref.id}: bad HF_ENDPOINT '{endpoint}': {exc}")
+    if isinstance(exc, httpx.ReadError | httpx.ReadTimeout | httpx.RemoteProtocolError):
+        return ConfigError(
+            f"download of {ref.id} from {endpoint} was interrupted ({type(exc).__name__}: "
+            f"{exc}); nothing was kept in the cache",
+            hint="run it again; if it keeps failing, " + hint,
+        )
     return ConfigError(
         f"download of {ref.id} from {endpoint} failed ({type(exc).__name__}: {exc}); nothing "
         "was kept in the cache",

@@ -49,10 +49,13 @@ def _only(schema: dict[str, Any], *fields: str) -> dict[str, Any]:
     return kept
 
 
-async def _diff(ctx: AgentContext) -> dict[str, Any]:
+async def _patch(ctx: AgentContext, summary: str) -> CodePatch:
+    """The node's change so far (also written to diff.patch)."""
     result = await ctx.call_tool("compute_diff")
     ctx.artifacts.write_text("diff.patch", result.diff)
-    return result.model_dump()
+    return CodePatch(diff=result.diff, files_changed=result.files,
+                     lines_added=result.lines_added, lines_removed=result.lines_removed,
+                     summary=summary)
 
 
 # --- plan.validate -----------------------------------------------------------------------
@@ -129,12 +132,10 @@ async def _codegen_prepare(ctx: AgentContext, plan: BaseModel) -> Prepared:
 
 async def _codegen_finish(ctx: AgentContext, plan: BaseModel, final: BaseModel) -> BaseModel:
     assert isinstance(final, CodegenFinal)
-    diff = await _diff(ctx)
-    if not diff["files"]:
+    patch = await _patch(ctx, final.summary)
+    if not patch.files_changed:
         raise CheckFailed("no file was changed: write the code with write_file before final")
-    return CodePatch(diff=diff["diff"], files_changed=diff["files"],
-                     lines_added=diff["lines_added"], lines_removed=diff["lines_removed"],
-                     summary=final.summary)
+    return patch
 
 
 CODEGEN = AgentSpec(
@@ -371,10 +372,7 @@ async def _doc_finish(ctx: AgentContext, data: BaseModel, final: BaseModel) -> B
     todo = _todo(meta, data)
     if todo:
         raise CheckFailed(f"the front matter is not done yet: {len(todo)} change(s) left")
-    diff = await _diff(ctx)
-    return CodePatch(diff=diff["diff"], files_changed=diff["files"],
-                     lines_added=diff["lines_added"], lines_removed=diff["lines_removed"],
-                     summary=final.summary)
+    return await _patch(ctx, final.summary)
 
 
 DOC_FRONTMATTER = AgentSpec(

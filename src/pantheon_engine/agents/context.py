@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import string
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,8 +50,6 @@ class AgentContext:
 
     async def call_tool(self, name: str, **args: Any) -> Any:
         """Run a tool directly (builtin agents) and record it in tool_calls.jsonl."""
-        import time
-
         tool = get_tool(name)
         started = time.perf_counter()
         try:
@@ -141,6 +141,4 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
 
 
 def _shape(schema: dict[str, Any]) -> str:
-    import json
-
     return json.dumps(schema_shape(schema), separators=(",", ":"))
