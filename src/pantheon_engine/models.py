@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
+from pantheon_engine.atomic import fsync_dir
 from pantheon_engine.errors import ConfigError, EngineUnavailable, PolicyError
 
 if TYPE_CHECKING:
@@ -491,7 +492,7 @@ def _extract_member(
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-    _fsync_dir(target.parent)
+    fsync_dir(target.parent)
 
 
 def _progress_bar(enabled: bool):  # -> rich.progress.Progress
@@ -515,19 +516,6 @@ def _progress_bar(enabled: bool):  # -> rich.progress.Progress
         disable=not enabled,
         transient=False,
     )
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # --- pulling from a Hugging Face hub -------------------------------------------------
@@ -768,7 +756,7 @@ def _install_folder(tmp: Path, final: Path) -> None:
         os.rename(final, aside / final.name)
         os.rename(tmp, final)
         shutil.rmtree(aside, ignore_errors=True)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 # --- resolving -----------------------------------------------------------------------

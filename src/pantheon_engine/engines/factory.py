@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from pantheon_engine.config import EngineSettings
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError
@@ -28,6 +30,7 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
     from pantheon_engine.engines.openvino import OpenVINOEngine
     from pantheon_engine.models import resolve_model
 
-    path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night")
+    path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night",
+                         progress=sys.stderr.isatty())
     return OpenVINOEngine(path, max_num_seqs=max(settings.concurrency, 1),
                           model_name=settings.model)
