@@ -155,6 +155,11 @@ async def test_docops_green(docops_repo: Path, tmp_path: Path) -> None:
     assert text.startswith("---\ntitle: Getting started\n")
     assert "draft" not in text and "status: published" in text
     assert "Install the tool" in text
+    # the node's diff is a patch that applies to the user's (untouched) checkout
+    patch = Path(result.dir) / "frontmatter" / "diff.patch"
+    subprocess.run(["git", "apply", "--check", str(patch)], cwd=docops_repo, check=True)
+    output = json.loads((Path(result.dir) / "frontmatter" / "output.json").read_text())
+    assert (output["files_changed"], output["lines_added"], output["lines_removed"]) == (1, 2, 2)
 
 
 async def test_retries_rerun_a_failed_node(docops_repo: Path, tmp_path: Path) -> None:

@@ -61,15 +61,24 @@ def atomic_write_json(path: Path | str, data: Any) -> None:
     atomic_write_text(path, dumps(data))
 
 
-def append_jsonl(path: Path | str, record: Any) -> None:
-    """Append one complete JSON line; a single ``write`` on an O_APPEND descriptor."""
+def append_jsonl(path: Path | str, record: Any, *, durable: bool = False) -> None:
+    """Append one complete JSON line: a single ``write`` on an O_APPEND descriptor.
+
+    Once ``write`` returns the line is the kernel's: a killed process never leaves half of
+    it. ``durable=True`` also fsyncs, for lines that must survive a power cut; the
+    per-step logs of the tool loop skip that (it stalls the loop on a small machine).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line)
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

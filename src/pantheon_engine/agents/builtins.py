@@ -4,6 +4,7 @@ doc.frontmatter."""
 from __future__ import annotations
 
 import copy
+import difflib
 from typing import Any
 
 from pydantic import BaseModel
@@ -55,6 +56,22 @@ async def _patch(ctx: AgentContext, summary: str) -> CodePatch:
     ctx.artifacts.write_text("diff.patch", result.diff)
     return CodePatch(diff=result.diff, files_changed=result.files,
                      lines_added=result.lines_added, lines_removed=result.lines_removed,
+                     summary=summary)
+
+
+def _file_patch(ctx: AgentContext, rel: str, before: str, summary: str) -> CodePatch:
+    """The change of one file against its earlier text, as a git-style unified diff."""
+    after = resolve_in_workspace(ctx.workspace, rel).read_text(encoding="utf-8")
+    lines = []
+    for line in difflib.unified_diff(before.splitlines(keepends=True),
+                                     after.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"):
+        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    diff = f"diff --git a/{rel} b/{rel}\n" + "".join(lines) if lines else ""
+    body = [line for line in lines[2:] if not line.startswith("@@")]
+    ctx.artifacts.write_text("diff.patch", diff)
+    return CodePatch(diff=diff, files_changed=1 if lines else 0,
+                     lines_added=sum(line.startswith("+") for line in body),
+                     lines_removed=sum(line.startswith("-") for line in body),
                      summary=summary)
 
 
@@ -343,6 +360,10 @@ async def _doc_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
         meta = _read_meta(ctx, data)
     except (OSError, WorkspaceError) as exc:
         raise NodeFailed(f"cannot read {data.path}: {exc}", kind="invalid_input") from exc
+    if ctx.attempt == 1:
+        # the file as the run found it: the finish hook diffs against it in-process
+        ctx.extra["original"] = resolve_in_workspace(ctx.workspace, data.path).read_text(
+            encoding="utf-8")
     keys = [*meta, *data.set, *data.rename, *data.rename.values(), *data.delete]
     fm_set = _only(ctx.tool("fm_set").args_schema(), "path", "key", "value")
     return Prepared(
@@ -372,6 +393,8 @@ async def _doc_finish(ctx: AgentContext, data: BaseModel, final: BaseModel) -> B
     todo = _todo(meta, data)
     if todo:
         raise CheckFailed(f"the front matter is not done yet: {len(todo)} change(s) left")
+    if "original" in ctx.extra:  # one known file changed: no git process needed
+        return _file_patch(ctx, data.path, ctx.extra["original"], final.summary)
     return await _patch(ctx, final.summary)
 
 
