@@ -127,3 +127,37 @@ def test_init_agent_and_flow_run_as_generated(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stdout + run.stderr
     again = pantheon("init", "agent", "notes.summary", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
+
+
+def test_capacity_prints_erlang_c_and_the_smallest_c() -> None:
+    proc = pantheon("capacity", "--arrival-rate", "120", "--service-rate", "10", "--servers",
+                    "16", "--hours", "8", "--specialist", "10:0.9", "--specialist", "5:0.5",
+                    "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["utilisation"] == pytest.approx(0.75)
+    assert report["smallest_servers"] == 15
+    assert 0 < report["p_wait"] < 1
+    assert report["expected_accepted"] == pytest.approx(74.8)
+    bad = pantheon("capacity", "--arrival-rate", "1", "--service-rate", "0", "--servers", "2")
+    assert bad.returncode == 2 and "service_rate" in bad.stderr
+
+
+def test_queue_add_validates_and_lists(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    ok = pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input",
+                  str(EXAMPLES / "docops" / "input.json"), "--artifacts", str(art))
+    assert ok.returncode == 0, ok.stderr
+    many = tmp_path / "tasks.jsonl"
+    many.write_text('{"path": "docs/faq.md", "rename": {"Status": "status"}}\n'
+                    '{"path": "docs/guide.md", "delete": ["draft"]}\n')
+    assert pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input", str(many),
+                    "--priority", "5", "--artifacts", str(art)).returncode == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"path": "docs/faq.md"}\n{"path": 3}\n')
+    refused = pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input", str(bad),
+                       "--artifacts", str(art))
+    assert refused.returncode == 2 and "doc.frontmatter" in refused.stderr
+    listing = pantheon("queue", "list", "--artifacts", str(art))
+    assert listing.returncode == 0
+    assert "queued 3" in listing.stdout  # the refused file added nothing

@@ -22,8 +22,10 @@ models_app = typer.Typer(no_args_is_help=True, help="The local model cache.")
 serve_app = typer.Typer(no_args_is_help=True, help="Start local model servers.")
 agents_app = typer.Typer(no_args_is_help=True, help="Inspect the agent registry.")
 flows_app = typer.Typer(no_args_is_help=True, help="Check flow files.")
+queue_app = typer.Typer(no_args_is_help=True, help="The night queue (SQLite).")
 for sub, name in ((tool_app, "tool"), (init_app, "init"), (models_app, "models"),
-                  (serve_app, "serve"), (agents_app, "agents"), (flows_app, "flows")):
+                  (serve_app, "serve"), (agents_app, "agents"), (flows_app, "flows"),
+                  (queue_app, "queue")):
     app.add_typer(sub, name=name)
 
 console = Console()
@@ -294,6 +296,157 @@ def serve_vllm_cmd(
         serve_vllm(model, host=host, port=port, max_num_seqs=max_num_seqs)
     except PantheonError as exc:
         fail(exc)
+
+
+@app.command()
+def capacity(
+    arrival_rate: Annotated[float, typer.Option("--arrival-rate", help="λ: tasks per hour")],
+    service_rate: Annotated[float, typer.Option("--service-rate",
+                                                help="μ: tasks per hour per slot")],
+    servers: Annotated[int, typer.Option("--servers", help="c: concurrent slots")],
+    max_rho: Annotated[float, typer.Option("--max-rho")] = 0.8,
+    target_wait: Annotated[float | None, typer.Option(
+        "--target-wait", help="mean wait to stay under, in hours")] = None,
+    hours: Annotated[float | None, typer.Option("--hours", help="night length T")] = None,
+    specialist: Annotated[list[str] | None, typer.Option(
+        "--specialist", help="MU:PASS_RATE of one specialist (repeat) for E[accepted]")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Size a night: ρ = λ/(cμ), Erlang-C P(wait), mean wait, the smallest c that fits."""
+    from pantheon_engine.capacity import capacity_report, expected_accepted, smallest_servers
+
+    try:
+        report = capacity_report(arrival_rate, service_rate, servers).model_dump()
+        report["smallest_servers"] = smallest_servers(
+            arrival_rate, service_rate, max_rho=max_rho, target_wait=target_wait)
+        report["max_rho"], report["target_wait"] = max_rho, target_wait
+        if specialist:
+            pairs = []
+            for item in specialist:
+                mu, _, pass_rate = item.partition(":")
+                try:
+                    pairs.append((float(mu), float(pass_rate)))
+                except ValueError:
+                    raise ConfigError(f"--specialist {item!r}: expected MU:PASS_RATE, "
+                                      "e.g. 10:0.8") from None
+            report["expected_accepted"] = expected_accepted(hours or 8.0, pairs)
+            report["hours"] = hours or 8.0
+    except PantheonError as exc:
+        fail(exc)
+        return
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    table = Table(title="capacity (M/M/c)", title_justify="left", show_header=False)
+    rows = [
+        ("λ arrivals / h", f"{report['arrival_rate']:g}"),
+        ("μ per slot / h", f"{report['service_rate']:g}"),
+        ("c slots", str(report["servers"])),
+        ("ρ utilisation", f"{report['utilisation']:.3f}"
+         + ("  [red](over " + f"{max_rho:g})[/]" if report["utilisation"] > max_rho else "")),
+        ("P(wait) Erlang-C", f"{report['p_wait']:.4f}"),
+        ("mean wait (h)", f"{report['mean_wait']:.4f}"),
+        ("mean response (h)", f"{report['mean_response']:.4f}"),
+        (f"smallest c with ρ ≤ {max_rho:g}" + (f", wait ≤ {target_wait:g} h" if target_wait
+                                                else ""), str(report["smallest_servers"])),
+    ]
+    if "expected_accepted" in report:
+        accepted = f"{report['expected_accepted']:.1f}"
+        rows.append((f"E\\[accepted] in {report['hours']:g} h", accepted))
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+@queue_app.command("add")
+def queue_add(
+    flow_file: Annotated[Path, typer.Argument(help="flow YAML")],
+    input_path: Annotated[Path, typer.Option("--input", "-i",
+                                             help="input JSON, a JSONL file, or a folder")],
+    priority: Annotated[int, typer.Option("--priority")] = 0,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+) -> None:
+    """Queue jobs; every input is validated against the flow's entry agent first."""
+    from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.jobqueue import JobQueue, NewJob
+    from pantheon_engine.orchestrator import Orchestrator
+    from pantheon_engine.policy import Policy
+    from pantheon_engine.runner import load_flow_checked
+
+    try:
+        registry = default_registry([flow_file.resolve().parent.parent])
+        flow = load_flow_checked(flow_file, registry)
+        checker = Orchestrator(registry=registry, engine=None, policy=Policy(mode="day"),
+                               artifacts_root=artifacts)
+        entry = next(n.agent for n in flow.nodes if set(n.inputs) & flow.entry_names)
+        jobs = []
+        for source, data in _inputs(input_path):
+            try:
+                checker.validate_input(flow, data)
+            except SpecError as exc:
+                raise SpecError(f"{source}: {exc.message}", hint=exc.hint) from exc
+            ws = data.get("workspace")
+            if isinstance(ws, str) and not Path(ws).is_absolute():
+                data = {**data, "workspace": str((source.parent / ws).resolve())}
+            jobs.append(NewJob(flow=str(flow_file.resolve()), input=data, priority=priority,
+                               flow_name=flow.name, group_key=entry))
+        with JobQueue.for_artifacts(artifacts) as queue:
+            added = queue.add_many(jobs)
+            depth = queue.depth()
+    except PantheonError as exc:
+        fail(exc)
+        return
+    console.print(f"queued {len(added)} job(s) on {flow.name} (ids {added[0].id}–{added[-1].id});"
+                  f" queue depth {depth}")
+
+
+def _inputs(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Inputs from one JSON file, a JSONL file (one input per line) or a folder of JSON files."""
+    if path.is_dir():
+        files = sorted(path.glob("*.json"))
+        if not files:
+            raise SpecError(f"{path}: no *.json inputs in this folder")
+        return [(file, _load_input(file)) for file in files]
+    if path.suffix == ".jsonl":
+        items = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SpecError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
+            if not isinstance(data, dict):
+                raise SpecError(f"{path}:{number}: each line must be a JSON object")
+            items.append((path, data))
+        return items
+    return [(path, _load_input(path))]
+
+
+@queue_app.command("list")
+def queue_list(
+    state: Annotated[list[str] | None, typer.Option("--state", help="filter (repeat)")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+) -> None:
+    """Jobs in claim order, with counts per state."""
+    from pantheon_engine.jobqueue import JobQueue
+
+    try:
+        with JobQueue.for_artifacts(artifacts) as queue:
+            jobs = queue.list(states=state, limit=limit)
+            counts = queue.counts()
+    except PantheonError as exc:
+        fail(exc)
+        return
+    table = Table()
+    for col in ("id", "state", "prio", "flow", "tries", "run", "error"):
+        table.add_column(col)
+    for job in jobs:
+        table.add_row(str(job.id), job.state, str(job.priority), job.flow_name,
+                      str(job.attempts), job.run_id or "", job.error_kind or "")
+    console.print(table)
+    console.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
 
 
 def main() -> None:
