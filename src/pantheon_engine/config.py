@@ -8,6 +8,7 @@
     model = "smollm2-135m"   # catalogue name, GGUF file, OpenVINO IR folder
     base_url = "http://127.0.0.1:8000/v1"   # openai engine
     concurrency = 32
+    isolate = true           # openvino: run the pipeline in a child process
 
 Command-line options win over the file; the file wins over the defaults.
 """
@@ -34,6 +35,8 @@ class EngineSettings(BaseModel):
     replay: str | None = Field(default=None, description="run folder or replies JSONL")
     concurrency: int = Field(default=32, ge=1, le=1024)
     api_key: str | None = None
+    isolate: bool = Field(default=True, description="run the embedded engine in a child "
+                          "process (its steps hold the GIL)")
 
 
 class Settings(BaseModel):

@@ -32,5 +32,11 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
 
     path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night",
                          progress=sys.stderr.isatty())
-    return OpenVINOEngine(path, max_num_seqs=max(settings.concurrency, 1),
-                          model_name=settings.model)
+    options = {"max_num_seqs": max(settings.concurrency, 1), "model_name": settings.model}
+    if not settings.isolate:
+        return OpenVINOEngine(path, **options)
+    from pantheon_engine.engines.isolated import IsolatedEngine
+
+    # the pipeline's steps hold the GIL: in a child process they never stall the agents
+    return IsolatedEngine(OpenVINOEngine, name="openvino", model=settings.model,
+                          supports_constraints=True, model_path=str(path), **options)
