@@ -298,6 +298,99 @@ def serve_vllm_cmd(
         fail(exc)
 
 
+def _deadline(text: str | None) -> float | None:
+    """``06:00`` (the next such local time) or an ISO date-time, as unix seconds."""
+    import datetime as dt
+
+    if not text:
+        return None
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(part) for part in text.split(":"))
+            now = dt.datetime.now()
+            target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if target <= now:
+                target += dt.timedelta(days=1)
+            return target.timestamp()
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError as exc:
+        raise ConfigError(f"--until {text!r}: expected HH:MM or an ISO date-time") from exc
+
+
+@app.command()
+def night(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="flows at once")] = 32,
+    until: Annotated[str | None, typer.Option("--until", help="stop claiming at HH:MM")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="after a crash: reclaim expired claims and finish the queue")] = False,
+    night_mode: Annotated[bool, typer.Option("--night/--day")] = True,
+    engine: EngineOpt = None,
+    model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    replay: ReplayOpt = None,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    sample_s: Annotated[float, typer.Option("--sample-s", help="metrics interval")] = 5.0,
+    config: ConfigOpt = None,
+) -> None:
+    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
+    import signal
+
+    from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.config import load_settings, merge_engine
+    from pantheon_engine.engines.factory import make_engine
+    from pantheon_engine.jobqueue import JobQueue
+    from pantheon_engine.night import Night
+    from pantheon_engine.policy import Policy
+
+    async def main() -> Any:
+        policy = Policy(mode="night" if night_mode else "day")
+        policy.preflight()
+        deadline = _deadline(until)
+        settings = merge_engine(load_settings(config), name=engine, model=model,
+                                base_url=base_url, replay=replay, concurrency=concurrency)
+        with JobQueue.for_artifacts(artifacts) as queue:
+            if queue.depth() == 0 and not resume:
+                err_console.print("the queue is empty: nothing to do "
+                                  "(pantheon queue add FLOW --input …)")
+                return None
+            engine_obj = make_engine(settings, policy)
+            await engine_obj.start()
+
+            def on_event(event: str, data: dict[str, Any]) -> None:
+                if event == "job_finished":
+                    mark = "ok" if data["status"] == "ok" else f"FAILED ({data.get('kind')})"
+                    err_console.print(f"job {data['job']}: {mark} {data.get('run_id') or ''}",
+                                      highlight=False)
+                elif event == "stopping":
+                    err_console.print(f"stopping ({data['why']}): finishing the flows in "
+                                      "flight", highlight=False)
+
+            runner = Night(queue=queue, registry=default_registry(), engine=engine_obj,
+                           policy=policy, artifacts=artifacts, concurrency=concurrency,
+                           until=deadline, sample_s=sample_s, on_event=on_event)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
+            loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
+            err_console.print(f"night {runner.night_id}: {queue.depth()} queued, "
+                              f"concurrency {concurrency}, engine {engine_obj.name}",
+                              highlight=False)
+            try:
+                return await runner.run()
+            finally:
+                await engine_obj.close()
+
+    try:
+        result = asyncio.run(main())
+    except PantheonError as exc:
+        fail(exc)
+        return
+    if result is None:
+        return
+    console.print(f"night {result.night_id}: {result.done} done, {result.failed} failed in "
+                  f"{result.seconds:.1f}s ({result.stopped_by})", highlight=False)
+    console.print(f"metrics: {result.dir}/metrics.jsonl", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def capacity(
     arrival_rate: Annotated[float, typer.Option("--arrival-rate", help="λ: tasks per hour")],

@@ -10,9 +10,12 @@ A folder that is not the top of a git repository is imported once into a git cop
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,15 +51,35 @@ class RunWorkspace:
     root: Path
     base: str
     imported: bool
+    artifacts_root: Path
 
     def close(self) -> None:
         """Remove the worktree; branches created by the merge gate stay in the repo."""
-        git(self.repo, "worktree", "remove", "--force", str(self.root), check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
-        git(self.repo, "worktree", "prune", check=False)
+        with workspaces_lock(self.artifacts_root):
+            git(self.repo, "worktree", "remove", "--force", str(self.root), check=False)
+            shutil.rmtree(self.root, ignore_errors=True)
+            git(self.repo, "worktree", "prune", check=False)
+
+
+@contextlib.contextmanager
+def workspaces_lock(artifacts_root: Path) -> Iterator[None]:
+    """Serialise imports and worktree bookkeeping between concurrent runs (and processes)."""
+    folder = Path(artifacts_root) / "workspaces"
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def open_run_workspace(source: Path, run_id: str, artifacts_root: Path) -> RunWorkspace:
+    with workspaces_lock(artifacts_root):
+        return _open_run_workspace(source, run_id, artifacts_root)
+
+
+def _open_run_workspace(source: Path, run_id: str, artifacts_root: Path) -> RunWorkspace:
     source = Path(source).resolve()
     if not source.is_dir():
         raise WorkspaceError(f"workspace {source} is not a folder")
@@ -70,7 +93,8 @@ def open_run_workspace(source: Path, run_id: str, artifacts_root: Path) -> RunWo
     root = (Path(artifacts_root) / "worktrees" / run_id).resolve()
     root.parent.mkdir(parents=True, exist_ok=True)
     git(repo, "worktree", "add", "--detach", str(root), base)
-    return RunWorkspace(source=source, repo=repo, root=root, base=base, imported=imported)
+    return RunWorkspace(source=source, repo=repo, root=root, base=base, imported=imported,
+                        artifacts_root=Path(artifacts_root))
 
 
 def import_folder(source: Path, artifacts_root: Path) -> Path:

@@ -1,0 +1,253 @@
+"""A night: drain the queue with c concurrent flows and stream live numbers to a file.
+
+Every worker claims a job (a lease kept alive by heartbeats), runs its flow through the
+orchestrator and marks the job done or failed. A sampler appends one line every
+``sample_s`` to ``nights/<night_id>/metrics.jsonl``. Asking the night to stop (Ctrl-C,
+the ``--until`` deadline, an empty queue) stops new claims; flows in flight finish.
+A night killed outright leaves its claims to expire: the next night reclaims them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from pantheon_engine.agents.registry import AgentRegistry
+from pantheon_engine.artifacts import utc_now
+from pantheon_engine.atomic import append_jsonl, atomic_write_json
+from pantheon_engine.capacity import erlang_c, mean_wait
+from pantheon_engine.engines.base import Engine
+from pantheon_engine.errors import PantheonError, SpecError
+from pantheon_engine.flows import Flow
+from pantheon_engine.jobqueue import Job, JobQueue, new_owner
+from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.orchestrator import Orchestrator, RunResult
+from pantheon_engine.policy import Policy
+from pantheon_engine.runner import load_flow_checked
+
+
+def new_night_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-night"
+
+
+class NightResult(BaseModel):
+    night_id: str
+    dir: str
+    done: int
+    failed: int
+    seconds: float
+    stopped_by: str
+
+
+@dataclass
+class _Tally:
+    """What the sampler reads: counts, service times, waits, verdict pairs."""
+
+    started: float = field(default_factory=time.time)
+    arrivals: int = 0
+    done: int = 0
+    failed: int = 0
+    running: int = 0
+    service_s: list[float] = field(default_factory=list)
+    waits_s: list[float] = field(default_factory=list)
+    model_calls: int = 0
+    schema_errors: int = 0
+    verdicts: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Night:
+    queue: JobQueue
+    registry: AgentRegistry
+    engine: Engine | None
+    policy: Policy
+    artifacts: Path
+    concurrency: int = 32
+    until: float | None = None  # unix time
+    lease_s: float = 120.0
+    sample_s: float = 5.0
+    night_id: str = field(default_factory=new_night_id)
+    on_event: Any = None
+
+    def __post_init__(self) -> None:
+        self.dir = Path(self.artifacts) / "nights" / self.night_id
+        self._owner = new_owner()
+        self._stop = asyncio.Event()
+        self._stopped_by = "empty"
+        self._flows: dict[str, Flow] = {}
+        self._tally = _Tally()
+
+    def stop(self, why: str = "stopped") -> None:
+        """Claim nothing more; flows in flight finish."""
+        if not self._stop.is_set():
+            self._stopped_by = why
+            self._stop.set()
+            self._emit("stopping", {"why": why})
+
+    async def run(self) -> NightResult:
+        self.policy.preflight()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._tally.arrivals = self.queue.depth()
+        atomic_write_json(self.dir / "night.json", {
+            "night_id": self.night_id, "started_at": utc_now(), "concurrency": self.concurrency,
+            "mode": self.policy.mode, "engine": self.engine.name if self.engine else None,
+            "model": self.engine.model if self.engine else None, "owner": self._owner,
+            "queued_at_start": self._tally.arrivals,
+        })
+        started = time.perf_counter()
+        sampler = asyncio.create_task(self._sample_forever())
+        try:
+            with self.policy.egress_guard():
+                await asyncio.gather(*(self._worker(i) for i in range(self.concurrency)))
+        finally:
+            sampler.cancel()
+            self._sample()  # the last line: final counts
+        result = NightResult(night_id=self.night_id, dir=str(self.dir), done=self._tally.done,
+                             failed=self._tally.failed, seconds=time.perf_counter() - started,
+                             stopped_by=self._stopped_by)
+        atomic_write_json(self.dir / "night.json", {
+            **_read(self.dir / "night.json"), "finished_at": utc_now(),
+            **result.model_dump(exclude={"dir"}),
+        })
+        return result
+
+    # -- workers -----------------------------------------------------------------------
+
+    async def _worker(self, slot: int) -> None:
+        while not self._stop.is_set():
+            if self.until is not None and time.time() >= self.until:
+                self.stop("deadline")
+                return
+            job = self.queue.claim(self._owner, lease_s=self.lease_s)
+            if job is None:
+                return  # nothing left to claim (others may still be running theirs)
+            await self._run_job(job)
+
+    async def _run_job(self, job: Job) -> None:
+        tally = self._tally
+        tally.running += 1
+        claimed = time.time()
+        tally.waits_s.append(max(0.0, claimed - job.created_at))
+        self._emit("job_started", {"job": job.id, "flow": job.flow_name})
+        beat = asyncio.create_task(self._heartbeat(job))
+        try:
+            result = await self._run_flow(job)
+        except PantheonError as exc:
+            self.queue.fail(job.id, self._owner, getattr(exc, "kind", "invalid_job"),
+                            exc.message)
+            tally.failed += 1
+            self._emit("job_finished", {"job": job.id, "status": "failed",
+                                        "kind": getattr(exc, "kind", "invalid_job")})
+        else:
+            self._account(result)
+            if result.status == "ok":
+                self.queue.complete(job.id, self._owner, result.run_id)
+                tally.done += 1
+            else:
+                self.queue.fail(job.id, self._owner, result.error_kind or "failed",
+                                result.error or "", run_id=result.run_id)
+                tally.failed += 1
+            self._emit("job_finished", {"job": job.id, "status": result.status,
+                                        "run_id": result.run_id, "kind": result.error_kind})
+        finally:
+            beat.cancel()
+            tally.running -= 1
+            tally.service_s.append(time.time() - claimed)
+
+    async def _run_flow(self, job: Job) -> RunResult:
+        flow = self._flows.get(job.flow)
+        if flow is None:
+            flow = self._flows[job.flow] = load_flow_checked(Path(job.flow), self.registry)
+        data = job.input
+        workspace = data.get("workspace")
+        if not isinstance(workspace, str) or not workspace:
+            raise SpecError(f"job {job.id}: the input names no workspace")
+        orchestrator = Orchestrator(
+            registry=self.registry, engine=self.engine, policy=self.policy,
+            artifacts_root=Path(self.artifacts),
+            run_meta={"night_id": self.night_id, "job_id": job.id},
+        )
+        return await orchestrator.run(flow, data, Path(workspace))
+
+    async def _heartbeat(self, job: Job) -> None:
+        while True:
+            await asyncio.sleep(self.lease_s / 3)
+            if not self.queue.heartbeat(job.id, self._owner, self.lease_s):
+                self._emit("lease_lost", {"job": job.id})
+                return
+
+    def _account(self, result: RunResult) -> None:
+        tally = self._tally
+        for node in result.nodes:
+            tally.model_calls += node.steps
+            tally.schema_errors += node.failures.get("schema", 0) + node.failures.get("parse", 0)
+        reviews = sorted(Path(result.dir).glob("*/review.json"))
+        if len(reviews) >= 2:
+            verdicts = [_read(path).get("verdict", "") for path in reviews[:2]]
+            tally.verdicts.append((verdicts[0], verdicts[1]))
+
+    # -- metrics -----------------------------------------------------------------------
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.sample_s)
+            self._sample()
+
+    def _sample(self) -> None:
+        append_jsonl(self.dir / "metrics.jsonl", self.snapshot())
+
+    def snapshot(self) -> dict[str, Any]:
+        """One metrics line: engine, queue, M/M/c numbers, observed waits, quality."""
+        tally = self._tally
+        stats = self.engine.stats() if self.engine else None
+        now = time.time()
+        hours = max((now - tally.started) / 3600, 1e-9)
+        served = tally.service_s
+        arrival_rate = tally.arrivals / hours if tally.arrivals else 0.0
+        service_rate = 3600 / statistics.fmean(served) if served else 0.0
+        c = self.concurrency
+        rho = arrival_rate / (c * service_rate) if service_rate else None
+        p_wait = wait = None
+        if rho is not None and arrival_rate > 0:
+            p_wait = erlang_c(c, arrival_rate / service_rate) if rho < 1 else 1.0
+            wait_h = mean_wait(arrival_rate, service_rate, c)
+            wait = wait_h * 3600 if math.isfinite(wait_h) else None
+        waits = sorted(tally.waits_s)
+        return {
+            "t": now, "night_id": self.night_id,
+            "batch_size": stats.batch_size if stats else 0.0,
+            "avg_batch_size": stats.avg_batch_size if stats else 0.0,
+            "tokens_per_s": stats.tokens_per_s if stats else 0.0,
+            "queue_depth": self.queue.depth(), "running": tally.running,
+            "done": tally.done, "failed": tally.failed, "c": c,
+            "lambda_per_h": arrival_rate, "mu_per_h": service_rate, "rho": rho,
+            "p_wait": p_wait, "erlang_mean_wait_s": wait,
+            "observed_mean_wait_s": statistics.fmean(waits) if waits else None,
+            "observed_p95_wait_s": waits[min(len(waits) - 1, int(0.95 * len(waits)))]
+            if waits else None,
+            "schema_error_rate": tally.schema_errors / tally.model_calls
+            if tally.model_calls else None,
+            "kappa": cohen_kappa(tally.verdicts),
+            "review_pairs": len(tally.verdicts),
+        }
+
+    def _emit(self, event: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(event, data)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}

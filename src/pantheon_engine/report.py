@@ -1,0 +1,793 @@
+"""The morning report: what the runs of a night (or since a time) did.
+
+:func:`build_summary` reads an artifacts folder (see docs/artifacts.md) and returns a
+:class:`Summary`; :func:`write_report` writes it as ``summary.json``, ``report.md`` and
+one self-contained ``report.html`` (inline CSS and SVG charts, no network);
+:func:`render_markdown` gives the Markdown for the terminal. See docs/report.md.
+
+Every reader here is tolerant: a missing, unreadable or oddly shaped file is skipped,
+never fatal, so a report can be drawn while runs are still being written.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from pydantic import BaseModel, Field
+
+from pantheon_engine.atomic import atomic_write_json, atomic_write_text, iter_jsonl, read_json
+from pantheon_engine.kappa import cohen_kappa
+
+__all__ = [
+    "FlowKappa",
+    "KappaSummary",
+    "NightStats",
+    "PassRate",
+    "PullRequest",
+    "RedBin",
+    "RunRow",
+    "SeriesPoint",
+    "Summary",
+    "Totals",
+    "build_summary",
+    "render_html",
+    "render_markdown",
+    "write_report",
+]
+
+RAN = ("ok", "failed")  # node statuses that count as "the node ran"
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Totals(BaseModel):
+    runs: int = 0
+    ok: int = 0
+    failed: int = 0
+    running: int = 0
+
+
+class RunRow(BaseModel):
+    run_id: str
+    flow: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    failed_node: str | None = None
+    error_kind: str | None = None
+
+
+class PullRequest(BaseModel):
+    run_id: str
+    flow: str
+    branch: str | None = None
+    commit: str | None = None
+    files_changed: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+
+
+class RedBin(BaseModel):
+    """Failed nodes sharing one (agent, node, error_kind)."""
+
+    agent: str
+    node: str
+    error_kind: str
+    count: int
+    paths: list[str] = Field(default_factory=list)  # relative to the artifacts folder
+
+
+class PassRate(BaseModel):
+    agent: str  # agent@version
+    ran: int
+    ok: int
+    rate: float | None  # ok / ran; None when no node of this agent ran
+
+
+class FlowKappa(BaseModel):
+    flow: str
+    pairs: int
+    kappa: float | None
+
+
+class KappaSummary(BaseModel):
+    pairs: int = 0
+    agreement: float | None = None  # share of pairs with equal verdicts
+    overall: float | None = None
+    by_flow: list[FlowKappa] = Field(default_factory=list)
+
+
+class SeriesPoint(BaseModel):
+    t: float
+    tokens_per_s: float | None = None
+    queue_depth: float | None = None
+
+
+class NightStats(BaseModel):
+    night_id: str
+    records: int = 0
+    avg_batch_size: float | None = None
+    avg_tokens_per_s: float | None = None
+    max_queue_depth: float | None = None
+    last_rho: float | None = None
+    mean_p_wait: float | None = None
+    mean_wait: float | None = None  # mean of the ``mean_wait`` field
+    series: list[SeriesPoint] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    artifacts: str
+    generated_at: str
+    night_id: str | None = None
+    since: str | None = None
+    totals: Totals = Field(default_factory=Totals)
+    runs: list[RunRow] = Field(default_factory=list)
+    prs: list[PullRequest] = Field(default_factory=list)
+    red_bins: list[RedBin] = Field(default_factory=list)
+    pass_rates: list[PassRate] = Field(default_factory=list)
+    kappa: KappaSummary = Field(default_factory=KappaSummary)
+    night: NightStats | None = None
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read_dict(path: Path) -> dict[str, Any] | None:
+    try:
+        data = read_json(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _node_dirs(run_dir: Path) -> list[Path]:
+    try:
+        return sorted((p for p in run_dir.iterdir() if p.is_dir()), key=lambda p: p.name)
+    except OSError:
+        return []
+
+
+def _considered_runs(
+    root: Path, night_id: str | None, since: datetime | None
+) -> list[tuple[Path, dict[str, Any]]]:
+    runs_dir = root / "runs"
+    if not runs_dir.is_dir():
+        return []
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    found: list[tuple[Path, dict[str, Any]]] = []
+    for run_dir in sorted(runs_dir.iterdir(), key=lambda p: p.name):
+        meta = _read_dict(run_dir / "run.json") if run_dir.is_dir() else None
+        if meta is None:
+            continue
+        if night_id is not None and meta.get("night_id") != night_id:
+            continue
+        if since is not None:
+            started = _parse_time(meta.get("started_at"))
+            if started is None or started < since:
+                continue
+        found.append((run_dir, meta))
+    found.sort(key=lambda item: (str(item[1].get("started_at") or ""), item[0].name))
+    return found
+
+
+def _node_statuses(run_dir: Path, meta: dict[str, Any]) -> dict[str, str]:
+    """Node -> status: ``run.json`` nodes win; a running run falls back to metrics.json."""
+    statuses: dict[str, str] = {}
+    for node_dir in _node_dirs(run_dir):
+        metrics = _read_dict(node_dir / "metrics.json")
+        if metrics and _str(metrics.get("status")):
+            statuses[node_dir.name] = metrics["status"]
+        elif (node_dir / "error.json").is_file():
+            statuses[node_dir.name] = "failed"
+    nodes = meta.get("nodes")
+    if isinstance(nodes, dict):
+        statuses.update({k: v for k, v in nodes.items() if isinstance(v, str)})
+    return dict(sorted(statuses.items()))
+
+
+def _agent_of(meta: dict[str, Any], run_dir: Path, node: str) -> str:
+    agents = meta.get("agents")
+    if isinstance(agents, dict) and _str(agents.get(node)):
+        return agents[node]
+    for name in ("error.json", "metrics.json"):
+        data = _read_dict(run_dir / node / name)
+        if data and _str(data.get("agent")):
+            return data["agent"]
+    return "unknown"
+
+
+def _pull_request(
+    run_dir: Path, meta: dict[str, Any], run_id: str, flow: str
+) -> PullRequest | None:
+    merge: dict[str, Any] | None = None
+    added = removed = changed = 0
+    for node_dir in _node_dirs(run_dir):
+        out = _read_dict(node_dir / "output.json")
+        if not out:
+            continue
+        if merge is None and _str(out.get("branch")) and "commit" in out:
+            merge = out
+        if "lines_added" in out or "lines_removed" in out:
+            added += _int(out.get("lines_added"))
+            removed += _int(out.get("lines_removed"))
+            changed += _int(out.get("files_changed"))
+    if merge is not None and merge.get("merged") is False:
+        return None
+    branch = _str((merge or {}).get("branch")) or _str(meta.get("branch"))
+    if branch is None:
+        return None
+    if merge is not None and "files_changed" in merge:
+        changed = _int(merge.get("files_changed"))
+    return PullRequest(
+        run_id=run_id,
+        flow=flow,
+        branch=branch,
+        commit=_str((merge or {}).get("commit")),
+        files_changed=changed,
+        lines_added=added,
+        lines_removed=removed,
+    )
+
+
+def _review_pair(run_dir: Path) -> tuple[str, str] | None:
+    """The verdicts of the first two review.json of a run, in node-name order."""
+    verdicts: list[str] = []
+    for node_dir in _node_dirs(run_dir):
+        review = _read_dict(node_dir / "review.json")
+        if review and _str(review.get("verdict")):
+            verdicts.append(review["verdict"])
+        if len(verdicts) == 2:
+            return verdicts[0], verdicts[1]
+    return None
+
+
+def _night_stats(root: Path, night_id: str) -> NightStats:
+    batch: list[float] = []
+    tps: list[float] = []
+    p_wait: list[float] = []
+    mean_wait: list[float] = []
+    queue: list[float] = []
+    last_rho: float | None = None
+    series: list[SeriesPoint] = []
+    records = 0
+    for record in iter_jsonl(root / "nights" / night_id / "metrics.jsonl"):
+        records += 1
+        for field, bucket in (
+            ("batch_size", batch),
+            ("tokens_per_s", tps),
+            ("p_wait", p_wait),
+            ("queue_depth", queue),
+        ):
+            value = _num(record.get(field))
+            if value is not None:
+                bucket.append(value)
+        wait = _num(record.get("mean_wait"))
+        if wait is None:  # the night runner's name for the Erlang C mean wait
+            wait = _num(record.get("erlang_mean_wait_s"))
+        if wait is not None:
+            mean_wait.append(wait)
+        rho = _num(record.get("rho"))
+        if rho is not None:
+            last_rho = rho
+        t = _num(record.get("t"))
+        if t is not None:
+            series.append(
+                SeriesPoint(
+                    t=t,
+                    tokens_per_s=_num(record.get("tokens_per_s")),
+                    queue_depth=_num(record.get("queue_depth")),
+                )
+            )
+    series.sort(key=lambda p: p.t)
+    return NightStats(
+        night_id=night_id,
+        records=records,
+        avg_batch_size=_mean(batch),
+        avg_tokens_per_s=_mean(tps),
+        max_queue_depth=max(queue) if queue else None,
+        last_rho=last_rho,
+        mean_p_wait=_mean(p_wait),
+        mean_wait=_mean(mean_wait),
+        series=series,
+    )
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def build_summary(
+    artifacts: Path | str, *, night_id: str | None = None, since: datetime | None = None
+) -> Summary:
+    """Summarise the runs under ``artifacts/runs`` (and the night's metrics, if named).
+
+    A run counts when it has a readable ``run.json``, its ``started_at`` is at or after
+    ``since`` (a naive ``since`` is taken as UTC) and, with ``night_id``, its
+    ``run.json`` names that night.
+    """
+    root = Path(artifacts)
+    totals = Totals()
+    rows: list[RunRow] = []
+    prs: list[PullRequest] = []
+    bins: dict[tuple[str, str, str], RedBin] = {}
+    ran: Counter[str] = Counter()
+    passed: Counter[str] = Counter()
+    pairs: list[tuple[str, str, str]] = []  # (flow, verdict_a, verdict_b)
+
+    for run_dir, meta in _considered_runs(root, night_id, since):
+        run_id = _str(meta.get("run_id")) or run_dir.name
+        flow = _str(meta.get("flow")) or "unknown"
+        status = _str(meta.get("status")) or "running"
+        totals.runs += 1
+        if status == "ok":
+            totals.ok += 1
+        elif status == "failed":
+            totals.failed += 1
+        else:
+            totals.running += 1
+        rows.append(
+            RunRow(
+                run_id=run_id,
+                flow=flow,
+                status=status,
+                started_at=_str(meta.get("started_at")),
+                finished_at=_str(meta.get("finished_at")),
+                failed_node=_str(meta.get("failed_node")),
+                error_kind=_str(meta.get("error_kind")),
+            )
+        )
+
+        for node, node_status in _node_statuses(run_dir, meta).items():
+            if node_status not in RAN:
+                continue
+            agent = _agent_of(meta, run_dir, node)
+            ran[agent] += 1
+            if node_status == "ok":
+                passed[agent] += 1
+                continue
+            error = _read_dict(run_dir / node / "error.json") or {}
+            metrics = _read_dict(run_dir / node / "metrics.json") or {}
+            kind = (
+                _str(error.get("error_kind"))
+                or _str(metrics.get("error_kind"))
+                or (_str(meta.get("error_kind")) if meta.get("failed_node") == node else None)
+                or "unknown"
+            )
+            rel = f"runs/{run_dir.name}/{node}/error.json"
+            if not (root / rel).is_file():
+                rel = f"runs/{run_dir.name}/run.json"
+            red = bins.setdefault(
+                (agent, node, kind), RedBin(agent=agent, node=node, error_kind=kind, count=0)
+            )
+            red.count += 1
+            red.paths.append(rel)
+
+        if status == "ok":
+            pr = _pull_request(run_dir, meta, run_id, flow)
+            if pr is not None:
+                prs.append(pr)
+        pair = _review_pair(run_dir)
+        if pair is not None:
+            pairs.append((flow, *pair))
+
+    by_flow: dict[str, list[tuple[str, str]]] = {}
+    for flow, a, b in pairs:
+        by_flow.setdefault(flow, []).append((a, b))
+    kappa = KappaSummary(
+        pairs=len(pairs),
+        agreement=(sum(a == b for _, a, b in pairs) / len(pairs)) if pairs else None,
+        overall=cohen_kappa((a, b) for _, a, b in pairs),
+        by_flow=[
+            FlowKappa(flow=f, pairs=len(p), kappa=cohen_kappa(p))
+            for f, p in sorted(by_flow.items())
+        ],
+    )
+    return Summary(
+        artifacts=str(root),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        night_id=night_id,
+        since=since.isoformat() if since is not None else None,
+        totals=totals,
+        runs=rows,
+        prs=prs,
+        red_bins=sorted(bins.values(), key=lambda b: (-b.count, b.agent, b.node, b.error_kind)),
+        pass_rates=[
+            PassRate(agent=a, ran=n, ok=passed[a], rate=passed[a] / n if n else None)
+            for a, n in sorted(ran.items())
+        ],
+        kappa=kappa,
+        night=_night_stats(root, night_id) if night_id is not None else None,
+    )
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"
+
+
+def _headline(summary: Summary) -> str:
+    t = summary.totals
+    return (
+        f"{t.runs} runs: {t.ok} ok, {t.failed} failed, {t.running} running; "
+        f"{len(summary.prs)} merged"
+    )
+
+
+def _scope(summary: Summary) -> str:
+    parts = []
+    if summary.night_id:
+        parts.append(f"night {summary.night_id}")
+    if summary.since:
+        parts.append(f"since {summary.since}")
+    return ", ".join(parts) or "all runs"
+
+
+def _night_rows(night: NightStats) -> list[tuple[str, str]]:
+    return [
+        ("metric records", str(night.records)),
+        ("average batch size", _fmt(night.avg_batch_size)),
+        ("average tokens/s", _fmt(night.avg_tokens_per_s, 1)),
+        ("max queue depth", _fmt(night.max_queue_depth, 0)),
+        ("last ρ", _fmt(night.last_rho, 3)),
+        ("mean p_wait", _fmt(night.mean_p_wait, 3)),
+        ("mean wait (s)", _fmt(night.mean_wait, 2)),
+    ]
+
+
+def _md_cell(text: Any) -> str:
+    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _link_target(summary: Summary, rel: str, links_from: Path | None) -> str:
+    if links_from is None:
+        return rel
+    target = Path(summary.artifacts) / rel
+    return Path(os.path.relpath(target.resolve(), links_from.resolve())).as_posix()
+
+
+def _md_target(target: str) -> str:
+    return f"<{target}>" if any(c in target for c in " ()<>") else target
+
+
+def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -> str:
+    """The report as Markdown.
+
+    Artifact links are relative to the artifacts folder, or to ``links_from`` (the
+    folder the Markdown file will live in) when given.
+    """
+    base = Path(links_from) if links_from is not None else None
+    out = [f"# Morning report ({_scope(summary)})", "", f"**{_headline(summary)}**", ""]
+    t = summary.totals
+    out += _md_table(
+        ["runs", "ok", "failed", "running", "merged", "κ"],
+        [[t.runs, t.ok, t.failed, t.running, len(summary.prs), _fmt(summary.kappa.overall, 3)]],
+    )
+
+    out += ["", "## Merged", ""]
+    if summary.prs:
+        out += _md_table(
+            ["run", "flow", "branch", "files", "+", "-"],
+            [
+                [p.run_id, p.flow, p.branch or "", p.files_changed, p.lines_added, p.lines_removed]
+                for p in summary.prs
+            ],
+        )
+    else:
+        out.append("Nothing merged.")
+
+    out += ["", "## Red bins", ""]
+    if summary.red_bins:
+        out += _md_table(["agent", "node", "error kind", "count", "artifacts"], [])
+        for red in summary.red_bins:  # the links are Markdown already: not escaped again
+            links = ", ".join(
+                f"[{_md_cell(p.split('/')[1])}]({_md_target(_link_target(summary, p, base))})"
+                for p in red.paths
+            )
+            cells = " | ".join(
+                _md_cell(c) for c in (red.agent, red.node, red.error_kind, red.count)
+            )
+            out.append(f"| {cells} | {links} |")
+    else:
+        out.append("No failures.")
+
+    out += ["", "## Pass rate per agent", ""]
+    if summary.pass_rates:
+        out += _md_table(
+            ["agent", "ran", "ok", "pass rate"],
+            [[r.agent, r.ran, r.ok, _pct(r.rate)] for r in summary.pass_rates],
+        )
+    else:
+        out.append("No node ran.")
+
+    k = summary.kappa
+    out += ["", "## Reviewer agreement (Cohen's κ)", ""]
+    if k.pairs:
+        out.append(
+            f"κ = {_fmt(k.overall, 3)} over {k.pairs} verdict pairs "
+            f"(raw agreement {_pct(k.agreement)})."
+        )
+        out.append("")
+        out += _md_table(
+            ["flow", "pairs", "κ"], [[f.flow, f.pairs, _fmt(f.kappa, 3)] for f in k.by_flow]
+        )
+    else:
+        out.append("No run had two reviews.")
+
+    if summary.night is not None:
+        out += ["", f"## Throughput and queue (night {summary.night.night_id})", ""]
+        out += _md_table(["metric", "value"], _night_rows(summary.night))
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- html
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;margin:.5rem 0}
+th,td{border:1px solid #ccc;padding:.25rem .6rem;text-align:left;font-size:.9rem}
+th{background:#f3f3f3}.num{text-align:right}
+.headline{font-size:1.1rem;font-weight:600}
+.charts{display:flex;flex-wrap:wrap;gap:1.5rem}
+svg{background:#fafafa;border:1px solid #ddd}
+svg text{font-size:11px;fill:#444}
+.muted{color:#777}
+"""
+
+
+def _svg_chart(
+    title: str,
+    points: list[tuple[float, float]],
+    color: str,
+    *,
+    t_range: tuple[float, float] | None = None,
+    width: int = 520,
+    height: int = 220,
+) -> str:
+    """A line chart of ``(t, value)`` points, sorted by ``t``, as inline SVG (no xmlns:
+    HTML5 does not need it). ``t_range`` shares one time axis between charts."""
+    esc = html.escape
+    left, right, top, bottom = 48, 12, 24, 30
+    plot_w, plot_h = width - left - right, height - top - bottom
+    parts = [
+        f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{esc(title)}"><title>{esc(title)}</title>',
+        f'<text x="{left}" y="16">{esc(title)}</text>',
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
+        f'y2="{top + plot_h}" stroke="#999"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" stroke="#999"/>',
+    ]
+    if not points:
+        parts.append(
+            f'<text x="{left + plot_w / 2:.0f}" y="{top + plot_h / 2:.0f}" '
+            'text-anchor="middle">no data</text></svg>'
+        )
+        return "".join(parts)
+    t0, t1 = t_range or (points[0][0], points[-1][0])
+    y_max = max(v for _, v in points)
+    y_max = y_max if y_max > 0 else 1.0
+    span = t1 - t0
+
+    def xy(t: float, v: float) -> tuple[float, float]:
+        x = left + (plot_w * (t - t0) / span if span > 0 else plot_w / 2)
+        y = top + plot_h - plot_h * max(v, 0.0) / y_max
+        return x, y
+
+    coords = [xy(t, v) for t, v in points]
+    if len(coords) == 1:
+        x, y = coords[0]
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>')
+    else:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{path}"/>')
+    parts.append(f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{y_max:.4g}</text>')
+    parts.append(f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>')
+
+    def clock(t: float) -> str:
+        try:
+            return datetime.fromtimestamp(t, UTC).strftime("%H:%M")
+        except (OverflowError, OSError, ValueError):
+            return f"{t:.0f}"
+
+    parts.append(f'<text x="{left}" y="{height - 8}">{esc(clock(t0))}</text>')
+    parts.append(
+        f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{esc(clock(t1))} UTC</text>'
+    )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_table(header: list[str], rows: Iterable[Iterable[str]]) -> str:
+    """Rows of already-escaped cells (callers escape; see :func:`render_html`)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def render_html(summary: Summary, *, links_from: Path | str | None = None) -> str:
+    """One self-contained HTML page: inline CSS, tables, two inline SVG charts."""
+    e = html.escape
+    base = Path(links_from) if links_from is not None else None
+    t = summary.totals
+    body = [
+        f"<h1>Morning report ({e(_scope(summary))})</h1>",
+        f'<p class="headline">{e(_headline(summary))}</p>',
+        f'<p class="muted">generated {e(summary.generated_at)} from {e(summary.artifacts)}</p>',
+        _html_table(
+            [e(h) for h in ("runs", "ok", "failed", "running", "merged", "κ")],
+            [
+                [
+                    e(str(x))
+                    for x in (
+                        t.runs,
+                        t.ok,
+                        t.failed,
+                        t.running,
+                        len(summary.prs),
+                        _fmt(summary.kappa.overall, 3),
+                    )
+                ]
+            ],
+        ),
+    ]
+
+    body.append("<h2>Merged</h2>")
+    if summary.prs:
+        body.append(
+            _html_table(
+                [e(h) for h in ("run", "flow", "branch", "files", "+", "-")],
+                [
+                    [
+                        e(str(c))
+                        for c in (
+                            p.run_id,
+                            p.flow,
+                            p.branch or "",
+                            p.files_changed,
+                            p.lines_added,
+                            p.lines_removed,
+                        )
+                    ]
+                    for p in summary.prs
+                ],
+            )
+        )
+    else:
+        body.append("<p>Nothing merged.</p>")
+
+    body.append("<h2>Red bins</h2>")
+    if summary.red_bins:
+        rows = []
+        for red in summary.red_bins:
+            links = ", ".join(
+                f'<a href="{e(quote(_link_target(summary, p, base)))}">{e(p.split("/")[1])}</a>'
+                for p in red.paths
+            )
+            rows.append([e(red.agent), e(red.node), e(red.error_kind), e(str(red.count)), links])
+        body.append(
+            _html_table([e(h) for h in ("agent", "node", "error kind", "count", "artifacts")], rows)
+        )
+    else:
+        body.append("<p>No failures.</p>")
+
+    body.append("<h2>Pass rate per agent</h2>")
+    if summary.pass_rates:
+        body.append(
+            _html_table(
+                [e(h) for h in ("agent", "ran", "ok", "pass rate")],
+                [
+                    [e(r.agent), e(str(r.ran)), e(str(r.ok)), e(_pct(r.rate))]
+                    for r in summary.pass_rates
+                ],
+            )
+        )
+    else:
+        body.append("<p>No node ran.</p>")
+
+    k = summary.kappa
+    body.append("<h2>Reviewer agreement (Cohen's κ)</h2>")
+    if k.pairs:
+        body.append(
+            f"<p>κ = {e(_fmt(k.overall, 3))} over {k.pairs} verdict pairs "
+            f"(raw agreement {e(_pct(k.agreement))}).</p>"
+        )
+        body.append(
+            _html_table(
+                [e(h) for h in ("flow", "pairs", "κ")],
+                [[e(f.flow), e(str(f.pairs)), e(_fmt(f.kappa, 3))] for f in k.by_flow],
+            )
+        )
+    else:
+        body.append("<p>No run had two reviews.</p>")
+
+    night = summary.night
+    body.append("<h2>Throughput and queue</h2>")
+    if night is not None:
+        body.append(
+            _html_table([e("metric"), e("value")], [[e(a), e(b)] for a, b in _night_rows(night)])
+        )
+        tps = [(p.t, p.tokens_per_s) for p in night.series if p.tokens_per_s is not None]
+        queue = [(p.t, p.queue_depth) for p in night.series if p.queue_depth is not None]
+    else:
+        body.append('<p class="muted">No night named: no engine metrics.</p>')
+        tps, queue = [], []
+    ts = [p.t for p in night.series] if night is not None else []
+    t_range = (min(ts), max(ts)) if ts else None
+    body.append(
+        '<div class="charts">'
+        + _svg_chart("throughput (tokens/s)", tps, "#1f77b4", t_range=t_range)
+        + _svg_chart("queue depth", queue, "#d62728", t_range=t_range)
+        + "</div>"
+    )
+
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e('Pantheon morning report - ' + _scope(summary))}</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def write_report(artifacts: Path | str, summary: Summary, out_dir: Path | str) -> list[Path]:
+    """Write ``summary.json``, ``report.md`` and ``report.html`` into ``out_dir``, each
+    atomically; artifact links are relative to ``out_dir``. Returns the three paths.
+
+    ``artifacts`` is the folder the links point into (normally ``summary.artifacts``).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    linked = summary.model_copy(update={"artifacts": str(Path(artifacts))})
+    paths = [out / "summary.json", out / "report.md", out / "report.html"]
+    atomic_write_json(paths[0], summary.model_dump(mode="json"))
+    atomic_write_text(paths[1], render_markdown(linked, links_from=out))
+    atomic_write_text(paths[2], render_html(linked, links_from=out))
+    return paths

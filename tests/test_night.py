@@ -1,0 +1,92 @@
+"""A night on the replay engine: the queue drains, metrics stream, numbers add up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pantheon_engine.agents.registry import default_registry
+from pantheon_engine.atomic import iter_jsonl
+from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
+from pantheon_engine.jobqueue import JobQueue, NewJob
+from pantheon_engine.night import Night
+from pantheon_engine.policy import Policy
+
+from conftest import FLOWS
+
+TASK = {"path": "docs/guide.md", "rename": {"Title": "title"}, "delete": ["draft"],
+        "set": {"status": "published"}}
+
+
+def doc_replies(jobs: int, *, reject_every: int = 0) -> ReplayEngine:
+    calls = [
+        '{"type":"tool","name":"fm_rename","args":{"key":"Title","new_key":"title"}}',
+        '{"type":"tool","name":"fm_delete","args":{"key":"draft"}}',
+        '{"type":"tool","name":"fm_set","args":{"key":"status","value":"published"}}',
+        '{"type":"final","output":{"summary":"done"}}',
+    ]
+    replies = []
+    for job in range(jobs):
+        replies += [RecordedReply(key="frontmatter", text=t) for t in calls]
+        verdict_b = "fail" if reject_every and job % reject_every == 0 else "pass"
+        replies.append(RecordedReply(
+            key="reviewA", text='{"type":"final","output":{"verdict":"pass","rationale":"ok"}}'))
+        replies.append(RecordedReply(
+            key="reviewB",
+            text=f'{{"type":"final","output":{{"verdict":"{verdict_b}","rationale":"r"}}}}'))
+    return ReplayEngine(replies)
+
+
+def queue_jobs(art: Path, repo: Path, n: int) -> JobQueue:
+    queue = JobQueue.for_artifacts(art)
+    queue.add_many([NewJob(flow=str(FLOWS / "docops.yaml"), input={**TASK, "workspace": str(repo)},
+                           flow_name="docops") for _ in range(n)])
+    return queue
+
+
+async def test_a_night_drains_the_queue_and_streams_metrics(docops_repo: Path,
+                                                           tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 6)
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(6, reject_every=3),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=1, sample_s=0.05)
+    result = await night.run()
+    assert (result.done, result.failed) == (4, 2)  # jobs 0 and 3 were rejected by reviewB
+    counts = queue.counts()
+    assert counts["done"] == 4 and counts["failed"] == 2 and counts["queued"] == 0
+    failed = [j for j in queue.list(states=["failed"])]
+    assert {j.error_kind for j in failed} == {"review_rejected"}
+    lines = list(iter_jsonl(Path(result.dir) / "metrics.jsonl"))
+    assert lines, "no metrics line"
+    last = lines[-1]
+    assert (last["done"], last["failed"], last["queue_depth"], last["running"]) == (4, 2, 0, 0)
+    assert last["review_pairs"] == 6 and last["kappa"] is not None
+    assert last["schema_error_rate"] == 0.0 and last["mu_per_h"] > 0
+    for job in queue.list(states=["done"]):
+        run = json.loads((art / "runs" / job.run_id / "run.json").read_text())
+        assert run["night_id"] == night.night_id and run["status"] == "ok"
+    night_json = json.loads((Path(result.dir) / "night.json").read_text())
+    assert night_json["done"] == 4 and night_json["stopped_by"] == "empty"
+
+
+async def test_a_stopped_night_claims_nothing_more(docops_repo: Path, tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 3)
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(3),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=1, sample_s=0.05)
+    night.stop("interrupted")
+    result = await night.run()
+    assert result.done == 0 and result.stopped_by == "interrupted"
+    assert queue.depth() == 3  # nothing claimed, nothing lost
+
+
+async def test_a_job_without_workspace_fails_cleanly(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    queue = JobQueue.for_artifacts(art)
+    queue.add(str(FLOWS / "docops.yaml"), TASK, flow_name="docops")
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(1),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=2, sample_s=0.05)
+    result = await night.run()
+    assert result.failed == 1
+    job = queue.list(states=["failed"])[0]
+    assert "workspace" in (job.error or "")
