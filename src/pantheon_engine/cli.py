@@ -341,6 +341,7 @@ def night(
     from pantheon_engine.jobqueue import JobQueue
     from pantheon_engine.night import Night
     from pantheon_engine.policy import Policy
+    from pantheon_engine.traces import TraceStore
 
     async def main() -> Any:
         policy = Policy(mode="night" if night_mode else "day")
@@ -365,9 +366,11 @@ def night(
                     err_console.print(f"stopping ({data['why']}): finishing the flows in "
                                       "flight", highlight=False)
 
+            traces = TraceStore.for_artifacts(artifacts)
             runner = Night(queue=queue, registry=default_registry(), engine=engine_obj,
                            policy=policy, artifacts=artifacts, concurrency=concurrency,
-                           until=deadline, sample_s=sample_s, on_event=on_event)
+                           until=deadline, sample_s=sample_s, on_event=on_event,
+                           traces=traces)
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
             loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
@@ -377,6 +380,7 @@ def night(
             try:
                 return await runner.run()
             finally:
+                traces.close()
                 await engine_obj.close()
 
     try:
@@ -389,6 +393,53 @@ def night(
     console.print(f"night {result.night_id}: {result.done} done, {result.failed} failed in "
                   f"{result.seconds:.1f}s ({result.stopped_by})", highlight=False)
     console.print(f"metrics: {result.dir}/metrics.jsonl", highlight=False, soft_wrap=True)
+    console.print(f"report:  {result.dir}/report.md · {result.dir}/report.html",
+                  highlight=False, soft_wrap=True)
+
+
+def _since(text: str) -> Any:
+    """``24h``, ``90m``, ``7d`` ago, or an ISO date-time."""
+    import datetime as dt
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return dt.datetime.now(dt.UTC) - dt.timedelta(**{units[text[-1]]: float(text[:-1])})
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r}: expected e.g. 24h, 90m, 7d or a date") from exc
+
+
+@app.command()
+def report(
+    since: Annotated[str, typer.Option("--since", help="24h, 90m, 7d or a date")] = "24h",
+    night_id: Annotated[str | None, typer.Option("--night", help="one night's runs")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md | json | html")] = "md",
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    out: Annotated[Path | None, typer.Option("--out", help="write the three files here")]
+    = None,
+) -> None:
+    """The morning report: merged branches, red bins, pass rates, κ, throughput."""
+    from rich.markdown import Markdown
+
+    from pantheon_engine.report import build_summary, render_html, render_markdown, write_report
+
+    try:
+        if fmt not in {"md", "json", "html"}:
+            raise ConfigError(f"--format {fmt!r}: expected md, json or html")
+        summary = build_summary(artifacts, night_id=night_id, since=_since(since))
+    except PantheonError as exc:
+        fail(exc)
+        return
+    if out is not None:
+        for path in write_report(artifacts, summary, out):
+            err_console.print(f"wrote {path}", highlight=False)
+    if fmt == "json":
+        print(summary.model_dump_json(indent=2))
+    elif fmt == "html":
+        print(render_html(summary))
+    else:
+        console.print(Markdown(render_markdown(summary)))
 
 
 @app.command()

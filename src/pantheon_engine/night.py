@@ -76,6 +76,7 @@ class Night:
     sample_s: float = 5.0
     night_id: str = field(default_factory=new_night_id)
     on_event: Any = None
+    traces: Any = None  # a TraceStore for every model and tool call of the night
 
     def __post_init__(self) -> None:
         self.dir = Path(self.artifacts) / "nights" / self.night_id
@@ -110,6 +111,8 @@ class Night:
         finally:
             sampler.cancel()
             self._sample()  # the last line: final counts
+            if self.traces is not None:
+                self.traces.flush()
         result = NightResult(night_id=self.night_id, dir=str(self.dir), done=self._tally.done,
                              failed=self._tally.failed, seconds=time.perf_counter() - started,
                              stopped_by=self._stopped_by)
@@ -117,6 +120,10 @@ class Night:
             **_read(self.dir / "night.json"), "finished_at": utc_now(),
             **result.model_dump(exclude={"dir"}),
         })
+        from pantheon_engine.report import build_summary, write_report
+
+        summary = build_summary(self.artifacts, night_id=self.night_id)
+        write_report(self.artifacts, summary, self.dir)
         return result
 
     # -- workers -----------------------------------------------------------------------
@@ -173,7 +180,7 @@ class Night:
         orchestrator = Orchestrator(
             registry=self.registry, engine=self.engine, policy=self.policy,
             artifacts_root=Path(self.artifacts),
-            run_meta={"night_id": self.night_id, "job_id": job.id},
+            run_meta={"night_id": self.night_id, "job_id": job.id}, traces=self.traces,
         )
         return await orchestrator.run(flow, data, Path(workspace))
 

@@ -118,18 +118,27 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         assert agent.step_schemas is not None
         return await agent.step_schemas(ctx, data)
 
+    sinks = LoopSinks(
+        on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),
+        on_tool_call=lambda rec: ctx.artifacts.append("tool_calls.jsonl", rec),
+    )
+    engine: Engine = ctx.engine
+    store = ctx.extra.get("traces")
+    if store is not None:  # every request, reply and tool call also goes to the trace store
+        from pantheon_engine.traces import RequestTap, TraceKey
+
+        engine = tap = RequestTap(ctx.engine)
+        key = TraceKey(night_id=ctx.extra.get("night_id"), run_id=ctx.run_id,
+                       node_id=ctx.node_id, agent=agent.ref, attempt=ctx.attempt)
+        sinks = store.sinks(key, tap=tap, then=sinks)
     loop = ToolLoop(
-        engine=ctx.engine, tools=tools, tool_ctx=ctx.tool_ctx, system_prompt=system,
+        engine=engine, tools=tools, tool_ctx=ctx.tool_ctx, system_prompt=system,
         task_prompt=task, final_model=agent.final, limits=agent.limits,
         key=ctx.node_id, finish=finish, progress=progress if agent.progress else None,
         schema_overrides=prepared.schema_overrides,
         step_schemas=step_schemas if agent.step_schemas else None,
         bound_args=prepared.bound_args,
-        attempt=ctx.attempt, seed=ctx.seed,
-        sinks=LoopSinks(
-            on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),
-            on_tool_call=lambda rec: ctx.artifacts.append("tool_calls.jsonl", rec),
-        ),
+        attempt=ctx.attempt, seed=ctx.seed, sinks=sinks,
     )
     result = await loop.run()
     if result.status != "ok":
