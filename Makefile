@@ -13,7 +13,8 @@ $(VENV)/.installed: pyproject.toml
 
 night: $(VENV)/.installed
 	$(BIN)/pantheon models pull
-	$(BIN)/pantheon run flows/docops.yaml --input examples/docops/input.json --night
+	$(BIN)/pantheon demo --force
+	$(BIN)/pantheon night
 
 test: $(VENV)/.installed
 	$(BIN)/pantheon models pull

@@ -161,3 +161,24 @@ def test_queue_add_validates_and_lists(tmp_path: Path) -> None:
     listing = pantheon("queue", "list", "--artifacts", str(art))
     assert listing.returncode == 0
     assert "queued 3" in listing.stdout  # the refused file added nothing
+
+
+@pytest.mark.model
+def test_demo_then_night_on_the_embedded_model(tmp_path: Path) -> None:
+    """The README's main job, in a temporary folder."""
+    made = pantheon("demo", "--flows", str(FLOWS), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    night = pantheon("night", "--sample-s", "1", cwd=tmp_path)
+    assert night.returncode == 0, night.stdout + night.stderr
+    assert "report:" in night.stdout
+    nights = list((tmp_path / "artifacts" / "nights").iterdir())
+    assert len(nights) == 1
+    folder = nights[0]
+    for name in ("metrics.jsonl", "night.json", "summary.json", "report.md", "report.html"):
+        assert (folder / name).exists(), name
+    summary = json.loads((folder / "summary.json").read_text())
+    assert summary["totals"]["runs"] == 14
+    lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
+    assert lines[-1]["done"] + lines[-1]["failed"] == 14 and lines[-1]["queue_depth"] == 0
+    listing = pantheon("queue", "list", cwd=tmp_path)
+    assert "queued 0" in listing.stdout and "running 0" in listing.stdout

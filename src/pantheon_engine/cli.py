@@ -298,6 +298,28 @@ def serve_vllm_cmd(
         fail(exc)
 
 
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="where to create the demo repo")]
+    = Path("pantheon-demo"),
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    flows: Annotated[Path, typer.Option("--flows", help="folder with docops/spec2code")]
+    = Path("flows"),
+    force: Annotated[bool, typer.Option("--force", help="recreate an existing demo")] = False,
+) -> None:
+    """Create a demo repository (messy docs, a package with specs) and queue its tasks."""
+    from pantheon_engine.demo import create_demo
+
+    try:
+        made = create_demo(folder, artifacts, flows, force=force)
+    except PantheonError as exc:
+        fail(exc)
+        return
+    console.print(f"demo workspace: {made['workspace']}", highlight=False, soft_wrap=True)
+    console.print(f"queued {made['docops']} docops and {made['spec2code']} spec2code jobs "
+                  f"(queue depth {made['depth']}); now run: pantheon night", highlight=False)
+
+
 def _deadline(text: str | None) -> float | None:
     """``06:00`` (the next such local time) or an ISO date-time, as unix seconds."""
     import datetime as dt
