@@ -18,7 +18,8 @@ TASK = {"path": "docs/guide.md", "rename": {"Title": "title"}, "delete": ["draft
         "set": {"status": "published"}}
 
 
-def doc_replies(jobs: int, *, reject_every: int = 0) -> ReplayEngine:
+def doc_replies(jobs: int, *, reject_every: int = 0,
+                rejects: list[bool] | None = None) -> ReplayEngine:
     calls = [
         '{"type":"tool","name":"fm_rename","args":{"key":"Title","new_key":"title"}}',
         '{"type":"tool","name":"fm_delete","args":{"key":"draft"}}',
@@ -28,7 +29,8 @@ def doc_replies(jobs: int, *, reject_every: int = 0) -> ReplayEngine:
     replies = []
     for job in range(jobs):
         replies += [RecordedReply(key="frontmatter", text=t) for t in calls]
-        verdict_b = "fail" if reject_every and job % reject_every == 0 else "pass"
+        rejected = rejects[job] if rejects else bool(reject_every and job % reject_every == 0)
+        verdict_b = "fail" if rejected else "pass"
         replies.append(RecordedReply(
             key="reviewA", text='{"type":"final","output":{"verdict":"pass","rationale":"ok"}}'))
         replies.append(RecordedReply(
@@ -90,3 +92,22 @@ async def test_a_job_without_workspace_fails_cleanly(tmp_path: Path) -> None:
     assert result.failed == 1
     job = queue.list(states=["failed"])[0]
     assert "workspace" in (job.error or "")
+
+
+async def test_the_merge_gate_stops_merging_when_reviewers_stop_agreeing(
+        docops_repo: Path, tmp_path: Path) -> None:
+    from pantheon_engine.kappa import KappaWindow
+
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 6)
+    rejects = [False, True, False, True, False, False]
+    night = Night(queue=queue, registry=default_registry(),
+                  engine=doc_replies(6, rejects=rejects), policy=Policy(mode="night"),
+                  artifacts=art, concurrency=1, sample_s=0.05,
+                  kappa_window=KappaWindow(size=4, min_pairs=4))
+    result = await night.run()
+    jobs = sorted(queue.list(), key=lambda j: j.id)
+    assert [j.state for j in jobs] == ["done", "failed", "done", "failed", "failed", "failed"]
+    assert [j.error_kind for j in jobs[3:]] == ["kappa_gate"] * 3
+    assert "κ = 0.00" in (jobs[4].error or "") and "below 0.6" in (jobs[4].error or "")
+    assert result.done == 2

@@ -28,7 +28,7 @@ from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import PantheonError, SpecError
 from pantheon_engine.flows import Flow
 from pantheon_engine.jobqueue import Job, JobQueue, new_owner
-from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.kappa import KappaWindow, cohen_kappa
 from pantheon_engine.orchestrator import Orchestrator, RunResult
 from pantheon_engine.policy import Policy
 from pantheon_engine.runner import load_flow_checked
@@ -77,6 +77,8 @@ class Night:
     night_id: str = field(default_factory=new_night_id)
     on_event: Any = None
     traces: Any = None  # a TraceStore for every model and tool call of the night
+    #: reviewer agreement the merge gate checks: the last ``size`` verdict pairs
+    kappa_window: KappaWindow = field(default_factory=lambda: KappaWindow(size=50, min_pairs=10))
 
     def __post_init__(self) -> None:
         self.dir = Path(self.artifacts) / "nights" / self.night_id
@@ -181,6 +183,7 @@ class Night:
             registry=self.registry, engine=self.engine, policy=self.policy,
             artifacts_root=Path(self.artifacts),
             run_meta={"night_id": self.night_id, "job_id": job.id}, traces=self.traces,
+            shared={"kappa_window": self.kappa_window},
         )
         return await orchestrator.run(flow, data, Path(workspace))
 

@@ -73,6 +73,8 @@ class Orchestrator:
     run_meta: dict[str, Any] = field(default_factory=dict)
     #: a TraceStore that receives every model call and tool call (None: artifacts only)
     traces: Any = None
+    #: objects shared by every run of a night (e.g. the reviewer-agreement window)
+    shared: dict[str, Any] = field(default_factory=dict)
 
     def validate_input(self, flow: Flow, run_input: dict[str, Any]) -> None:
         """Check the run input against every entry node's agent before anything runs."""
@@ -230,7 +232,8 @@ class Orchestrator:
                 tool_ctx=self.policy.tool_context(ws.root), artifacts=files,
                 engine=self.engine, run_input=run_input, params=dict(node.params),
                 upstream=upstream, attempt=attempt, seed=self.seed,
-                extra={"traces": self.traces, "night_id": self.run_meta.get("night_id")},
+                extra={**self.shared, "traces": self.traces,
+                       "night_id": self.run_meta.get("night_id")},
             )
             try:
                 output, loop = await asyncio.wait_for(run_agent(ctx, data), timeout)

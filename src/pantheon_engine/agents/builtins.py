@@ -32,6 +32,8 @@ from pantheon_engine.tools.frontmatter import split_front_matter
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
+#: the merge gate refuses to merge while reviewer agreement is below this (Cohen's κ)
+KAPPA_THRESHOLD = 0.6
 DIFF_PREVIEW = 3_000
 
 
@@ -259,6 +261,17 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
     if len(data.reviews) < 2:
         raise NodeFailed(f"merge.gate needs two reviews, got {len(data.reviews)}",
                          kind="review_missing")
+    window = ctx.extra.get("kappa_window")
+    if window is not None:  # a night: reviewers must agree beyond chance to be trusted
+        window.add(data.reviews[0].verdict, data.reviews[1].verdict)
+        threshold = float(ctx.params.get("kappa_threshold", KAPPA_THRESHOLD))
+        if window.ready and window.kappa is not None and window.kappa < threshold:
+            raise NodeFailed(
+                f"not merged: reviewer agreement κ = {window.kappa:.2f} over the last "
+                f"{len(window)} review pairs is below {threshold:g}; the reviewers are not "
+                "reliable enough to merge on", kind="kappa_gate",
+                hint="look at the reviews in the morning report; raise the threshold only "
+                "with care (node param kappa_threshold)")
     rejected = [r for r in data.reviews if r.verdict != "pass"]
     if rejected:
         why = "; ".join(f"{r.reviewer}: {r.rationale}" for r in rejected)
