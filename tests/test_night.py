@@ -111,3 +111,43 @@ async def test_the_merge_gate_stops_merging_when_reviewers_stop_agreeing(
     assert [j.error_kind for j in jobs[3:]] == ["kappa_gate"] * 3
     assert "κ = 0.00" in (jobs[4].error or "") and "below 0.6" in (jobs[4].error or "")
     assert result.done == 2
+
+
+async def test_soak_200_replayed_jobs_none_lost_none_duplicated(docops_repo: Path,
+                                                               tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 200)
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(200),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=1, sample_s=0.5)
+    result = await night.run()
+    assert (result.done, result.failed) == (200, 0)
+    jobs = queue.list(limit=None)
+    assert len(jobs) == 200 and {j.state for j in jobs} == {"done"}
+    assert all(j.attempts == 1 for j in jobs)
+    runs = [json.loads(p.read_text()) for p in (art / "runs").glob("*/run.json")]
+    job_ids = [run["job_id"] for run in runs]
+    assert len(job_ids) == 200 and len(set(job_ids)) == 200  # one run per job, exactly
+    assert {run["run_id"] for run in runs} == {j.run_id for j in jobs}
+    assert queue.integrity_check() == "ok"
+
+
+async def test_a_crashed_nights_claims_are_finished_by_the_next(docops_repo: Path,
+                                                                tmp_path: Path) -> None:
+    import time
+
+    from pantheon_engine.jobqueue import JobQueue
+
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 4)
+    # a night that claimed two jobs and died (kill -9): nobody heartbeats its leases
+    crashed = JobQueue.for_artifacts(art)
+    held = [crashed.claim("dead-night", lease_s=0.2) for _ in range(2)]
+    assert all(held) and queue.depth() == 2
+    time.sleep(0.3)
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(4),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=1, sample_s=0.05)
+    result = await night.run()
+    assert (result.done, result.failed) == (4, 0)
+    reclaimed = [queue.get(job.id) for job in held]
+    assert all(j is not None and j.state == "done" and j.attempts == 2 for j in reclaimed)
+    assert crashed.complete(held[0].id, "dead-night", "late") is False  # the dead owner lost it
