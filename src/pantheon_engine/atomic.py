@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pantheon_engine.faults import crash_point
+
 
 def fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (best effort: not every filesystem allows it)."""
@@ -40,6 +42,7 @@ def atomic_write_bytes(path: Path | str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        crash_point("before_rename")
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

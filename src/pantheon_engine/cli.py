@@ -352,6 +352,8 @@ def night(
     replay: ReplayOpt = None,
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
     sample_s: Annotated[float, typer.Option("--sample-s", help="metrics interval")] = 5.0,
+    lease_s: Annotated[float, typer.Option("--lease-s", help="claim lease (heartbeats "
+                                           "renew it)")] = 120.0,
     config: ConfigOpt = None,
 ) -> None:
     """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
@@ -372,7 +374,7 @@ def night(
         settings = merge_engine(load_settings(config), name=engine, model=model,
                                 base_url=base_url, replay=replay, concurrency=concurrency)
         with JobQueue.for_artifacts(artifacts) as queue:
-            if queue.depth() == 0 and not resume:
+            if queue.depth() == 0 and not queue.counts().get("running"):
                 err_console.print("the queue is empty: nothing to do "
                                   "(pantheon queue add FLOW --input …)")
                 return None
@@ -384,6 +386,12 @@ def night(
                     mark = "ok" if data["status"] == "ok" else f"FAILED ({data.get('kind')})"
                     err_console.print(f"job {data['job']}: {mark} {data.get('run_id') or ''}",
                                       highlight=False)
+                elif event == "reclaimed":
+                    err_console.print(f"resuming {data['jobs']} job(s) a dead night held",
+                                      highlight=False)
+                elif event == "job_resumed":
+                    err_console.print(f"job {data['job']}: resuming run {data['run_id']}",
+                                      highlight=False)
                 elif event == "stopping":
                     err_console.print(f"stopping ({data['why']}): finishing the flows in "
                                       "flight", highlight=False)
@@ -392,7 +400,7 @@ def night(
             runner = Night(queue=queue, registry=default_registry(), engine=engine_obj,
                            policy=policy, artifacts=artifacts, concurrency=concurrency,
                            until=deadline, sample_s=sample_s, on_event=on_event,
-                           traces=traces)
+                           traces=traces, lease_s=lease_s, resume=resume)
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
             loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")

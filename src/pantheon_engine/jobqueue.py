@@ -106,6 +106,21 @@ def new_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def owner_is_dead(owner: str) -> bool:
+    """True only when ``owner`` names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class NewJob(BaseModel):
     """One job to add (``add_many`` takes a list of these)."""
 
@@ -397,6 +412,33 @@ class JobQueue:
             "UPDATE jobs SET lease_expires_at = :now + :lease_s",
             {"id": job_id, "owner": owner, "lease_s": lease_s},
         )
+
+    def expire_dead_leases(self) -> int:
+        """End the leases of running jobs whose owner process on this host has died.
+
+        A night killed outright holds its claims until their leases run out; a resumed
+        night on the same host need not wait. Returns how many leases were ended.
+        """
+        ended = 0
+        for job in self.list(states=["running"], limit=None):
+            if job.lease_owner and owner_is_dead(job.lease_owner):
+                with self._tx() as conn:
+                    cur = conn.execute(
+                        "UPDATE jobs SET lease_expires_at = :now WHERE id = :id AND"
+                        " state = 'running' AND lease_owner = :owner",
+                        {"now": self.clock(), "id": job.id, "owner": job.lease_owner},
+                    )
+                    ended += cur.rowcount
+        return ended
+
+    def attach_run(self, job_id: int, owner: str, run_id: str) -> bool:
+        """Record the run a claimed job is working in, before it starts.
+
+        A night that dies leaves this behind: the night that reclaims the job resumes that
+        run (the nodes that completed are not run again). ``False`` if ``owner`` lost it.
+        """
+        return self._held("UPDATE jobs SET run_id = :run_id", {"id": job_id, "owner": owner,
+                                                                 "run_id": run_id})
 
     def complete(self, job_id: int, owner: str, run_id: str | None) -> bool:
         """Mark the job ``done`` with its ``run_id``; ``False`` if ``owner`` lost it."""

@@ -30,6 +30,7 @@ from pantheon_engine.envelope import (
     parse_envelope,
 )
 from pantheon_engine.errors import ToolArgsError, ToolFailure, ToolTimeout, WorkspaceError
+from pantheon_engine.faults import crash_point
 from pantheon_engine.grammar import compact_json, envelope_regex
 from pantheon_engine.tools.base import Tool, ToolContext
 
@@ -201,6 +202,7 @@ class ToolLoop:
             )
             call_started = time.perf_counter()
             completion = await self.engine.complete(request)
+            crash_point("after_model_reply")
             prompt_tokens += completion.prompt_tokens
             completion_tokens += completion.completion_tokens
             reply = completion.text
@@ -316,6 +318,7 @@ class ToolLoop:
             outcome = _Outcome.failure(kind, message, "")
             outcome.tool_record = record
             return outcome
+        crash_point("after_tool")
         payload = result.model_dump(mode="json")
         record = ToolCallRecord(step=step, name=call.name, args=call.args, ok=True,
                                 result=payload, ms=ms)

@@ -21,11 +21,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from pantheon_engine.agents.registry import AgentRegistry
-from pantheon_engine.artifacts import utc_now
+from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.capacity import erlang_c, mean_wait
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import PantheonError, SpecError
+from pantheon_engine.faults import crash_point
 from pantheon_engine.flows import Flow
 from pantheon_engine.jobqueue import Job, JobQueue, new_owner
 from pantheon_engine.kappa import KappaWindow, cohen_kappa
@@ -80,6 +81,8 @@ class Night:
     #: reviewer agreement the merge gate checks: the last ``size`` verdict pairs
     kappa_window: KappaWindow = field(default_factory=lambda: KappaWindow(size=50, min_pairs=10))
 
+    resume: bool = False  # end the leases of dead nights on this host before starting
+
     def __post_init__(self) -> None:
         self.dir = Path(self.artifacts) / "nights" / self.night_id
         self._owner = new_owner()
@@ -87,6 +90,7 @@ class Night:
         self._stopped_by = "empty"
         self._flows: dict[str, Flow] = {}
         self._tally = _Tally()
+        self._group: str | None = None
 
     def stop(self, why: str = "stopped") -> None:
         """Claim nothing more; flows in flight finish."""
@@ -98,6 +102,10 @@ class Night:
     async def run(self) -> NightResult:
         self.policy.preflight()
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.resume:
+            ended = self.queue.expire_dead_leases()
+            if ended:
+                self._emit("reclaimed", {"jobs": ended})
         self._tally.arrivals = self.queue.depth()
         atomic_write_json(self.dir / "night.json", {
             "night_id": self.night_id, "started_at": utc_now(), "concurrency": self.concurrency,
@@ -135,9 +143,12 @@ class Night:
             if self.until is not None and time.time() >= self.until:
                 self.stop("deadline")
                 return
-            job = self.queue.claim(self._owner, lease_s=self.lease_s)
+            # prefer jobs of the agent group just served: its requests batch together
+            job = self.queue.claim(self._owner, lease_s=self.lease_s, group_key=self._group)
             if job is None:
                 return  # nothing left to claim (others may still be running theirs)
+            crash_point("after_claim")
+            self._group = job.group_key
             await self._run_job(job)
 
     async def _run_job(self, job: Job) -> None:
@@ -159,6 +170,7 @@ class Night:
             self._account(result)
             if result.status == "ok":
                 self.queue.complete(job.id, self._owner, result.run_id)
+                crash_point("after_done")
                 tally.done += 1
             else:
                 self.queue.fail(job.id, self._owner, result.error_kind or "failed",
@@ -185,7 +197,14 @@ class Night:
             run_meta={"night_id": self.night_id, "job_id": job.id}, traces=self.traces,
             shared={"kappa_window": self.kappa_window},
         )
-        return await orchestrator.run(flow, data, Path(workspace))
+        # a job a dead night left behind resumes its run: completed nodes are not rerun
+        if job.run_id and orchestrator.resumable(job.run_id):
+            run_id = job.run_id
+            self._emit("job_resumed", {"job": job.id, "run_id": run_id})
+        else:
+            run_id = new_run_id(flow.name)
+        self.queue.attach_run(job.id, self._owner, run_id)
+        return await orchestrator.run(flow, data, Path(workspace), run_id=run_id)
 
     async def _heartbeat(self, job: Job) -> None:
         while True:

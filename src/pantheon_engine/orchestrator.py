@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pantheon_engine.agents.context import AgentContext, run_agent
 from pantheon_engine.agents.registry import AgentRegistry
 from pantheon_engine.artifacts import RunArtifacts, new_run_id, utc_now
+from pantheon_engine.atomic import read_json
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import NodeFailed, PantheonError, RunFailure, SpecError, UserError
 from pantheon_engine.expr import ExprError
@@ -101,30 +102,41 @@ class Orchestrator:
             self.policy.check_runtime(agent.ref, agent.runtime.origin)
         self.validate_input(flow, run_input)
 
+        resume = run_id is not None and self.resumable(run_id)
         run_id = run_id or new_run_id(flow.name)
         bundle = RunArtifacts(self.artifacts_root, run_id)
-        started, started_at = time.perf_counter(), utc_now()
-        meta: dict[str, Any] = {
-            "run_id": run_id, "flow": flow.name, "flow_file": flow.source,
-            "input": run_input, "mode": self.policy.mode,
-            "engine": self.engine.name if self.engine else None,
-            "model": self.engine.model if self.engine else None,
-            "agents": {n.id: self.registry.get(n.agent).ref for n in flow.nodes},
-            "workspace": str(workspace), "status": "running", "started_at": started_at,
-            **self.run_meta,
-        }
-        bundle.write_run(meta)
-        self._emit("run_started", {"run_id": run_id, "flow": flow.name})
-        ws: RunWorkspace | None = None
+        started = time.perf_counter()
         results: dict[str, NodeResult] = {}
         outputs: dict[str, dict[str, Any]] = {}
+        ws: RunWorkspace | None = None
+        if resume:
+            meta = read_json(bundle.dir / "run.json")
+            ws = RunWorkspace(source=Path(meta["workspace"]), repo=Path(meta["repo"]),
+                              root=Path(meta["worktree"]), base=meta["base"],
+                              imported=False, artifacts_root=Path(self.artifacts_root))
+            reused = self._reuse_nodes(flow, bundle, results, outputs)
+            meta.update(status="running", resumed=reused,
+                        resumes=int(meta.get("resumes", 0)) + 1)
+        else:
+            meta = {
+                "run_id": run_id, "flow": flow.name, "flow_file": flow.source,
+                "input": run_input, "mode": self.policy.mode,
+                "engine": self.engine.name if self.engine else None,
+                "model": self.engine.model if self.engine else None,
+                "agents": {n.id: self.registry.get(n.agent).ref for n in flow.nodes},
+                "workspace": str(workspace), "status": "running", "started_at": utc_now(),
+                **self.run_meta,
+            }
+        bundle.write_run(meta)
+        self._emit("run_started", {"run_id": run_id, "flow": flow.name, "resumed": resume})
         try:
-            try:
-                ws = open_run_workspace(workspace, run_id, self.artifacts_root)
-            except PantheonError as exc:
-                raise UserError(str(exc)) from exc
-            meta.update(worktree=str(ws.root), repo=str(ws.repo), base=ws.base)
-            bundle.write_run(meta)
+            if ws is None:
+                try:
+                    ws = open_run_workspace(workspace, run_id, self.artifacts_root)
+                except PantheonError as exc:
+                    raise UserError(str(exc)) from exc
+                meta.update(worktree=str(ws.root), repo=str(ws.repo), base=ws.base)
+                bundle.write_run(meta)
             with self.policy.egress_guard():
                 await self._schedule(flow, run_input, ws, run_id, bundle, results, outputs)
         finally:
@@ -158,10 +170,46 @@ class Orchestrator:
         self._emit("run_finished", {"run_id": run_id, "status": status})
         return result
 
+    def resumable(self, run_id: str) -> bool:
+        """A run that started here and never finished, whose worktree is still there."""
+        path = Path(self.artifacts_root) / "runs" / run_id / "run.json"
+        try:
+            meta = read_json(path)
+        except (OSError, ValueError):
+            return False
+        worktree = meta.get("worktree")
+        return (meta.get("status") == "running" and bool(worktree)
+                and Path(worktree).is_dir() and bool(meta.get("base")))
+
+    def _reuse_nodes(self, flow: Flow, bundle: RunArtifacts, results: dict[str, NodeResult],
+                     outputs: dict[str, dict[str, Any]]) -> list[str]:
+        """Take the nodes an interrupted run completed; set aside what a crash cut short."""
+        for stray in bundle.dir.rglob(".*.tmp"):  # an atomic write the crash interrupted
+            stray.unlink(missing_ok=True)
+        reused = []
+        for node in flow.nodes:
+            folder = bundle.dir / node.id
+            if not folder.is_dir():
+                continue
+            try:
+                metrics = NodeResult.model_validate(read_json(folder / "metrics.json"))
+                output = read_json(folder / "output.json")
+            except (OSError, ValueError):
+                metrics, output = None, None
+            if metrics is not None and metrics.status == "ok" and isinstance(output, dict):
+                results[node.id], outputs[node.id] = metrics, output
+                reused.append(node.id)
+                continue
+            index = 1
+            while (bundle.dir / f"{node.id}.interrupted-{index}").exists():
+                index += 1
+            folder.rename(bundle.dir / f"{node.id}.interrupted-{index}")
+        return reused
+
     async def _schedule(self, flow: Flow, run_input: dict[str, Any], ws: RunWorkspace,
                         run_id: str, bundle: RunArtifacts, results: dict[str, NodeResult],
                         outputs: dict[str, dict[str, Any]]) -> None:
-        pending = {n.id: n for n in flow.nodes}
+        pending = {n.id: n for n in flow.nodes if n.id not in results}
         running: dict[asyncio.Task[NodeResult], str] = {}
         stop = False
         while pending or running:
