@@ -408,3 +408,26 @@ def test_empty_artifacts_folder(tmp_path: Path) -> None:
     s2 = build_summary(tmp_path / "missing")
     assert s2.night is None and s2.totals.runs == 0
     assert "No failures." in render_markdown(s2)
+
+
+def test_kappa_by_reviewer_agent(tmp_path: Path) -> None:
+    """Pairs group by the reviewers' agent@version, as run.json names them."""
+    from pantheon_engine.atomic import atomic_write_json
+    from pantheon_engine.report import build_summary
+
+    verdicts = [("pass", "pass"), ("fail", "fail"), ("pass", "fail"), ("pass", "pass")]
+    for index, (a, b) in enumerate(verdicts):
+        run = tmp_path / "runs" / f"r{index}"
+        version = "1" if index < 2 else "2"
+        atomic_write_json(run / "run.json", {
+            "run_id": f"r{index}", "flow": "docops", "status": "ok",
+            "started_at": "2026-11-21T00:00:00+00:00",
+            "nodes": {"reviewA": "ok", "reviewB": "ok"},
+            "agents": {"reviewA": f"review.peer@{version}", "reviewB": f"review.peer@{version}"},
+        })
+        atomic_write_json(run / "reviewA" / "review.json", {"verdict": a, "rationale": "x"})
+        atomic_write_json(run / "reviewB" / "review.json", {"verdict": b, "rationale": "x"})
+    summary = build_summary(tmp_path)
+    by_agent = {a.agent: (a.pairs, a.kappa) for a in summary.kappa.by_agent}
+    assert by_agent["review.peer@1"] == (2, 1.0)
+    assert by_agent["review.peer@2"][0] == 2 and by_agent["review.peer@2"][1] == 0.0

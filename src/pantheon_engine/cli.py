@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pantheon_engine.errors import ConfigError, PantheonError, SpecError
@@ -72,8 +73,11 @@ def _workspace_for(option: Path | None, run_input: dict[str, Any], input_path: P
 
 @app.command()
 def run(
-    flow_file: Annotated[Path, typer.Argument(help="flow YAML, e.g. flows/docops.yaml")],
-    input_file: Annotated[Path, typer.Option("--input", "-i", help="input JSON")],
+    flow_file: Annotated[Path | None, typer.Argument(
+        help="flow YAML, e.g. flows/docops.yaml; without one: drain the queue (a night)")]
+    = None,
+    input_file: Annotated[Path | None, typer.Option("--input", "-i", help="input JSON")]
+    = None,
     night: Annotated[bool, typer.Option("--night/--day", help="policy (night by default)")]
     = True,
     engine: EngineOpt = None,
@@ -88,9 +92,18 @@ def run(
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Run one flow on one input and write its artifact bundle."""
+    """Run one flow on one input and write its artifact bundle (no flow: run the queue)."""
     from pantheon_engine.runner import run_once
 
+    if flow_file is None:
+        if input_file is not None:
+            fail(ConfigError("--input needs a flow file"))
+        night_cmd(night_mode=night, engine=engine, model=model, base_url=base_url,
+                  replay=replay, artifacts=artifacts, config=config)
+        return
+    if input_file is None:
+        fail(ConfigError("a flow needs --input FILE (or run without a flow to drain the queue)"))
+        return
     try:
         run_input = _load_input(input_file)
         ws = _workspace_for(workspace, run_input, input_file)
@@ -339,8 +352,8 @@ def _deadline(text: str | None) -> float | None:
         raise ConfigError(f"--until {text!r}: expected HH:MM or an ISO date-time") from exc
 
 
-@app.command()
-def night(
+@app.command("night")
+def night_cmd(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="flows at once")] = 32,
     until: Annotated[str | None, typer.Option("--until", help="stop claiming at HH:MM")] = None,
     resume: Annotated[bool, typer.Option(
@@ -381,11 +394,24 @@ def night(
             engine_obj = make_engine(settings, policy)
             await engine_obj.start()
 
+            # a live bar on a terminal, plain log lines otherwise (cron, CI, a pipe)
+            progress = Progress(
+                TextColumn("[bold]night[/]"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+                console=err_console, transient=False,
+            ) if err_console.is_terminal else None
+            bar = progress.add_task("jobs", total=queue.depth() + (
+                queue.counts().get("running") or 0), info="") if progress else None
+
             def on_event(event: str, data: dict[str, Any]) -> None:
                 if event == "job_finished":
                     mark = "ok" if data["status"] == "ok" else f"FAILED ({data.get('kind')})"
                     err_console.print(f"job {data['job']}: {mark} {data.get('run_id') or ''}",
                                       highlight=False)
+                    if progress is not None and bar is not None:
+                        stats = engine_obj.stats()
+                        progress.update(bar, advance=1, info=(
+                            f"batch {stats.batch_size:.0f} · {stats.tokens_per_s:.0f} tok/s"))
                 elif event == "reclaimed":
                     err_console.print(f"resuming {data['jobs']} job(s) a dead night held",
                                       highlight=False)
@@ -407,9 +433,13 @@ def night(
             err_console.print(f"night {runner.night_id}: {queue.depth()} queued, "
                               f"concurrency {concurrency}, engine {engine_obj.name}",
                               highlight=False)
+            if progress is not None:
+                progress.start()
             try:
                 return await runner.run()
             finally:
+                if progress is not None:
+                    progress.stop()
                 traces.close()
                 await engine_obj.close()
 

@@ -99,11 +99,18 @@ class FlowKappa(BaseModel):
     kappa: float | None
 
 
+class AgentKappa(BaseModel):
+    agent: str  # the reviewers' agent@version ("a + b" when the two differ)
+    pairs: int
+    kappa: float | None
+
+
 class KappaSummary(BaseModel):
     pairs: int = 0
     agreement: float | None = None  # share of pairs with equal verdicts
     overall: float | None = None
     by_flow: list[FlowKappa] = Field(default_factory=list)
+    by_agent: list[AgentKappa] = Field(default_factory=list)
 
 
 class SeriesPoint(BaseModel):
@@ -268,15 +275,18 @@ def _pull_request(
     )
 
 
-def _review_pair(run_dir: Path) -> tuple[str, str] | None:
-    """The verdicts of the first two review.json of a run, in node-name order."""
+def _review_pair(run_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str] | None:
+    """The reviewers' agent and the verdicts of the first two review.json of a run."""
     verdicts: list[str] = []
+    agents: list[str] = []
     for node_dir in _node_dirs(run_dir):
         review = _read_dict(node_dir / "review.json")
         if review and _str(review.get("verdict")):
             verdicts.append(review["verdict"])
+            agents.append(_agent_of(meta, run_dir, node_dir.name))
         if len(verdicts) == 2:
-            return verdicts[0], verdicts[1]
+            agent = agents[0] if agents[0] == agents[1] else f"{agents[0]} + {agents[1]}"
+            return agent, verdicts[0], verdicts[1]
     return None
 
 
@@ -351,6 +361,7 @@ def build_summary(
     ran: Counter[str] = Counter()
     passed: Counter[str] = Counter()
     pairs: list[tuple[str, str, str]] = []  # (flow, verdict_a, verdict_b)
+    by_agent: dict[str, list[tuple[str, str]]] = {}  # reviewer agent -> verdict pairs
 
     for run_dir, meta in _considered_runs(root, night_id, since):
         run_id = _str(meta.get("run_id")) or run_dir.name
@@ -404,9 +415,11 @@ def build_summary(
             pr = _pull_request(run_dir, meta, run_id, flow)
             if pr is not None:
                 prs.append(pr)
-        pair = _review_pair(run_dir)
+        pair = _review_pair(run_dir, meta)
         if pair is not None:
-            pairs.append((flow, *pair))
+            reviewer, a, b = pair
+            pairs.append((flow, a, b))
+            by_agent.setdefault(reviewer, []).append((a, b))
 
     by_flow: dict[str, list[tuple[str, str]]] = {}
     for flow, a, b in pairs:
@@ -418,6 +431,10 @@ def build_summary(
         by_flow=[
             FlowKappa(flow=f, pairs=len(p), kappa=cohen_kappa(p))
             for f, p in sorted(by_flow.items())
+        ],
+        by_agent=[
+            AgentKappa(agent=a, pairs=len(p), kappa=cohen_kappa(p))
+            for a, p in sorted(by_agent.items())
         ],
     )
     return Summary(
@@ -559,6 +576,11 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
         out.append("")
         out += _md_table(
             ["flow", "pairs", "κ"], [[f.flow, f.pairs, _fmt(f.kappa, 3)] for f in k.by_flow]
+        )
+        out.append("")
+        out += _md_table(
+            ["reviewer agent", "pairs", "κ"],
+            [[a.agent, a.pairs, _fmt(a.kappa, 3)] for a in k.by_agent],
         )
     else:
         out.append("No run had two reviews.")
@@ -745,6 +767,12 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
             _html_table(
                 [e(h) for h in ("flow", "pairs", "κ")],
                 [[e(f.flow), e(str(f.pairs)), e(_fmt(f.kappa, 3))] for f in k.by_flow],
+            )
+        )
+        body.append(
+            _html_table(
+                [e(h) for h in ("reviewer agent", "pairs", "κ")],
+                [[e(a.agent), e(str(a.pairs)), e(_fmt(a.kappa, 3))] for a in k.by_agent],
             )
         )
     else:
