@@ -182,3 +182,34 @@ def test_demo_then_night_on_the_embedded_model(tmp_path: Path) -> None:
     assert lines[-1]["done"] + lines[-1]["failed"] == 14 and lines[-1]["queue_depth"] == 0
     listing = pantheon("queue", "list", cwd=tmp_path)
     assert "queued 0" in listing.stdout and "running 0" in listing.stdout
+
+
+def test_night_preflight_refuses_an_unreachable_server_and_claims_nothing(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    assert pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input",
+                    str(EXAMPLES / "docops" / "input.json"), "--artifacts",
+                    str(art)).returncode == 0
+    proc = pantheon("night", "--engine", "openai", "--base-url", "http://127.0.0.1:9/v1",
+                    "--artifacts", str(art))
+    assert proc.returncode != 0 and "127.0.0.1:9" in proc.stderr
+    listing = pantheon("queue", "list", "--artifacts", str(art))
+    assert "queued 1" in listing.stdout and "running 0" in listing.stdout
+
+
+def test_run_without_a_flow_drains_the_queue(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    assert pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input",
+                    str(EXAMPLES / "docops" / "input.json"), "--artifacts",
+                    str(art)).returncode == 0
+    replies = tmp_path / "r.jsonl"
+    calls = [("fm_rename", {"key": "Title", "new_key": "title"}), ("fm_delete", {"key": "draft"}),
+             ("fm_set", {"key": "status", "value": "published"})]
+    lines = [{"key": "frontmatter", "text": json.dumps({"type": "tool", "name": n, "args": a})}
+             for n, a in calls]
+    lines.append({"key": "frontmatter", "text": '{"type":"final","output":{"summary":"ok"}}'})
+    lines += [{"key": k, "text": '{"type":"final","output":{"verdict":"pass","rationale":"ok"}}'}
+              for k in ("reviewA", "reviewB")]
+    replies.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    proc = pantheon("run", "--night", "--replay", str(replies), "--artifacts", str(art))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 done, 0 failed" in proc.stdout

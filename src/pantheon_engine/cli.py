@@ -392,7 +392,10 @@ def night_cmd(
                                   "(pantheon queue add FLOW --input …)")
                 return None
             engine_obj = make_engine(settings, policy)
-            await engine_obj.start()
+            await engine_obj.start()  # preflight: the model loads (pulled first if missing)
+            ping = getattr(engine_obj, "ping", None)
+            if ping is not None:  # preflight: the model server answers
+                await ping()
 
             # a live bar on a terminal, plain log lines otherwise (cron, CI, a pipe)
             progress = Progress(

@@ -242,6 +242,11 @@ class OpenAIEngine(Engine):
             await self._client.aclose()
             self._client = None
 
+    async def ping(self) -> None:
+        """Check that the server answers (GET /models); a night's preflight calls this."""
+        self._ensure_client()
+        await self._discover_model()
+
     async def _discover_model(self) -> str:
         url = f"{self.base_url}/models"
         response = await self._send("GET", url, None)
