@@ -151,3 +151,35 @@ async def test_a_crashed_nights_claims_are_finished_by_the_next(docops_repo: Pat
     reclaimed = [queue.get(job.id) for job in held]
     assert all(j is not None and j.state == "done" and j.attempts == 2 for j in reclaimed)
     assert crashed.complete(held[0].id, "dead-night", "late") is False  # the dead owner lost it
+
+
+async def test_stopping_mid_night_finishes_the_flow_in_flight(docops_repo: Path,
+                                                              tmp_path: Path) -> None:
+    """What Ctrl-C does: no new claims; the running flow completes; the rest stays queued."""
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 4)
+    night: Night
+
+    def on_event(event: str, data: dict) -> None:
+        if event == "job_started":
+            night.stop("interrupted")
+
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(4),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=1, sample_s=0.05,
+                  on_event=on_event)
+    result = await night.run()
+    assert result.done == 1 and result.stopped_by == "interrupted"
+    counts = queue.counts()
+    assert counts["done"] == 1 and counts["queued"] == 3 and counts["running"] == 0
+
+
+async def test_a_deadline_in_the_past_claims_nothing(docops_repo: Path, tmp_path: Path) -> None:
+    import time
+
+    art = tmp_path / "art"
+    queue = queue_jobs(art, docops_repo, 2)
+    night = Night(queue=queue, registry=default_registry(), engine=doc_replies(2),
+                  policy=Policy(mode="night"), artifacts=art, concurrency=2, sample_s=0.05,
+                  until=time.time() - 1)
+    result = await night.run()
+    assert result.stopped_by == "deadline" and result.done == 0 and queue.depth() == 2
