@@ -48,6 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pantheon_engine.errors import RunFailure, UserError
+from pantheon_engine.sqlite_schema import apply_schema
 
 SCHEMA_VERSION = 1
 QUEUE_FILENAME = "queue.sqlite"
@@ -269,18 +270,9 @@ class JobQueue:
 
     def _migrate(self) -> None:
         with self._tx() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise QueueError(
-                    f"queue file {self.path} has schema version {version}; this Pantheon "
-                    f"understands up to version {SCHEMA_VERSION}",
-                    hint="upgrade Pantheon, or point the night at another queue file",
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            apply_schema(conn, _SCHEMA, SCHEMA_VERSION, what="queue file", path=self.path,
+                         error=QueueError,
+                         hint="upgrade Pantheon, or point the night at another queue file")
 
     def _row(self, conn: sqlite3.Connection, job_id: int) -> Job | None:
         row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

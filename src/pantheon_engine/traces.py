@@ -42,6 +42,7 @@ from pantheon_engine.engines.base import (
 )
 from pantheon_engine.errors import RunFailure, UserError
 from pantheon_engine.loop import LoopSinks, ModelCallRecord, ToolCallRecord
+from pantheon_engine.sqlite_schema import apply_schema
 
 log = logging.getLogger(__name__)
 
@@ -303,18 +304,9 @@ class _Writer:
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._tx(conn):
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise TraceStoreError(
-                    f"trace file {self.path} has schema version {version}; this Pantheon "
-                    f"understands up to version {SCHEMA_VERSION}",
-                    hint="upgrade Pantheon, or point it at another artifacts folder",
-                )
-            if version < SCHEMA_VERSION:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            apply_schema(conn, _SCHEMA, SCHEMA_VERSION, what="trace file", path=self.path,
+                         error=TraceStoreError,
+                         hint="upgrade Pantheon, or point it at another artifacts folder")
 
     @contextmanager
     def _tx(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
