@@ -10,28 +10,17 @@ address unless ``allow_remote=True``: the server is meant for this machine only.
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import os
 import shutil
 import sys
 from collections.abc import Sequence
 
 from pantheon_engine.errors import ConfigError
+from pantheon_engine.policy import is_loopback_host
 
 __all__ = ["build_vllm_command", "is_loopback_host", "serve_vllm", "vllm_executable"]
 
 _HOST_FLAGS = ("--host",)
-
-
-def is_loopback_host(host: str) -> bool:
-    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def vllm_executable() -> list[str]:
