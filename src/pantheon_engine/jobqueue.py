@@ -48,7 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pantheon_engine.errors import RunFailure, UserError
-from pantheon_engine.sqlite_schema import apply_schema
+from pantheon_engine.sqlite_files import apply_schema, is_busy, open_wal
 
 SCHEMA_VERSION = 1
 QUEUE_FILENAME = "queue.sqlite"
@@ -172,11 +172,6 @@ class Job(BaseModel):
         )
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 class JobQueue:
     """A handle on the queue file; one SQLite connection, usable from several threads.
 
@@ -193,40 +188,16 @@ class JobQueue:
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.RLock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise QueueError(f"cannot open queue file {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        self._conn = conn
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise QueueError(
-                    f"queue file {self.path}: cannot switch to WAL mode (got {mode!r})",
-                    hint="keep the queue on a local filesystem",
-                )
-            conn.execute("PRAGMA synchronous = FULL")
+        def prepare(conn: sqlite3.Connection) -> None:
             conn.execute("PRAGMA foreign_keys = ON")
+            self._conn = conn
             self._migrate()
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_busy(exc):
-                raise QueueBusy(f"queue file {self.path} is locked: {exc}") from exc
-            raise QueueError(
-                f"queue file {self.path} is not a usable SQLite database: {exc}",
-                hint="move the file away; a new queue is created in its place",
-            ) from exc
-        except BaseException:
-            conn.close()
-            raise
+
+        open_wal(self.path, busy_timeout_ms=busy_timeout_ms, synchronous="FULL",
+                 what="queue file", error=QueueError, busy_error=QueueBusy,
+                 fs_hint="keep the queue on a local filesystem",
+                 bad_hint="move the file away; a new queue is created in its place",
+                 prepare=prepare)
 
     @classmethod
     def for_artifacts(cls, artifacts_root: Path | str, **kwargs: Any) -> JobQueue:
@@ -252,7 +223,7 @@ class JobQueue:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
+                if is_busy(exc):
                     raise QueueBusy(f"queue file {self.path} is locked: {exc}") from exc
                 raise
             try:

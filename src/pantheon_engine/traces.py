@@ -42,7 +42,7 @@ from pantheon_engine.engines.base import (
 )
 from pantheon_engine.errors import RunFailure, UserError
 from pantheon_engine.loop import LoopSinks, ModelCallRecord, ToolCallRecord
-from pantheon_engine.sqlite_schema import apply_schema
+from pantheon_engine.sqlite_files import apply_schema, is_busy, open_wal
 
 log = logging.getLogger(__name__)
 
@@ -205,11 +205,6 @@ def _constraint_text(constraint: OutputConstraint | str | None) -> str | None:
     return _dumps(constraint.json_schema)
 
 
-def _is_busy(exc: sqlite3.Error) -> bool:
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
 class RequestTap(Engine):
     """Wraps an engine for ONE tool loop and remembers the last request it forwarded.
 
@@ -268,39 +263,11 @@ class _Writer:
     # --- opening -----------------------------------------------------------------------
 
     def _open(self, busy_timeout_ms: int) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=busy_timeout_ms / 1000,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        except sqlite3.Error as exc:
-            raise TraceStoreError(f"cannot open trace file {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise TraceStoreError(
-                    f"trace file {self.path}: cannot switch to WAL mode (got {mode!r})",
-                    hint="keep the artifacts folder on a local filesystem",
-                )
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(conn)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            if _is_busy(exc):
-                raise TraceBusy(f"trace file {self.path} is locked: {exc}") from exc
-            raise TraceStoreError(
-                f"trace file {self.path} is not a usable SQLite database: {exc}",
-                hint="move the file away; a new trace file is created in its place",
-            ) from exc
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return open_wal(self.path, busy_timeout_ms=busy_timeout_ms, synchronous="NORMAL",
+                        what="trace file", error=TraceStoreError, busy_error=TraceBusy,
+                        fs_hint="keep the artifacts folder on a local filesystem",
+                        bad_hint="move the file away; a new trace file is created in its place",
+                        prepare=self._migrate)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with self._tx(conn):
@@ -314,7 +281,7 @@ class _Writer:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
+                if is_busy(exc):
                     raise TraceBusy(f"trace file {self.path} is locked: {exc}") from exc
                 raise
             try:
@@ -373,7 +340,7 @@ class _Writer:
                 else:  # rows the file refuses would fail forever: drop them
                     with self.buf_lock:
                         self.dropped += len(models) + len(tools)
-                if isinstance(exc, sqlite3.Error) and _is_busy(exc):
+                if isinstance(exc, sqlite3.Error) and is_busy(exc):
                     raise TraceBusy(f"trace file {self.path} is locked: {exc}") from exc
                 raise
             return len(models) + len(tools)
