@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from pantheon_engine.agents.registry import AgentRegistry
 from pantheon_engine.artifacts import new_run_id, utc_now
-from pantheon_engine.atomic import append_jsonl, atomic_write_json
+from pantheon_engine.atomic import append_jsonl, atomic_write_json, read_json
 from pantheon_engine.capacity import erlang_c, mean_wait
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import PantheonError, SpecError
@@ -274,9 +274,9 @@ class Night:
 
 
 def _read(path: Path) -> dict[str, Any]:
-    import json
-
+    """A JSON object file, or {} when it is missing or unreadable."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path)
     except (OSError, ValueError):
         return {}
+    return data if isinstance(data, dict) else {}
