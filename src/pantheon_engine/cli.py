@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pantheon_engine.errors import ConfigError, PantheonError, SpecError
+from pantheon_engine.errors import ConfigError, PantheonError
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Pantheon: local agents by night, a control room by day.")
@@ -42,18 +42,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="pantheon.toml 
 def fail(exc: PantheonError) -> None:
     err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
     raise typer.Exit(exc.exit_code)
-
-
-def _load_input(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise SpecError(f"{path}: input file not found") from exc
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: the input must be a JSON object")
-    return data
 
 
 def _workspace_for(option: Path | None, run_input: dict[str, Any], input_path: Path) -> Path:
@@ -94,6 +82,7 @@ def run(
 ) -> None:
     """Run one flow on one input and write its artifact bundle (no flow: run the queue)."""
     from pantheon_engine.runner import run_once
+    from pantheon_engine.specs import load_input
 
     if flow_file is None:
         if input_file is not None:
@@ -105,7 +94,7 @@ def run(
         fail(ConfigError("a flow needs --input FILE (or run without a flow to drain the queue)"))
         return
     try:
-        run_input = _load_input(input_file)
+        run_input = load_input(input_file)
         ws = _workspace_for(workspace, run_input, input_file)
         result = asyncio.run(run_once(
             flow_file, run_input, mode="night" if night else "day", workspace=ws,
@@ -574,60 +563,19 @@ def queue_add(
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
 ) -> None:
     """Queue jobs; every input is validated against the flow's entry agent first."""
-    from pantheon_engine.agents.registry import default_registry
-    from pantheon_engine.jobqueue import JobQueue, NewJob
-    from pantheon_engine.orchestrator import Orchestrator
-    from pantheon_engine.policy import Policy
-    from pantheon_engine.runner import load_flow_checked
+    from pantheon_engine.jobqueue import JobQueue
+    from pantheon_engine.specs import FlowInput, enqueue, read_inputs
 
     try:
-        registry = default_registry([flow_file.resolve().parent.parent])
-        flow = load_flow_checked(flow_file, registry)
-        checker = Orchestrator(registry=registry, engine=None, policy=Policy(mode="day"),
-                               artifacts_root=artifacts)
-        entry = next(n.agent for n in flow.nodes if set(n.inputs) & flow.entry_names)
-        jobs = []
-        for source, data in _inputs(input_path):
-            try:
-                checker.validate_input(flow, data)
-            except SpecError as exc:
-                raise SpecError(f"{source}: {exc.message}", hint=exc.hint) from exc
-            ws = data.get("workspace")
-            if isinstance(ws, str) and not Path(ws).is_absolute():
-                data = {**data, "workspace": str((source.parent / ws).resolve())}
-            jobs.append(NewJob(flow=str(flow_file.resolve()), input=data, priority=priority,
-                               flow_name=flow.name, group_key=entry))
+        flow = FlowInput(flow_file)
+        added = enqueue(artifacts, flow, read_inputs(input_path), priority=priority)
         with JobQueue.for_artifacts(artifacts) as queue:
-            added = queue.add_many(jobs)
             depth = queue.depth()
     except PantheonError as exc:
         fail(exc)
         return
     console.print(f"queued {len(added)} job(s) on {flow.name} (ids {added[0].id}–{added[-1].id});"
                   f" queue depth {depth}")
-
-
-def _inputs(path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Inputs from one JSON file, a JSONL file (one input per line) or a folder of JSON files."""
-    if path.is_dir():
-        files = sorted(path.glob("*.json"))
-        if not files:
-            raise SpecError(f"{path}: no *.json inputs in this folder")
-        return [(file, _load_input(file)) for file in files]
-    if path.suffix == ".jsonl":
-        items = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise SpecError(f"{path}:{number}: not valid JSON: {exc.msg}") from exc
-            if not isinstance(data, dict):
-                raise SpecError(f"{path}:{number}: each line must be a JSON object")
-            items.append((path, data))
-        return items
-    return [(path, _load_input(path))]
 
 
 @queue_app.command("list")
