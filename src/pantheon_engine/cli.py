@@ -604,5 +604,35 @@ def queue_list(
     console.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+PLUGIN_GROUP = "pantheon.commands"
+
+
+def _plugins() -> dict[str, Any]:
+    """Commands other installed packages add (``pantheon.commands`` entry points).
+
+    The control room comes in this way: ``pantheon tui`` is ``pantheon_tui.command:tui``,
+    so the engine runs (and tests) without the TUI installed or imported.
+    """
+    from importlib.metadata import entry_points
+
+    found = {}
+    for ep in entry_points(group=PLUGIN_GROUP):
+        if ep.name in found:
+            continue
+        try:
+            found[ep.name] = ep.load()
+        except Exception as exc:  # a broken plugin must not take the engine's commands down
+            err_console.print(f"[yellow]warning:[/] command {ep.name!r} ({ep.value}) "
+                              f"cannot be loaded: {exc}", highlight=False)
+    return found
+
+
 def main() -> None:
+    plugins = _plugins()
+    registered = {c.name for c in app.registered_commands}
+    for name, command in plugins.items():
+        if name not in registered:
+            app.command(name)(command)
+    if len(sys.argv) == 1 and "tui" in plugins and sys.stdin.isatty() and sys.stdout.isatty():
+        sys.argv.append("tui")  # bare `pantheon` on a terminal opens the control room
     app()

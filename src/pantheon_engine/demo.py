@@ -104,7 +104,9 @@ def create_demo(folder: Path, artifacts: Path, flows: Path, *, force: bool = Fal
         (folder / rel).write_text(text, encoding="utf-8")
     (folder / "specs").mkdir()
     for index, spec in enumerate(SPECS):
-        (folder / "specs" / f"{index:02d}.json").write_text(json.dumps(spec, indent=2) + "\n")
+        # the spec file names its workspace relative to itself, so it can be queued again
+        (folder / "specs" / f"{index:02d}.json").write_text(
+            json.dumps({"workspace": "..", **spec}, indent=2) + "\n")
         jobs.append(NewJob(flow=str(spec2code.resolve()), flow_name="spec2code",
                            group_key="plan.validate", input={"workspace": str(folder), **spec}))
     ident = ["-c", "user.name=Pantheon demo", "-c", "user.email=demo@localhost",
