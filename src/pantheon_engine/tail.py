@@ -2,7 +2,8 @@
 
 The reader keeps a byte offset and hands out only complete lines: a partial last line
 stays in the file until its newline arrives. A file that shrank (replaced or truncated)
-is read again from the start. Lines that are not JSON objects are skipped and counted.
+is read again from the start, and so is one whose first bytes changed (truncated and
+written again). Lines that are not JSON objects are skipped and counted.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["JsonlTail", "latest_night", "night_dirs"]
+
+HEAD_BYTES = 64
 
 
 class JsonlTail:
@@ -25,6 +28,7 @@ class JsonlTail:
         self.resets = 0  # times the file shrank and was read again
         self._chunk = chunk_bytes
         self._identity: tuple[int, int] | None = None
+        self._head = b""  # the file's first bytes: a rewritten file has other ones
 
     def read_new(self, max_bytes: int | None = None) -> list[dict[str, Any]]:
         """Complete records appended since the last call (all of them, or ``max_bytes`` worth)."""
@@ -36,11 +40,15 @@ class JsonlTail:
         with handle:
             stat = os.fstat(handle.fileno())
             identity = (stat.st_dev, stat.st_ino)
-            if stat.st_size < self.offset or (
-                self._identity is not None and identity != self._identity
+            head = handle.read(HEAD_BYTES) if self.offset else b""
+            if (
+                stat.st_size < self.offset
+                or (self._identity is not None and identity != self._identity)
+                or head[: len(self._head)] != self._head
             ):
                 self.offset = 0
                 self.resets += 1
+                self._head = b""
             self._identity = identity
             handle.seek(self.offset)
             consumed = 0
@@ -58,6 +66,9 @@ class JsonlTail:
                 self.offset += len(complete)
                 consumed += len(complete)
                 self._parse(complete, records)
+            if len(self._head) < HEAD_BYTES and self.offset:
+                handle.seek(0)
+                self._head = handle.read(min(HEAD_BYTES, self.offset))
         return records
 
     def _parse(self, complete: bytes, records: list[dict[str, Any]]) -> None:
