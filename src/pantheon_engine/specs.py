@@ -32,6 +32,7 @@ __all__ = [
     "list_flows",
     "list_specs",
     "load_input",
+    "pick_flow",
     "read_inputs",
     "save_spec",
     "spec_filename",
@@ -225,3 +226,15 @@ def list_flows(folder: Path | str) -> list[Path]:
         return []
     return sorted([*root.glob("*.yaml"), *root.glob("*.yml")])
 
+
+DEFAULT_FLOW = "spec2code.yaml"
+
+
+def pick_flow(folder: Path | str, preferred: Path | str | None = None) -> Path | None:
+    """The flow new specs go to: ``preferred`` when it is a file, else ``spec2code.yaml``
+    of ``folder`` when present, else the folder's first flow (``None``: no flow at all)."""
+    if preferred is not None and Path(preferred).is_file():
+        return Path(preferred)
+    flows = list_flows(folder)
+    named = [f for f in flows if f.name == DEFAULT_FLOW]
+    return (named or flows or [None])[0]

@@ -25,6 +25,7 @@ __all__ = [
     "TRIAGE_FILENAME",
     "Failure",
     "FailureBin",
+    "Mark",
     "TriageLog",
     "TriageMark",
     "artifact_files",
@@ -121,7 +122,11 @@ def failure_bins(summary: Summary) -> list[FailureBin]:
 
 
 def failure_detail(artifacts: Path | str, failure: Failure) -> dict[str, Any]:
-    """What a triager reads first: the error message, the run's flow, job and times."""
+    """What a triager reads first: the error message and hint, the run's flow, job and times.
+
+    Unreadable files give ``None`` values, never an exception: the report is drawn while
+    runs are still being written.
+    """
     root = Path(artifacts)
     run = _read_dict(root / "runs" / failure.run_id / "run.json")
     error = _read_dict(root / failure.path / "error.json")
@@ -131,6 +136,8 @@ def failure_detail(artifacts: Path | str, failure: Failure) -> dict[str, Any]:
         "agent": failure.agent,
         "error_kind": failure.error_kind,
         "message": error.get("message") or error.get("error") or run.get("error"),
+        "hint": error.get("hint"),
+        "attempts": error.get("attempts"),
         "flow": run.get("flow"),
         "job_id": run.get("job_id"),
         "night_id": run.get("night_id"),

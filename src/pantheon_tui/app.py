@@ -104,7 +104,7 @@ class ControlRoom(App[None]):
     def copy_path(self, text: str) -> None:
         """Copy ``text`` with OSC 52 (works over SSH) and say so."""
         self.copy_to_clipboard(text)
-        self.notify(text, title="copied")
+        self.notify(text, title="copied", markup=False)
 
     # --- command palette -----------------------------------------------------------------
 

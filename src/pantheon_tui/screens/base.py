@@ -25,5 +25,8 @@ class RoomScreen(Screen[None]):
     def ctx(self) -> RoomContext:
         return self.room.ctx
 
-    def on_screen_resume(self) -> None:
-        self.app.sub_title = self.TITLE
+    def on_mount(self) -> None:
+        # The header reads "Pantheon — <screen>": the screen's TITLE names the screen
+        # (palette, help), the app's title heads every screen.
+        self.title = self.app.title
+        self.sub_title = type(self).TITLE
