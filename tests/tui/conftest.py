@@ -7,6 +7,7 @@ snapshots of every screen come out the same on any machine.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from datetime import UTC
 from pathlib import Path
@@ -168,7 +169,7 @@ def build_room(root: Path) -> RoomContext:
 
 def metrics_sample(i: int) -> dict[str, object]:
     """Sample ``i`` of the fixture night (every 5 minutes; shapes that look like a night)."""
-    wave = [0, 1, 2, 3, 4, 3, 2, 1][i % 8]
+    wave = round(2 + 2 * math.sin(i / 9))  # 0..4, a slow swell over the night
     return {
         "t": NIGHT_START + 300 * i, "night_id": NIGHT_ID,
         "batch_size": 4 + wave, "avg_batch_size": 5.5, "tokens_per_s": 380.0 + 25 * wave,

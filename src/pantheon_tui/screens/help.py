@@ -44,10 +44,15 @@ class HelpScreen(ModalScreen[None]):
                 yield Static(Text("\n".join(self.problems), style="bold red"),
                              id="help-problems")
 
+    def _keys(self, keys: str) -> str:
+        """``question_mark,f1`` as the footer writes it: ``? f1``."""
+        shown = [self.app.get_key_display(Binding(k.strip(), "")) for k in keys.split(",")]
+        return " ".join(dict.fromkeys(shown))
+
     def _table(self) -> Table:
         table = Table(expand=True, box=None, header_style="bold")
         for column in ("screen", "keys", "action", "id"):
             table.add_column(column)
         for info in self.bindings:
-            table.add_row(info.scope, info.keys, info.description, info.id)
+            table.add_row(info.scope, self._keys(info.keys), info.description, info.id)
         return table
