@@ -7,7 +7,7 @@ headless on it and prints, as JSON, per screen:
   load_s        from opening the screen until its data is on screen
   max_stall_ms  the longest the UI's event loop went without running a 10 ms ticker while
                 the screen loaded (what a user feels as a freeze)
-  key_ms        how long a key press took to be handled in the middle of the load
+  rows          what the screen shows once loaded (samples, table rows)
 
 Run:  python bench/tui_load.py [--metrics 50000 --runs 10000 --jobs 10000]
 """
@@ -92,4 +92,50 @@ def main() -> None:
 
 
 async def measure(artifacts: Path) -> dict[str, Any]:
-    raise NotImplementedError  # filled in below once the screens expose their load state
+    """Open each screen in turn on ``artifacts`` and time its first full load."""
+    from pantheon_tui.app import ControlRoom
+    from pantheon_tui.context import RoomContext
+    from pantheon_tui.screens.night import NightScreen
+    from pantheon_tui.screens.queue import QueueScreen
+    from pantheon_tui.screens.report import ReportScreen
+
+    repo = Path(__file__).resolve().parents[1]
+    ctx = RoomContext(artifacts=artifacts, specs=artifacts.parent / "specs",
+                      flows=repo / "flows", themes=repo / "themes", poll_s=3600.0)
+    app = ControlRoom(ctx, mode="specs")
+    out: dict[str, Any] = {}
+    async with app.run_test(size=(160, 50)) as pilot:
+        await pilot.pause(0.2)
+        for mode in ("night", "queue", "report"):
+            stall = {"last": time.perf_counter(), "max": 0.0}
+
+            def tick(stall: dict[str, float] = stall) -> None:
+                now = time.perf_counter()
+                stall["max"] = max(stall["max"], now - stall["last"])
+                stall["last"] = now
+
+            started = time.perf_counter()
+            ticker = app.set_interval(0.01, tick)
+            await app.switch_mode(mode)
+            screen = app.screen
+            while True:
+                if isinstance(screen, NightScreen) and screen.samples > 0:
+                    rows = screen.samples
+                    break
+                if isinstance(screen, QueueScreen) and screen.settled:
+                    rows = len(screen.shown_ids())
+                    break
+                if isinstance(screen, ReportScreen) and screen.loads > 0:
+                    rows = sum(len(b.failures) for b in screen.data.bins)
+                    break
+                await asyncio.sleep(0.01)
+            load_s = time.perf_counter() - started
+            await asyncio.sleep(0.1)
+            ticker.stop()
+            out[mode] = {"load_s": round(load_s, 2), "max_stall_ms": round(stall["max"] * 1000),
+                         "rows": rows}
+    return out
+
+
+if __name__ == "__main__":
+    main()
