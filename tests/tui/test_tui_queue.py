@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,29 +14,10 @@ from pantheon_tui.context import RoomContext
 from pantheon_tui.screens import queue as queue_screen
 from pantheon_tui.screens.queue import QueueScreen, job_row
 
+from pilot_helpers import record_notes, wait_for
+
 SIZE = (120, 40)
 CLAIM_ORDER = [8, 1, 2, 3, 4, 5, 6, 7, 9]  # job 8 has priority 5, the rest 0
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool]) -> bool:
-    for _ in range(100):
-        if cond():
-            return True
-        await pilot.pause(0.02)
-    return cond()
-
-
-def record_notes(app: ControlRoom) -> list[tuple[str, str]]:
-    """Every notification of ``app`` as (severity, message), as it is made."""
-    notes: list[tuple[str, str]] = []
-    notify = app.notify
-
-    def recording(message: str, **kwargs: Any) -> None:
-        notes.append((kwargs.get("severity", "information"), message))
-        notify(message, **kwargs)
-
-    app.notify = recording  # type: ignore[method-assign]
-    return notes
 
 
 def screen(app: ControlRoom) -> QueueScreen:

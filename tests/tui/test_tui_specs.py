@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,29 +15,10 @@ from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.specs import SpecForm, SpecsScreen
 
+from pilot_helpers import record_notes, wait_for
+
 SIZE = (120, 40)
 BROKEN = '{"title": "half a spec",'
-
-
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool]) -> bool:
-    for _ in range(100):
-        if cond():
-            return True
-        await pilot.pause(0.02)
-    return cond()
-
-
-def record_notes(app: ControlRoom) -> list[tuple[str, str]]:
-    """Every notification of ``app`` as (severity, message), as it is made."""
-    notes: list[tuple[str, str]] = []
-    notify = app.notify
-
-    def recording(message: str, **kwargs: Any) -> None:
-        notes.append((kwargs.get("severity", "information"), message))
-        notify(message, **kwargs)
-
-    app.notify = recording  # type: ignore[method-assign]
-    return notes
 
 
 def screen(app: ControlRoom) -> SpecsScreen:

@@ -1,0 +1,32 @@
+"""Waiting and listening helpers for the control room's Pilot tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual.pilot import Pilot
+
+from pantheon_tui.app import ControlRoom
+
+
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool]) -> bool:
+    """Let the app run until ``cond()`` holds (at most about two seconds); return it."""
+    for _ in range(100):
+        if cond():
+            return True
+        await pilot.pause(0.02)
+    return cond()
+
+
+def record_notes(app: ControlRoom) -> list[tuple[str, str]]:
+    """Every notification of ``app`` as (severity, message), as it is made."""
+    notes: list[tuple[str, str]] = []
+    notify = app.notify
+
+    def recording(message: str, **kwargs: Any) -> None:
+        notes.append((kwargs.get("severity", "information"), message))
+        notify(message, **kwargs)
+
+    app.notify = recording  # type: ignore[method-assign]
+    return notes
