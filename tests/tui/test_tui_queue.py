@@ -14,7 +14,7 @@ from pantheon_tui.context import RoomContext
 from pantheon_tui.screens import queue as queue_screen
 from pantheon_tui.screens.queue import QueueScreen, job_row
 
-from pilot_helpers import record_notes, wait_for
+from tui.pilot_helpers import record_notes, wait_for
 
 SIZE = (120, 40)
 CLAIM_ORDER = [8, 1, 2, 3, 4, 5, 6, 7, 9]  # job 8 has priority 5, the rest 0

@@ -15,7 +15,7 @@ from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.specs import SpecForm, SpecsScreen
 
-from pilot_helpers import record_notes, wait_for
+from tui.pilot_helpers import record_notes, wait_for
 
 SIZE = (120, 40)
 BROKEN = '{"title": "half a spec",'
