@@ -86,6 +86,15 @@ def append_jsonl(path: Path | str, record: Any, *, durable: bool = False) -> Non
         os.close(fd)
 
 
+def decode_record(raw: bytes) -> dict[str, Any] | None:
+    """One JSONL line as a JSON object, or ``None`` when it is not one (torn, garbage)."""
+    try:
+        record = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
 def iter_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
     """Yield the complete JSON objects of a JSONL file, skipping a torn or partial line."""
     target = Path(path)
@@ -95,13 +104,19 @@ def iter_jsonl(path: Path | str) -> Iterator[dict[str, Any]]:
         for raw in handle:
             if not raw.endswith(b"\n"):
                 break  # partial last line: the writer is still at work (or crashed)
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                continue
-            if isinstance(record, dict):
+            record = decode_record(raw)
+            if record is not None:
                 yield record
 
 
 def read_json(path: Path | str) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_dict(path: Path | str) -> dict[str, Any] | None:
+    """A JSON object file, or ``None`` when it is missing, unreadable or not an object."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
 
-from pantheon_engine.atomic import fsync_dir
+from pantheon_engine.atomic import fsync_dir, read_dict
 from pantheon_engine.errors import ConfigError, EngineUnavailable, PolicyError
 
 if TYPE_CHECKING:
@@ -339,7 +339,7 @@ def _list_hf() -> list[ModelInfo]:
     for child in sorted(root.iterdir()):
         if child.name.startswith(".") or not child.is_dir():
             continue  # .dl-* are downloads in progress (or killed ones)
-        meta = _read_source(child)
+        meta = read_dict(child / HF_SOURCE_FILE) or {}
         name = str(meta.get("id") or child.name)
         source = f"huggingface: {name}"
         endpoint = meta.get("endpoint")
@@ -364,14 +364,6 @@ def _list_hf() -> list[ModelInfo]:
                 )
             )
     return infos
-
-
-def _read_source(folder: Path) -> dict[str, object]:
-    try:
-        data = json.loads((folder / HF_SOURCE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 # --- pulling -------------------------------------------------------------------------

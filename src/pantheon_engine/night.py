@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from pantheon_engine.agents.registry import AgentRegistry
 from pantheon_engine.artifacts import new_run_id, utc_now
-from pantheon_engine.atomic import append_jsonl, atomic_write_json, read_json
+from pantheon_engine.atomic import append_jsonl, atomic_write_json, read_dict
 from pantheon_engine.capacity import erlang_c, mean_wait
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import PantheonError, SpecError
@@ -127,7 +127,7 @@ class Night:
                              failed=self._tally.failed, seconds=time.perf_counter() - started,
                              stopped_by=self._stopped_by)
         atomic_write_json(self.dir / "night.json", {
-            **_read(self.dir / "night.json"), "finished_at": utc_now(),
+            **(read_dict(self.dir / "night.json") or {}), "finished_at": utc_now(),
             **result.model_dump(exclude={"dir"}),
         })
         from pantheon_engine.report import build_summary, write_report
@@ -220,7 +220,7 @@ class Night:
             tally.schema_errors += node.failures.get("schema", 0) + node.failures.get("parse", 0)
         reviews = sorted(Path(result.dir).glob("*/review.json"))
         if len(reviews) >= 2:
-            verdicts = [_read(path).get("verdict", "") for path in reviews[:2]]
+            verdicts = [(read_dict(path) or {}).get("verdict", "") for path in reviews[:2]]
             tally.verdicts.append((verdicts[0], verdicts[1]))
 
     # -- metrics -----------------------------------------------------------------------
@@ -271,12 +271,3 @@ class Night:
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:
             self.on_event(event, data)
-
-
-def _read(path: Path) -> dict[str, Any]:
-    """A JSON object file, or {} when it is missing or unreadable."""
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
-from pantheon_engine.atomic import atomic_write_json, atomic_write_text, iter_jsonl, read_json
+from pantheon_engine.atomic import atomic_write_json, atomic_write_text, iter_jsonl, read_dict
 from pantheon_engine.kappa import cohen_kappa
 
 __all__ = [
@@ -148,14 +148,6 @@ class Summary(BaseModel):
 # --------------------------------------------------------------------------- readers
 
 
-def _read_dict(path: Path) -> dict[str, Any] | None:
-    try:
-        data = read_json(path)
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -202,7 +194,7 @@ def _considered_runs(
         since = since.replace(tzinfo=UTC)
     found: list[tuple[Path, dict[str, Any]]] = []
     for run_dir in sorted(runs_dir.iterdir(), key=lambda p: p.name):
-        meta = _read_dict(run_dir / "run.json") if run_dir.is_dir() else None
+        meta = read_dict(run_dir / "run.json") if run_dir.is_dir() else None
         if meta is None:
             continue
         if night_id is not None and meta.get("night_id") != night_id:
@@ -220,7 +212,7 @@ def _node_statuses(run_dir: Path, meta: dict[str, Any]) -> dict[str, str]:
     """Node -> status: ``run.json`` nodes win; a running run falls back to metrics.json."""
     statuses: dict[str, str] = {}
     for node_dir in _node_dirs(run_dir):
-        metrics = _read_dict(node_dir / "metrics.json")
+        metrics = read_dict(node_dir / "metrics.json")
         if metrics and _str(metrics.get("status")):
             statuses[node_dir.name] = metrics["status"]
         elif (node_dir / "error.json").is_file():
@@ -236,7 +228,7 @@ def _agent_of(meta: dict[str, Any], run_dir: Path, node: str) -> str:
     if isinstance(agents, dict) and _str(agents.get(node)):
         return agents[node]
     for name in ("error.json", "metrics.json"):
-        data = _read_dict(run_dir / node / name)
+        data = read_dict(run_dir / node / name)
         if data and _str(data.get("agent")):
             return data["agent"]
     return "unknown"
@@ -248,7 +240,7 @@ def _pull_request(
     merge: dict[str, Any] | None = None
     added = removed = changed = 0
     for node_dir in _node_dirs(run_dir):
-        out = _read_dict(node_dir / "output.json")
+        out = read_dict(node_dir / "output.json")
         if not out:
             continue
         if merge is None and _str(out.get("branch")) and "commit" in out:
@@ -280,7 +272,7 @@ def _review_pair(run_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str] | 
     verdicts: list[str] = []
     agents: list[str] = []
     for node_dir in _node_dirs(run_dir):
-        review = _read_dict(node_dir / "review.json")
+        review = read_dict(node_dir / "review.json")
         if review and _str(review.get("verdict")):
             verdicts.append(review["verdict"])
             agents.append(_agent_of(meta, run_dir, node_dir.name))
@@ -394,8 +386,8 @@ def build_summary(
             if node_status == "ok":
                 passed[agent] += 1
                 continue
-            error = _read_dict(run_dir / node / "error.json") or {}
-            metrics = _read_dict(run_dir / node / "metrics.json") or {}
+            error = read_dict(run_dir / node / "error.json") or {}
+            metrics = read_dict(run_dir / node / "metrics.json") or {}
             kind = (
                 _str(error.get("error_kind"))
                 or _str(metrics.get("error_kind"))

@@ -8,10 +8,11 @@ written again). Lines that are not JSON objects are skipped and counted.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
+
+from pantheon_engine.atomic import decode_record
 
 __all__ = ["JsonlTail", "latest_night", "night_dirs"]
 
@@ -75,15 +76,11 @@ class JsonlTail:
         for raw in complete.splitlines():
             if not raw.strip():
                 continue
-            try:
-                record = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
+            record = decode_record(raw)
+            if record is None:
                 self.skipped += 1
-                continue
-            if isinstance(record, dict):
-                records.append(record)
             else:
-                self.skipped += 1
+                records.append(record)
 
 
 def night_dirs(artifacts: Path | str) -> list[Path]:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from pantheon_engine.atomic import append_jsonl, iter_jsonl, read_json
+from pantheon_engine.atomic import append_jsonl, iter_jsonl, read_dict
 from pantheon_engine.errors import SpecError
 from pantheon_engine.jobqueue import Job, JobQueue, QueueError
 from pantheon_engine.report import Summary
@@ -128,8 +128,8 @@ def failure_detail(artifacts: Path | str, failure: Failure) -> dict[str, Any]:
     runs are still being written.
     """
     root = Path(artifacts)
-    run = _read_dict(root / "runs" / failure.run_id / "run.json")
-    error = _read_dict(root / failure.path / "error.json")
+    run = read_dict(root / "runs" / failure.run_id / "run.json") or {}
+    error = read_dict(root / failure.path / "error.json") or {}
     return {
         "run_id": failure.run_id,
         "node": failure.node,
@@ -153,7 +153,7 @@ def requeue_run(artifacts: Path | str, run_id: str) -> Job:
     becomes a new job with the run's flow file and input.
     """
     root = Path(artifacts)
-    run = _read_dict(root / "runs" / run_id / "run.json")
+    run = read_dict(root / "runs" / run_id / "run.json") or {}
     if not run:
         raise SpecError(f"run {run_id}: no readable run.json under {root / 'runs'}")
     job_id = run.get("job_id")
@@ -169,16 +169,7 @@ def requeue_run(artifacts: Path | str, run_id: str) -> Job:
                              hint="open the control room from the project folder")
         if isinstance(run.get("workspace"), str):
             data = {**data, "workspace": run["workspace"]}
-        return queue.add(Path(flow_file).resolve(), data, flow_name=run.get("flow"),
-                         group_key=None)
-
-
-def _read_dict(path: Path) -> dict[str, Any]:
-    try:
-        data = read_json(path)
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return queue.add(Path(flow_file).resolve(), data, flow_name=run.get("flow"))
 
 
 # The order a triager reads a node's files in; anything else follows by name.
