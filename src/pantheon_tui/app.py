@@ -38,7 +38,7 @@ class ControlRoom(App[None]):
     """``pantheon tui``: specs, queue, the night live, and the morning report."""
 
     TITLE = "Pantheon"
-    MODES = {name: screen for name, screen in ROOM_SCREENS.items()}
+    MODES = dict(ROOM_SCREENS)
     DEFAULT_MODE = "night"
     BINDINGS = [
         Binding("s", "switch_mode('specs')", "Specs", id="room.specs"),

@@ -10,13 +10,19 @@ from textual.pilot import Pilot
 from pantheon_tui.app import ControlRoom
 
 
-async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool]) -> bool:
-    """Let the app run until ``cond()`` holds (at most about two seconds); return it."""
-    for _ in range(100):
+async def wait_for(pilot: Pilot[Any], cond: Callable[[], object], tries: int = 100) -> bool:
+    """Let the app run until ``cond()`` holds (``tries`` pauses of 20 ms at most); return it."""
+    for _ in range(tries):
         if cond():
             return True
         await pilot.pause(0.02)
-    return cond()
+    return bool(cond())
+
+
+async def wait_until(pilot: Pilot[Any], cond: Callable[[], object], what: str = "",
+                     tries: int = 100) -> None:
+    """:func:`wait_for`, failing the test when ``cond()`` never holds."""
+    assert await wait_for(pilot, cond, tries), f"timed out waiting for {what or cond}"
 
 
 def record_notes(app: ControlRoom) -> list[tuple[str, str]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import time
 from pathlib import Path
 from types import ModuleType
@@ -36,9 +37,8 @@ def _bench() -> ModuleType:
 def _check_content(screen: object, bench: ModuleType) -> None:
     """Each screen shows the data, not just "loaded": the last sample, every failure, jobs."""
     if isinstance(screen, NightScreen):
-        last = bench.metrics_line(49_999, 0.0)
-        tokens = float(last.split('"tokens_per_s": ')[1].split(",")[0])
-        assert screen.panel("tokens").data.current == tokens
+        last = json.loads(bench.metrics_line(49_999, 0.0))
+        assert screen.panel("tokens").data.current == last["tokens_per_s"]
     elif isinstance(screen, QueueScreen):
         assert len(screen.shown_ids()) > 0
         assert screen.shown_ids() == sorted(screen.shown_ids())

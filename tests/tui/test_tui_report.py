@@ -26,23 +26,21 @@ from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.report import ReportData, ReportScreen, load_report
 from pantheon_tui.screens.viewer import ArtifactViewer, CodeView, layout_lines, render_file
 
+from tui.pilot_helpers import wait_until
+
 SIZE = (120, 40)
 APP_KEYS = {"s", "u", "n", "r", "q", "question_mark", "?"}
 
 
-async def wait_for(pilot: Pilot[None], cond: Callable[[], object], what: str = "") -> None:
-    """Let the app run until ``cond()`` holds (2 s at most)."""
-    for _ in range(100):
-        if cond():
-            return
-        await pilot.pause(0.02)
-    assert cond(), f"timed out waiting for {what or cond}"
+def on_run(screen: ReportScreen, run_id: str) -> Callable[[], object]:
+    """A condition: the cursor is on a failure of ``run_id``."""
+    return lambda: screen.highlighted and screen.highlighted.run_id == run_id
 
 
 async def report_screen(pilot: Pilot[None]) -> ReportScreen:
     screen = pilot.app.screen
     assert isinstance(screen, ReportScreen)
-    await wait_for(pilot, lambda: screen.loads > 0, "the first load")
+    await wait_until(pilot, lambda: screen.loads > 0, "the first load")
     return screen
 
 
@@ -99,13 +97,13 @@ async def test_keys_move_over_failures_only(room: RoomContext) -> None:
         await pilot.press("k")  # the bin header above is not a stop
         assert screen.highlighted is not None and screen.highlighted.key == "run-003/codegen"
         await pilot.press("j")
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-005")
+        await wait_until(pilot, on_run(screen, "run-005"))
         await pilot.press("down")  # over the test bin's header
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-007")
+        await wait_until(pilot, on_run(screen, "run-007"))
         await pilot.press("j")  # the last failure: stays
         assert screen.highlighted is not None and screen.highlighted.run_id == "run-007"
         await pilot.press("up")
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-005")
+        await wait_until(pilot, on_run(screen, "run-005"))
 
 
 async def test_triage_marks_persist_across_restarts(room: RoomContext) -> None:
@@ -113,9 +111,9 @@ async def test_triage_marks_persist_across_restarts(room: RoomContext) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await report_screen(pilot)
         await pilot.press("j", "j")
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-007")
+        await wait_until(pilot, on_run(screen, "run-007"))
         await pilot.press("t")
-        await wait_for(pilot, lambda: screen.shown_failures()["run-007/test"] == "triaged")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-007/test"] == "triaged")
         assert TriageLog(room.artifacts).marks()["run-007/test"].mark == "triaged"
         assert "1 triaged" in summary_text(screen)
         assert screen.highlighted is not None and screen.highlighted.run_id == "run-007"
@@ -132,12 +130,12 @@ async def test_reopen_ignore_hide_and_refresh(room: RoomContext) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await report_screen(pilot)
         await pilot.press("j")  # run-005, ignored
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-005")
+        await wait_until(pilot, on_run(screen, "run-005"))
         await pilot.press("o")
-        await wait_for(pilot, lambda: screen.shown_failures()["run-005/codegen"] == "open")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-005/codegen"] == "open")
         assert "run-005/codegen" not in TriageLog(room.artifacts).marks()
         await pilot.press("i")
-        await wait_for(pilot, lambda: screen.shown_failures()["run-005/codegen"] == "ignored")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-005/codegen"] == "ignored")
 
         lines = log_lines(room)
         await pilot.press("i")  # ignored already: nothing written
@@ -154,12 +152,12 @@ async def test_reopen_ignore_hide_and_refresh(room: RoomContext) -> None:
         assert len(screen.shown_failures()) == 3
 
         await pilot.press("k")
-        await wait_for(pilot, lambda: screen.highlighted and screen.highlighted.run_id == "run-005")
+        await wait_until(pilot, on_run(screen, "run-005"))
         # a mark written behind the screen's back shows after a refresh, cursor kept
         TriageLog(room.artifacts).mark("run-003", "codegen", "triaged")
         loads = screen.loads
         await pilot.press("g")
-        await wait_for(pilot, lambda: screen.loads > loads, "the refresh")
+        await wait_until(pilot, lambda: screen.loads > loads, "the refresh")
         assert screen.shown_failures()["run-003/codegen"] == "triaged"
         assert screen.highlighted is not None and screen.highlighted.run_id == "run-005"
 
@@ -177,7 +175,7 @@ async def test_requeue_a_failed_job_then_refuse_a_queued_one(room: RoomContext) 
     async with app.run_test(size=SIZE) as pilot:
         screen = await report_screen(pilot)
         await pilot.press("R")  # run-003: job 3, failed
-        await wait_for(pilot, lambda: screen.shown_failures()["run-003/codegen"] == "requeued")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-003/codegen"] == "requeued")
         with JobQueue.for_artifacts(room.artifacts) as queue:
             job = queue.get(3)
             assert job is not None and job.state == "queued"
@@ -187,7 +185,7 @@ async def test_requeue_a_failed_job_then_refuse_a_queued_one(room: RoomContext) 
 
         lines = log_lines(room)
         await pilot.press("R")  # job 3 is queued now: the queue says no
-        await wait_for(pilot, lambda: any(sev == "error" for _, sev in messages(app)))
+        await wait_until(pilot, lambda: any(sev == "error" for _, sev in messages(app)))
         errors = [text for text, sev in messages(app) if sev == "error"]
         assert "job 3 is queued" in errors[0]
         assert log_lines(room) == lines  # nothing marked
@@ -201,7 +199,7 @@ async def test_requeue_a_run_without_job_adds_one(room: RoomContext) -> None:
         screen = await report_screen(pilot)
         screen.focus_failure("run-007/test")
         await pilot.press("R")
-        await wait_for(pilot, lambda: screen.shown_failures()["run-007/test"] == "requeued")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-007/test"] == "requeued")
     with JobQueue.for_artifacts(room.artifacts) as queue:
         added = [job for job in queue.list() if job.id not in before]
     assert len(added) == 1 and added[0].state == "queued"
@@ -214,7 +212,7 @@ async def test_requeue_error_without_run_json(room: RoomContext) -> None:
         screen = await report_screen(pilot)
         (room.artifacts / "runs" / "run-003" / "run.json").write_text("{torn")
         await pilot.press("R")
-        await wait_for(pilot, lambda: any(sev == "error" for _, sev in messages(app)))
+        await wait_until(pilot, lambda: any(sev == "error" for _, sev in messages(app)))
         assert screen.shown_failures()["run-003/codegen"] == "open"
 
 
@@ -234,7 +232,7 @@ async def test_a_slow_read_leaves_the_keys_working(room: RoomContext,
         await pilot.press("h")  # handled while the thread is still reading
         assert screen.hide_done and screen.loads == 0
         release.set()
-        await wait_for(pilot, lambda: screen.loads > 0)
+        await wait_until(pilot, lambda: screen.loads > 0)
         assert set(screen.shown_failures()) == {"run-003/codegen", "run-007/test"}
 
 
@@ -257,11 +255,11 @@ async def test_a_read_older_than_a_mark_does_not_undo_it(room: RoomContext,
         release.clear()
         loads = screen.loads
         await pilot.press("g")
-        await wait_for(pilot, read.is_set, "the read")  # it holds the old marks now
+        await wait_until(pilot, read.is_set, "the read")  # it holds the old marks now
         await pilot.press("t")
-        await wait_for(pilot, lambda: screen.shown_failures()["run-003/codegen"] == "triaged")
+        await wait_until(pilot, lambda: screen.shown_failures()["run-003/codegen"] == "triaged")
         release.set()
-        await wait_for(pilot, lambda: screen.loads > loads, "the old read")
+        await wait_until(pilot, lambda: screen.loads > loads, "the old read")
         assert screen.shown_failures()["run-003/codegen"] == "triaged"
 
 
@@ -283,7 +281,7 @@ async def test_viewer_shows_files_highlighted_and_copies_paths(room: RoomContext
         def showing(name: str) -> bool:
             return viewer.shown is not None and viewer.shown.path.name == name
 
-        await wait_for(pilot, lambda: showing("error.json"))
+        await wait_until(pilot, lambda: showing("error.json"))
         assert viewer.shown is not None and viewer.shown.lexer == "json"
         assert '  "error_kind": "max_steps",' in viewer.shown.text.plain  # pretty-printed
         assert viewer.shown.text.spans  # highlighted
@@ -292,16 +290,16 @@ async def test_viewer_shows_files_highlighted_and_copies_paths(room: RoomContext
         assert code.render_line(1).text.strip() == '"node": "codegen",'  # painted
 
         await pilot.press("down")
-        await wait_for(pilot, lambda: showing("prompt.txt"))
+        await wait_until(pilot, lambda: showing("prompt.txt"))
         assert "Task: Add shout()" in viewer.shown.text.plain
         await pilot.press("right_square_bracket", "tab")
-        await wait_for(pilot, lambda: showing("diff.patch"))
+        await wait_until(pilot, lambda: showing("diff.patch"))
         assert viewer.shown.lexer == "diff" and viewer.shown.text.spans
 
         await pilot.press("y")
         assert app.clipboard == str((node / "diff.patch").absolute())
         await pilot.press("w", "up")  # no wrap; back one file
-        await wait_for(pilot, lambda: showing("tool_calls.jsonl"))
+        await wait_until(pilot, lambda: showing("tool_calls.jsonl"))
         assert not viewer.wrap
 
         await pilot.press("escape")
@@ -387,7 +385,7 @@ async def test_garbage_in_the_folder_does_not_crash(room: RoomContext) -> None:
         await pilot.press("enter")
         viewer = app.screen
         assert isinstance(viewer, ArtifactViewer)
-        await wait_for(pilot, lambda: viewer.shown is not None)
+        await wait_until(pilot, lambda: viewer.shown is not None)
         assert viewer.shown is not None and "not valid JSON" in viewer.shown.note
         await pilot.press("escape")
         screen.focus_failure("run-003/codegen")
@@ -395,7 +393,7 @@ async def test_garbage_in_the_folder_does_not_crash(room: RoomContext) -> None:
         viewer = app.screen
         assert isinstance(viewer, ArtifactViewer)
         await pilot.press("up")  # wraps to the last file: junk.bin
-        await wait_for(pilot, lambda: viewer.shown is not None
+        await wait_until(pilot, lambda: viewer.shown is not None
                        and viewer.shown.path.name == "junk.bin")
         assert viewer.shown.note == "binary"
 

@@ -17,16 +17,14 @@ from pantheon_tui.screens.night import NightScreen
 from pantheon_tui.screens.queue import QueueScreen
 from pantheon_tui.screens.report import ReportScreen
 
+from tui.pilot_helpers import wait_until
+
 SIZE = (120, 40)
 SnapCompare = Callable[..., bool]
 
 
-async def _until(pilot: Pilot[Any], done: Callable[[], bool]) -> None:
-    for _ in range(250):
-        if done():
-            break
-        await pilot.pause(0.02)
-    assert done(), "the screen did not finish loading"
+async def _until(pilot: Pilot[Any], done: Callable[[], object]) -> None:
+    await wait_until(pilot, done, "the screen to finish loading", tries=250)
     await pilot.pause()
 
 
