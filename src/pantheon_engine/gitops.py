@@ -135,3 +135,12 @@ def commit_change(worktree: Path, branch: str, message: str) -> tuple[str, int]:
     sha = git(worktree, "rev-parse", "HEAD")
     git(worktree, "branch", "-f", branch, sha)
     return sha, len(names)
+
+
+def file_at_base(worktree: Path, rel: str) -> str | None:
+    """The text of ``rel`` in the commit the worktree started from (None if absent there)."""
+    proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=worktree, capture_output=True,
+                          timeout=60)
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.decode("utf-8", errors="replace")

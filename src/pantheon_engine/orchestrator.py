@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -54,6 +54,8 @@ class RunResult(BaseModel):
     error: str | None = None
     output: Any = None
     branch: str | None = None
+    #: the acceptance checks' verdict (see ``Orchestrator._check_summary``)
+    check: dict[str, Any] | None = None
 
     @property
     def schema_errors(self) -> int:
@@ -76,6 +78,8 @@ class Orchestrator:
     traces: Any = None
     #: objects shared by every run of a night (e.g. the reviewer-agreement window)
     shared: dict[str, Any] = field(default_factory=dict)
+    #: sampling temperature for every model agent of the run (None: each agent's own)
+    temperature: float | None = None
 
     def validate_input(self, flow: Flow, run_input: dict[str, Any]) -> None:
         """Check the run input against every entry node's agent before anything runs."""
@@ -161,7 +165,9 @@ class Orchestrator:
                 "error_kind": failed.error_kind, "error": failed.error,
                 "artifact": f"{failed.id}/error.json",
             })
+        result.check = self._check_summary(flow, results)
         meta.update(status=status, finished_at=utc_now(), seconds=result.seconds,
+                    check=result.check,
                     nodes={r.id: r.status for r in result.nodes},
                     failed_node=result.failed_node, error_kind=result.error_kind,
                     branch=result.branch)
@@ -169,6 +175,40 @@ class Orchestrator:
         bundle.write_manifest()
         self._emit("run_finished", {"run_id": run_id, "status": status})
         return result
+
+    def _check_summary(self, flow: Flow, results: dict[str, NodeResult]
+                       ) -> dict[str, Any] | None:
+        """Whether the run's work passed its acceptance checks, and whose work it was.
+
+        ``passed`` is True when every check node passed, False when one failed, None when
+        no check got to run (the work failed before it could be graded). ``graded`` names
+        the model agents upstream of the checks: their pass rate is this verdict.
+        """
+        checks = [n for n in flow.nodes if self.registry.get(n.agent).role == "check"]
+        if not checks:
+            return None
+        graded: dict[str, None] = {}
+        seen: set[str] = set()
+        todo = [d for n in checks for d in flow.deps(n.id)]
+        while todo:
+            node_id = todo.pop()
+            if node_id in seen:
+                continue
+            seen.add(node_id)
+            agent = self.registry.get(flow.node(node_id).agent)
+            if agent.uses_model:
+                graded[agent.ref] = None
+            todo += flow.deps(node_id)
+        states = [results.get(n.id) for n in checks]
+        if any(r is not None and r.status == "failed" for r in states):
+            passed: bool | None = False
+        elif all(r is not None and r.status == "ok" for r in states):
+            passed = True
+        else:
+            passed = None
+        failed = next((r for r in states if r is not None and r.status == "failed"), None)
+        return {"nodes": [n.id for n in checks], "passed": passed, "graded": list(graded),
+                "error": failed.error if failed else None}
 
     def resumable(self, run_id: str) -> bool:
         """A run that started here and never finished, whose worktree is still there."""
@@ -257,6 +297,9 @@ class Orchestrator:
                         ws: RunWorkspace, run_id: str, bundle: RunArtifacts,
                         outputs: dict[str, dict[str, Any]]) -> NodeResult:
         agent = self.registry.get(node.agent)
+        if self.temperature is not None and agent.uses_model:
+            agent = replace(agent, limits=agent.limits.model_copy(
+                update={"temperature": self.temperature}))
         files = bundle.node(node.id)
         upstream = {d: outputs[d] for d in flow.deps(node.id)}
         data_raw = agent.gather(upstream, run_input) if upstream else dict(run_input)

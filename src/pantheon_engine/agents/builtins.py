@@ -4,7 +4,6 @@ doc.frontmatter."""
 from __future__ import annotations
 
 import copy
-import difflib
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,7 +12,6 @@ from pantheon_engine.agents.context import AgentContext
 from pantheon_engine.agents.io import (
     CodegenFinal,
     CodePatch,
-    DocFinal,
     DocTask,
     MergeInput,
     MergeResult,
@@ -27,8 +25,6 @@ from pantheon_engine.agents.io import (
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change
-from pantheon_engine.grammar import compact_json
-from pantheon_engine.tools.frontmatter import split_front_matter
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
@@ -44,36 +40,12 @@ def narrow(schema: dict[str, Any], field: str, values: list[str]) -> dict[str, A
     return narrowed
 
 
-def _only(schema: dict[str, Any], *fields: str) -> dict[str, Any]:
-    """A copy of an args schema keeping only ``fields`` (drops optional extras)."""
-    kept = copy.deepcopy(schema)
-    kept["properties"] = {k: v for k, v in kept["properties"].items() if k in fields}
-    kept["required"] = [k for k in kept.get("required", []) if k in fields]
-    return kept
-
-
 async def _patch(ctx: AgentContext, summary: str) -> CodePatch:
     """The node's change so far (also written to diff.patch)."""
     result = await ctx.call_tool("compute_diff")
     ctx.artifacts.write_text("diff.patch", result.diff)
     return CodePatch(diff=result.diff, files_changed=result.files,
                      lines_added=result.lines_added, lines_removed=result.lines_removed,
-                     summary=summary)
-
-
-def _file_patch(ctx: AgentContext, rel: str, before: str, summary: str) -> CodePatch:
-    """The change of one file against its earlier text, as a git-style unified diff."""
-    after = resolve_in_workspace(ctx.workspace, rel).read_text(encoding="utf-8")
-    lines = []
-    for line in difflib.unified_diff(before.splitlines(keepends=True),
-                                     after.splitlines(keepends=True), f"a/{rel}", f"b/{rel}"):
-        lines.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
-    diff = f"diff --git a/{rel} b/{rel}\n" + "".join(lines) if lines else ""
-    body = [line for line in lines[2:] if not line.startswith("@@")]
-    ctx.artifacts.write_text("diff.patch", diff)
-    return CodePatch(diff=diff, files_changed=1 if lines else 0,
-                     lines_added=sum(line.startswith("+") for line in body),
-                     lines_removed=sum(line.startswith("-") for line in body),
                      summary=summary)
 
 
@@ -191,7 +163,7 @@ TEST_PYTEST = AgentSpec(
     name="test.pytest", version=VERSION,
     description="runs pytest in the workspace and fails the node when tests fail",
     input_model=_AnyInput, output_model=TestReport, run=_tests,
-    limits=Limits(tool_timeout_s=300),
+    limits=Limits(tool_timeout_s=300), role="check",
 )
 
 
@@ -202,7 +174,7 @@ You review a change. Persona: $persona.
 TASK: $task
 ACCEPTANCE:
 $acceptance_list
-TESTS: $tests_line
+$tests_line
 DIFF:
 $diff_preview
 Reply final with verdict "pass" if the diff does what the task asks, else "fail",
@@ -214,11 +186,13 @@ async def _review_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
     assert isinstance(data, ReviewInput)
     acceptance = ctx.run_input.get("acceptance") or _doc_rules(ctx.run_input)
     diff = data.diff if len(data.diff) <= DIFF_PREVIEW else data.diff[:DIFF_PREVIEW] + "\n…"
-    tests = "not run" if data.passed is None else (
-        f"{'passed' if data.passed else 'FAILED'} ({data.test_summary})")
+    tests = "" if data.passed is None else (
+        f"TESTS: {'passed' if data.passed else 'FAILED'} ({data.test_summary})")
     return Prepared(variables={
         "persona": str(ctx.params.get("persona", "careful")),
-        "task": str(ctx.run_input.get("title") or data.summary or "front-matter change"),
+        "task": str(ctx.run_input.get("title") or (
+            f"make the front matter of {ctx.run_input['path']} follow the house rules"
+            if "path" in ctx.run_input else data.summary or "a change")),
         "acceptance_list": "\n".join(f"- {a}" for a in acceptance) or "- (none given)",
         "tests_line": tests,
         "diff_preview": diff or "(empty diff)",
@@ -226,11 +200,14 @@ async def _review_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
 
 
 def _doc_rules(run_input: dict[str, Any]) -> list[str]:
-    rules = [f"front matter key {k!r} is set to {v!r}" for k, v in
-             (run_input.get("set") or {}).items()]
-    rules += [f"key {k!r} is renamed to {v!r}" for k, v in (run_input.get("rename") or {}).items()]
-    rules += [f"key {k!r} is removed" for k in run_input.get("delete") or []]
-    return rules
+    """A docops task's house rules in English (the reviewer checks the diff against them)."""
+    if "path" not in run_input:
+        return []
+    try:
+        task = DocTask.model_validate(run_input)
+    except ValueError:
+        return []
+    return [rule.text() for rule in task.rules]
 
 
 async def _review_finish(ctx: AgentContext, _: BaseModel, final: BaseModel) -> BaseModel:
@@ -253,11 +230,23 @@ REVIEW_PEER = AgentSpec(
 
 
 def _gather_reviews(upstream: dict[str, Any], _run_input: dict[str, Any]) -> dict[str, Any]:
-    return {"reviews": [v for v in upstream.values() if "verdict" in v]}
+    return {"reviews": [v for v in upstream.values() if "verdict" in v],
+            "checks": [{"check": v.get("check", "?"),
+                        "passed": bool(v.get("check_passed", v.get("passed")))}
+                       for v in upstream.values() if "check" in v]}
 
 
 async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
     assert isinstance(data, MergeInput)
+    if not data.checks:
+        raise NodeFailed("not merged: no acceptance check ran before the merge gate",
+                         kind="check_missing",
+                         hint="give merge.gate a check node as an input (check.rules, "
+                         "test.pytest)")
+    failed_checks = [c.check for c in data.checks if not c.passed]
+    if failed_checks:
+        raise NodeFailed(f"not merged: check(s) failed: {', '.join(failed_checks)}",
+                         kind="check_failed")
     if len(data.reviews) < 2:
         raise NodeFailed(f"merge.gate needs two reviews, got {len(data.reviews)}",
                          kind="review_missing")
@@ -298,129 +287,8 @@ MERGE_GATE = AgentSpec(
 )
 
 
-# --- doc.frontmatter ---------------------------------------------------------------------
+from pantheon_engine.agents.checks import CHECK_RULES  # noqa: E402
+from pantheon_engine.agents.docops import DOC_FRONTMATTER  # noqa: E402
 
-# Static first, per-file last: tasks with the same rules share the prompt's prefix, which
-# the engine's prefix cache then computes once.
-DOC_PROMPT = """\
-Edit the front matter of the file with one tool call per reply, then reply final.
-"""
-
-
-def _read_meta(ctx: AgentContext, task: DocTask) -> dict[str, Any]:
-    """The file's front matter, parsed once per version of the file (hooks ask often)."""
-    path = resolve_in_workspace(ctx.workspace, task.path)
-    stat = path.stat()
-    stamp = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
-    cached = ctx.extra.get("front_matter")
-    if cached is not None and cached[0] == stamp:
-        return dict(cached[1])
-    meta, _ = split_front_matter(path.read_text(encoding="utf-8"))
-    ctx.extra["front_matter"] = (stamp, meta or {})
-    return dict(meta or {})
-
-
-def _todo_calls(meta: dict[str, Any], task: DocTask) -> list[tuple[str, dict[str, str]]]:
-    """The operations still missing, as (tool, args) pairs."""
-    calls: list[tuple[str, dict[str, str]]] = []
-    for old, new in task.rename.items():
-        if old in meta:
-            calls.append(("fm_rename", {"key": old, "new_key": new}))
-    for key in task.delete:
-        if key in meta:
-            calls.append(("fm_delete", {"key": key}))
-    for key, value in task.set.items():
-        if key not in meta or str(meta.get(key)) != value:
-            calls.append(("fm_set", {"key": key, "value": value}))
-    return calls
-
-
-def _todo(meta: dict[str, Any], task: DocTask) -> list[str]:
-    """The operations still missing, each written as the exact tool call that does it."""
-    return [compact_json({"type": "tool", "name": name, "args": args})
-            for name, args in _todo_calls(meta, task)]
-
-
-async def _doc_step_schemas(ctx: AgentContext, data: BaseModel) -> dict[str, Any]:
-    """This step's grammar admits only the changes still missing (or final when none is)."""
-    assert isinstance(data, DocTask)
-    calls = _todo_calls(_read_meta(ctx, data), data)
-    step: dict[str, Any] = {name: None for name in DOC_FRONTMATTER.tools}
-    if not calls:
-        return step  # only the final answer is left
-    step["final"] = None
-    for name, args in calls:
-        if step[name] is not None:
-            continue  # one pending call per tool: the first
-        schema = _only(ctx.tool(name).args_schema(), *args)
-        for field, value in args.items():
-            schema = narrow(schema, field, [value])
-        step[name] = schema
-    return step
-
-
-FINAL_HINT = '{"type":"final","output":{"summary":"front matter updated"}}'
-
-
-def _todo_text(path: str, todo: list[str]) -> str:
-    steps = todo or [FINAL_HINT]
-    return f"NEXT: {steps[0]}" + "".join(f"\nTHEN: {t}" for t in steps[1:]) + f"\nFILE: {path}"
-
-
-async def _doc_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
-    assert isinstance(data, DocTask)
-    try:
-        meta = _read_meta(ctx, data)
-    except (OSError, WorkspaceError) as exc:
-        raise NodeFailed(f"cannot read {data.path}: {exc}", kind="invalid_input") from exc
-    if ctx.attempt == 1:
-        # the file as the run found it: the finish hook diffs against it in-process
-        ctx.extra["original"] = resolve_in_workspace(ctx.workspace, data.path).read_text(
-            encoding="utf-8")
-    keys = [*meta, *data.set, *data.rename, *data.rename.values(), *data.delete]
-    fm_set = _only(ctx.tool("fm_set").args_schema(), "path", "key", "value")
-    return Prepared(
-        # the file is fixed by the task: the model names keys and values only, and tasks
-        # with the same rules share one grammar
-        bound_args={name: {"path": data.path} for name in DOC_FRONTMATTER.tools},
-        schema_overrides={
-            "fm_set": narrow(narrow(fm_set, "key", list(data.set) or keys),
-                             "value", list(data.set.values()) or [""]),
-            "fm_delete": narrow(ctx.tool("fm_delete").args_schema(), "key",
-                                list(data.delete) or keys),
-            "fm_rename": narrow(narrow(ctx.tool("fm_rename").args_schema(), "key",
-                                       list(data.rename) or keys),
-                                "new_key", list(data.rename.values()) or keys),
-        },
-    )
-
-
-async def _doc_progress(ctx: AgentContext, data: BaseModel) -> str:
-    assert isinstance(data, DocTask)
-    return _todo_text(data.path, _todo(_read_meta(ctx, data), data))
-
-
-async def _doc_finish(ctx: AgentContext, data: BaseModel, final: BaseModel) -> BaseModel:
-    assert isinstance(data, DocTask) and isinstance(final, DocFinal)
-    meta = _read_meta(ctx, data)
-    todo = _todo(meta, data)
-    if todo:
-        raise CheckFailed(f"the front matter is not done yet: {len(todo)} change(s) left")
-    if "original" in ctx.extra:  # one known file changed: no git process needed
-        return _file_patch(ctx, data.path, ctx.extra["original"], final.summary)
-    return await _patch(ctx, final.summary)
-
-
-DOC_FRONTMATTER = AgentSpec(
-    name="doc.frontmatter", version=VERSION,
-    description="edits the YAML front matter of one Markdown file",
-    input_model=DocTask, output_model=CodePatch, final_model=DocFinal,
-    tools=["fm_set", "fm_delete", "fm_rename"], prompt=DOC_PROMPT,
-    # history=0: every step shows the live front matter and the next change instead of
-    # past replies, which a small model would otherwise copy
-    limits=Limits(max_steps=10, max_failures=5, max_tokens=96, history=0),
-    prepare=_doc_prepare, progress=_doc_progress, finish=_doc_finish,
-    step_schemas=_doc_step_schemas,
-)
-
-BUILTIN_AGENTS = [PLAN_VALIDATE, CODEGEN, TEST_PYTEST, REVIEW_PEER, MERGE_GATE, DOC_FRONTMATTER]
+BUILTIN_AGENTS = [PLAN_VALIDATE, CODEGEN, TEST_PYTEST, REVIEW_PEER, MERGE_GATE, DOC_FRONTMATTER,
+                  CHECK_RULES]

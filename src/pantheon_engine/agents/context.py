@@ -120,7 +120,7 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
 
     sinks = LoopSinks(
         on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),
-        on_tool_call=lambda rec: ctx.artifacts.append("tool_calls.jsonl", rec),
+        on_tool_call=lambda rec: _log_tool_call(ctx, rec),
     )
     engine: Engine = ctx.engine
     store = ctx.extra.get("traces")
@@ -147,6 +147,12 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         failure.loop_result = result  # type: ignore[attr-defined]
         raise failure
     return agent.output_model.model_validate(result.output), result
+
+
+def _log_tool_call(ctx: AgentContext, record: Any) -> None:
+    """tool_calls.jsonl, and the calls so far for the agent's progress hook."""
+    ctx.artifacts.append("tool_calls.jsonl", record)
+    ctx.extra.setdefault("tool_log", []).append(record)
 
 
 def _shape(schema: dict[str, Any]) -> str:

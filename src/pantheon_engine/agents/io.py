@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from pantheon_engine.docops.rules import KeyAbsent, KeyEquals, KeyRenamed, Rule
 
 
 class Spec(BaseModel):
@@ -50,6 +52,11 @@ class TestReport(BaseModel):
     passed: bool
     test_summary: str
     counts: dict[str, int] = Field(default_factory=dict)
+    check: str = "pytest"
+
+    @property
+    def check_passed(self) -> bool:
+        return self.passed
 
 
 class ReviewInput(BaseModel):
@@ -70,8 +77,14 @@ class Review(ReviewVerdict):
     reviewer: str
 
 
+class CheckOutcome(BaseModel):
+    check: str
+    passed: bool
+
+
 class MergeInput(BaseModel):
     reviews: list[Review]
+    checks: list[CheckOutcome] = Field(default_factory=list)
 
 
 class MergeResult(BaseModel):
@@ -83,16 +96,45 @@ class MergeResult(BaseModel):
 
 
 class DocTask(BaseModel):
-    """A front-matter micro-task on one Markdown file."""
+    """A front-matter micro-task: one Markdown file and the house rules it must meet.
+
+    The rules say what a compliant file looks like; which edits get there is the model's
+    decision. The older edit-list shape (``set``/``delete``/``rename``) is read as the
+    equivalent rules (``equals``, ``absent``, ``renamed``).
+    """
 
     model_config = ConfigDict(extra="ignore")
 
-    path: str = Field(min_length=1)
-    set: dict[str, str] = Field(default_factory=dict)
-    delete: list[str] = Field(default_factory=list)
-    rename: dict[str, str] = Field(default_factory=dict)
+    path: str = Field(min_length=1, max_length=300)
+    rules: list[Rule] = Field(min_length=1, max_length=20)
     workspace: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _edits_as_rules(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(k in data for k in ("set", "delete", "rename")):
+            return data
+        rules: list[Any] = list(data.get("rules") or [])
+        rules += [KeyRenamed(key=k, to=v) for k, v in (data.get("rename") or {}).items()]
+        rules += [KeyAbsent(key=k) for k in data.get("delete") or []]
+        rules += [KeyEquals(key=k, value=str(v)) for k, v in (data.get("set") or {}).items()]
+        rest = {k: v for k, v in data.items() if k not in ("set", "delete", "rename")}
+        return {**rest, "rules": rules}
 
 
 class DocFinal(BaseModel):
     summary: str = Field(max_length=120)
+
+
+class RulesCheck(BaseModel):
+    """What ``check.rules`` found: the verdict from the files, and the change it graded."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    check: str = "rules"
+    check_passed: bool
+    rules_met: int
+    rules_total: int
+    failed: list[str] = Field(default_factory=list)
+    diff: str = ""
+    summary: str = ""

@@ -103,6 +103,11 @@ class AgentSpec:
     step_schemas: StepSchemasHook | None = None
     run: RunHook | None = None
     gather: GatherHook = gather_default
+    #: "check": an acceptance check; a run passes or fails by its checks, never by the
+    #: model's own final answer ("agent" for everything else)
+    role: Literal["agent", "check"] = "agent"
+    #: the check agent that grades this agent's output on its own (evals run agent → check)
+    check: str | None = None
 
     @property
     def ref(self) -> str:
@@ -125,4 +130,5 @@ class AgentSpec:
             "runtime": self.runtime.model_dump(),
             "tools": list(self.tools),
             "limits": self.limits.model_dump(),
+            "role": self.role,
         }

@@ -1,0 +1,136 @@
+"""House rules for a document's front matter: typed, each with the English the model reads.
+
+A rule says what a compliant document looks like, never which edit gets there: the model
+reads ``rule.text()`` and decides the edits itself. Whether a document complies is
+decided by :mod:`pantheon_engine.docops.check`, which has its own parser.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from pantheon_engine.errors import SpecError
+
+#: a front matter key as rules name it (the model may still type any bounded key)
+KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_-]{0,39}$"
+Key = Annotated[str, Field(pattern=KEY_PATTERN)]
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def text(self) -> str:  # pragma: no cover - every rule overrides it
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        """A short, stable name for reports: the kind and its key."""
+        key = getattr(self, "key", None)
+        return f"{self.kind}:{key}" if key else str(self.kind)  # type: ignore[attr-defined]
+
+
+class LowercaseKeys(_Rule):
+    kind: Literal["lowercase_keys"] = "lowercase_keys"
+
+    def text(self) -> str:
+        return "Every front matter key is lowercase (keep each value)."
+
+
+class KeyAbsent(_Rule):
+    kind: Literal["absent"] = "absent"
+    key: Key
+
+    def text(self) -> str:
+        return f"The front matter has no key `{self.key}`."
+
+
+class KeyEquals(_Rule):
+    kind: Literal["equals"] = "equals"
+    key: Key
+    value: str = Field(min_length=1, max_length=80)
+
+    def text(self) -> str:
+        return f"The key `{self.key}` has the value `{self.value}`."
+
+
+class KeyRenamed(_Rule):
+    kind: Literal["renamed"] = "renamed"
+    key: Key
+    to: Key
+
+    def text(self) -> str:
+        return (f"A key `{self.key}` is called `{self.to}` instead "
+                "(same value, same place).")
+
+
+class DateValue(_Rule):
+    kind: Literal["date"] = "date"
+    key: Key
+
+    def text(self) -> str:
+        return f"If there is a key `{self.key}`, its value is a date written YYYY-MM-DD."
+
+
+class ListValue(_Rule):
+    kind: Literal["list"] = "list"
+    key: Key
+
+    def text(self) -> str:
+        return f"If there is a key `{self.key}`, its value is a YAML list."
+
+
+class TitleFromHeading(_Rule):
+    kind: Literal["title_heading"] = "title_heading"
+
+    def text(self) -> str:
+        return "The key `title` exists and equals the text of the document's first `# ` heading."
+
+
+Rule = Annotated[
+    LowercaseKeys | KeyAbsent | KeyEquals | KeyRenamed | DateValue | ListValue
+    | TitleFromHeading,
+    Field(discriminator="kind"),
+]
+RULE_KINDS = ("lowercase_keys", "absent", "equals", "renamed", "date", "list", "title_heading")
+_RULES = TypeAdapter(list[Rule])
+
+
+def parse_rules(data: Any, *, source: str = "rules") -> list[Rule]:
+    """Validate a list of rule objects; a bad one is a :class:`SpecError` naming it."""
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    try:
+        rules = _RULES.validate_python(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        raise SpecError(f"{source}: rule {where}: {first.get('msg')}",
+                        hint=f"each rule is an object with a kind, one of: {', '.join(RULE_KINDS)}"
+                        ) from None
+    if not rules:
+        raise SpecError(f"{source}: no rules", hint="list at least one rule")
+    return rules
+
+
+def load_rules_file(path: Path) -> list[Rule]:
+    """Rules from a YAML or JSON file: a list, or a mapping with a ``rules`` list."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_rules(data, source=str(path))
+
+
+def rules_text(rules: list[Rule]) -> str:
+    """The house rules as the model reads them, one numbered line each."""
+    return "\n".join(f"{i}. {rule.text()}" for i, rule in enumerate(rules, 1))
+
+
+def rules_json(rules: list[Rule]) -> list[dict[str, Any]]:
+    return [rule.model_dump(mode="json") for rule in rules]
