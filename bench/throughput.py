@@ -1,6 +1,7 @@
 """Throughput benchmark: does Pantheon keep the embedded engine's batches full?
 
-The same N docops micro-tasks (normalise the front matter of one Markdown file) run
+The same N docops micro-tasks (make one Markdown file's front matter follow house rules;
+the model decides the edits) run
 
   (b) pantheon:   every task through the full tool loop (tools executed, replies
                   validated, results fed back), c tasks in flight; every request the
@@ -15,8 +16,10 @@ One engine serves all three, configured as ``pantheon run`` configures it
 run back to back for ``--repeat`` rounds and the median round by b/a is reported, with
 every round's ratio: on a 2-core machine either number alone moves ±10 % run to run.
 
-Prints one JSON object with tokens/s, tasks/minute, average batch size per mode and the
-ratios b/a and b/c (tokens/s). Run:  python bench/throughput.py --tasks 64 --concurrency 32
+Prints one JSON object with tokens/s, tasks/minute, average batch size per mode, the
+ratios b/a and b/c (tokens/s), and for (b) and (c) how many tasks the independent rules
+check accepted (``checked_passed``) and the rate of checked-and-accepted tasks per hour.
+Run:  python bench/throughput.py --tasks 64 --concurrency 32
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from pantheon_engine.agents.builtins import DOC_FRONTMATTER
 from pantheon_engine.agents.context import AgentContext, run_agent
 from pantheon_engine.agents.io import DocTask
 from pantheon_engine.artifacts import RunArtifacts
+from pantheon_engine.docops.check import check_document
+from pantheon_engine.docops.rules import parse_rules
 from pantheon_engine.engines.base import Engine, EngineRequest
 from pantheon_engine.engines.isolated import IsolatedEngine
 from pantheon_engine.engines.openvino import OpenVINOEngine
@@ -65,9 +70,20 @@ def make_workspace(root: Path, n: int) -> Path:
     return ws
 
 
+RULES = parse_rules([
+    {"kind": "lowercase_keys"}, {"kind": "absent", "key": "draft"},
+    {"kind": "equals", "key": "status", "value": "published"}, {"kind": "title_heading"},
+])
+
+
 def task(i: int) -> DocTask:
-    return DocTask(path=f"docs/note_{i:03d}.md", rename={"Title": "title"}, delete=["draft"],
-                   set={"status": "published"})
+    return DocTask(path=f"docs/note_{i:03d}.md", rules=RULES)
+
+
+def checked_passed(ws: Path, n: int) -> int:
+    """Tasks whose file now meets its rules, by the independent check (not the agent)."""
+    return sum(check_document((ws / task(i).path).read_text(), RULES,
+                              DOC.format(i=i)).passed for i in range(n))
 
 
 def context(engine: Engine, ws: Path, bundle: RunArtifacts, i: int) -> AgentContext:
@@ -157,9 +173,11 @@ async def mode_loop(engine: Engine, ws: Path, bundle: RunArtifacts, n: int,
     finally:
         engine.complete = complete  # type: ignore[method-assign]
     seconds = time.perf_counter() - started
+    accepted = checked_passed(ws, n)
     return {"seconds": seconds, "completion_tokens": tokens, "tokens_per_s": tokens / seconds,
             "tasks_per_min": n / seconds * 60, "avg_batch": probe.mean, "concurrency": concurrency,
-            "tasks_ok": ok, "tasks_failed": failed, "model_calls": steps}
+            "loop_ok": ok, "loop_failed": failed, "model_calls": steps,
+            "checked_passed": accepted, "checked_accepted_per_hour": accepted / seconds * 3600}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

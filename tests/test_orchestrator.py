@@ -133,10 +133,34 @@ async def test_a_rejecting_reviewer_blocks_the_merge(docops_repo: Path, tmp_path
     assert "author key" in (result.error or "")
 
 
+async def test_an_early_final_is_graded_by_the_check_not_the_agent(
+        docops_repo: Path, tmp_path: Path) -> None:
+    engine = replies(
+        frontmatter=[tool("fm_rename", path="docs/guide.md", key="Title", new_key="title"),
+                     final(summary="all done")],  # the agent says done; the file says no
+        reviewA=[final(verdict="pass", rationale="ok")],
+        reviewB=[final(verdict="pass", rationale="ok")],
+    )
+    flow = load_flow_checked(FLOWS / "docops.yaml")
+    data = {"path": "docs/guide.md", "rename": {"Title": "title"}, "delete": ["draft"],
+            "set": {"status": "published"}}
+    result = await orchestrator(engine, tmp_path / "art").run(flow, data, docops_repo)
+    assert result.status == "failed" and result.failed_node == "check"
+    assert result.error_kind == "check_failed"
+    assert "1 of 3 rules met" in (result.error or "") and "absent:draft" in (result.error or "")
+    statuses = {n.id: n.status for n in result.nodes}
+    assert statuses["frontmatter"] == "ok" and statuses["merge"] == "not_run"
+    run = json.loads((Path(result.dir) / "run.json").read_text())
+    assert run["check"]["passed"] is False
+    assert run["check"]["graded"] == ["doc.frontmatter@1"]
+    report = json.loads((Path(result.dir) / "check" / "report.json").read_text())
+    assert [r["label"] for r in report["rules"] if not r["ok"]] == ["absent:draft",
+                                                                    "equals:status"]
+
+
 async def test_docops_green(docops_repo: Path, tmp_path: Path) -> None:
     engine = replies(
         frontmatter=[tool("fm_rename", path="docs/guide.md", key="Title", new_key="title"),
-                     final(summary="too early"),  # check fails: work left -> fed back
                      tool("fm_delete", path="docs/guide.md", key="draft"),
                      tool("fm_set", path="docs/guide.md", key="status", value="published"),
                      final(summary="normalised")],
@@ -149,7 +173,8 @@ async def test_docops_green(docops_repo: Path, tmp_path: Path) -> None:
     result = await orchestrator(engine, tmp_path / "art").run(flow, data, docops_repo)
     assert result.status == "ok", result.error
     node = result.nodes[0]
-    assert node.failures == {"check": 1} and node.tool_calls == 3
+    assert node.failures == {} and node.tool_calls == 3
+    assert json.loads((Path(result.dir) / "run.json").read_text())["check"]["passed"] is True
     text = subprocess.run(["git", "show", f"{result.branch}:docs/guide.md"], cwd=docops_repo,
                           capture_output=True, text=True, check=True).stdout
     assert text.startswith("---\ntitle: Getting started\n")
