@@ -10,6 +10,7 @@ rules is decided afterwards, by ``check.rules``, in code that is not the agent's
 from __future__ import annotations
 
 import difflib
+import json
 from typing import Any
 
 from pydantic import BaseModel
@@ -75,13 +76,18 @@ def state_text(text: str, path: str, done: list[str]) -> str:
         return f"FILE {path}: front matter unreadable ({exc.message})"
     lines = [f"FILE {path}", "FRONT MATTER NOW:"]
     if meta:
-        lines += [f"{key}: {compact_json(value)}" for key, value in meta.items()]
+        lines += [f"{key}: {_shown(value)}" for key, value in meta.items()]
     else:
         lines.append("(none)")
     preview = [line for line in body.splitlines() if line.strip()][:BODY_PREVIEW_LINES]
     lines += ["BODY STARTS:", *preview]
     lines.append("EDITS SO FAR: " + ("; ".join(done) if done else "none"))
     return "\n".join(lines)
+
+
+def _shown(value: Any) -> str:
+    """A front matter value as compact JSON (dates and other YAML scalars as text)."""
+    return json.dumps(value, default=str, ensure_ascii=False, separators=(",", ":"))
 
 
 def _done(ctx: AgentContext) -> list[str]:

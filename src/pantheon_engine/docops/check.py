@@ -81,7 +81,7 @@ def read_document(text: str) -> Document:
         raise UnreadableDocument("the front matter is not closed by a '---' line")
     try:
         meta = yaml.safe_load(block)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
         raise UnreadableDocument(f"the front matter is not valid YAML: {exc}") from exc
     if meta is None:
         meta = {}

@@ -49,7 +49,7 @@ def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
         raise FrontMatterError("front matter starts with '---' but has no closing '---' line")
     try:
         meta = yaml.load(block, Loader=_LOADER)
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date like 2024-02-30
         raise FrontMatterError(f"front matter is not valid YAML: {exc}") from exc
     if meta is None:
         meta = {}
@@ -146,7 +146,7 @@ def _fm_set(ctx: ToolContext, args: FmSetArgs) -> FmEditResult:
     if args.parse:
         try:
             value = yaml.load(args.value, Loader=_LOADER)
-        except yaml.YAMLError as exc:
+        except (yaml.YAMLError, ValueError) as exc:
             raise ToolFailure(f"fm_set: value is not valid YAML: {exc}") from exc
     updated = dict(meta or {})
     updated[args.key] = value  # an existing key keeps its place
