@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from pantheon_engine.atomic import atomic_write_json
+from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_engine.jobqueue import JobQueue, NewJob
 
 NIGHT_ID = "bench-night"
@@ -70,8 +71,9 @@ def write_folder(root: Path, *, metrics: int, runs: int, jobs: int) -> Path:
         (artifacts / "runs" / run_id).mkdir(parents=True, exist_ok=True)
         (artifacts / "runs" / run_id / "run.json").write_text(json.dumps(meta))
     with JobQueue.for_artifacts(artifacts) as queue:
-        queue.add_many(NewJob(flow="flows/spec2code.yaml", input={"title": f"task {i}"},
-                              flow_name="spec2code") for i in range(jobs))
+        flow = str(BUILTIN_DIR / "spec2code.yaml")
+        queue.add_many(NewJob(flow=flow, input={"title": f"task {i}"}, flow_name="spec2code")
+                       for i in range(jobs))
     return artifacts
 
 
@@ -101,7 +103,7 @@ async def measure(artifacts: Path) -> dict[str, Any]:
 
     repo = Path(__file__).resolve().parents[1]
     ctx = RoomContext(artifacts=artifacts, specs=artifacts.parent / "specs",
-                      flows=repo / "flows", themes=repo / "themes", poll_s=3600.0)
+                      flows=BUILTIN_DIR, themes=repo / "themes", poll_s=3600.0)
     app = ControlRoom(ctx, mode="specs")
     out: dict[str, Any] = {}
     async with app.run_test(size=(160, 50)) as pilot:

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from pantheon_engine.flows_builtin import BUILTIN_DIR
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
-FLOWS = ROOT / "flows"
+FLOWS = BUILTIN_DIR  # the built-in flows (docops, spec2code) ship inside the package
 
 
 def git_repo(folder: Path) -> Path:

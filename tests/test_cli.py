@@ -166,7 +166,7 @@ def test_queue_add_validates_and_lists(tmp_path: Path) -> None:
 @pytest.mark.model
 def test_demo_then_night_on_the_embedded_model(tmp_path: Path) -> None:
     """The README's main job, in a temporary folder."""
-    made = pantheon("demo", "--flows", str(FLOWS), cwd=tmp_path)
+    made = pantheon("demo", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
     night = pantheon("night", "--sample-s", "1", cwd=tmp_path)
     assert night.returncode == 0, night.stdout + night.stderr

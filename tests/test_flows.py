@@ -25,8 +25,7 @@ from pantheon_engine.flows import (
     validate_flow,
     when_context,
 )
-
-REPO = Path(__file__).resolve().parents[1]
+from pantheon_engine.flows_builtin import BUILTIN_DIR
 
 AGENTS = {"plan.validate", "codegen", "test.pytest", "review.peer", "merge.gate", "docs.write"}
 
@@ -739,7 +738,7 @@ def test_should_run_error_names_file_and_node(spec2code: Flow) -> None:
 # --- the repository's own flows ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "flows").glob("*.yaml")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(BUILTIN_DIR.glob("*.yaml")), ids=lambda p: p.name)
 def test_repository_flows_load(path: Path) -> None:
     flow = load_flow(path)
     assert topological_layers(flow)

@@ -23,7 +23,7 @@ from pantheon_engine.specs import (
     spec_filename,
 )
 
-FLOWS = Path(__file__).resolve().parent.parent / "flows"
+from conftest import FLOWS
 
 
 def good_spec(title: str = "Add shout()", **extra: Any) -> dict[str, Any]:
@@ -64,8 +64,20 @@ def test_check_raises_naming_the_fields(spec2code: FlowInput) -> None:
 
 def test_docops_checks_its_own_model() -> None:
     docops = FlowInput(FLOWS / "docops.yaml")
-    assert [p.field for p in docops.problems(good_spec())] == ["path"]
-    assert docops.problems({"path": "README.md"}) == []
+    assert [p.field for p in docops.problems(good_spec())] == ["path", "rules"]
+    assert docops.problems({"path": "README.md", "rules": [{"kind": "lowercase_keys"}]}) == []
+
+
+def test_a_flow_is_found_by_its_builtin_name(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert FlowInput("docops").flow_file == FLOWS / "docops.yaml"
+    assert FlowInput("spec2code.yaml").entry == "plan.validate"
+    (tmp_path / "docops").write_text((FLOWS / "spec2code.yaml").read_text())
+    assert FlowInput("docops").name == "spec2code"  # a file that exists wins over the name
+    with pytest.raises(SpecError, match="docpos") as err:
+        FlowInput("docpos")
+    assert err.value.hint is not None and "docops, spec2code" in err.value.hint
 
 
 # --------------------------------------------------------------------------- queueing
@@ -157,13 +169,22 @@ def test_save_spec_writes_json_and_refuses_other_names(tmp_path: Path) -> None:
 
 
 def test_list_and_pick_flows(tmp_path: Path) -> None:
-    assert list_flows(tmp_path / "missing") == []
-    assert pick_flow(tmp_path) is None
+    assert list_flows(tmp_path / "missing", builtins=False) == []
+    assert pick_flow(tmp_path, builtins=False) is None
     (tmp_path / "b.yml").write_text("")
     (tmp_path / "a.yaml").write_text("")
-    assert [p.name for p in list_flows(tmp_path)] == ["a.yaml", "b.yml"]
-    assert pick_flow(tmp_path) == tmp_path / "a.yaml"
+    assert [p.name for p in list_flows(tmp_path, builtins=False)] == ["a.yaml", "b.yml"]
+    assert pick_flow(tmp_path, builtins=False) == tmp_path / "a.yaml"
     (tmp_path / "spec2code.yaml").write_text("")
     assert pick_flow(tmp_path) == tmp_path / "spec2code.yaml"
     assert pick_flow(tmp_path, tmp_path / "b.yml") == tmp_path / "b.yml"
     assert pick_flow(tmp_path, tmp_path / "gone.yaml") == tmp_path / "spec2code.yaml"
+
+
+def test_any_folder_lists_the_builtin_flows_its_own_files_do_not_shadow(tmp_path: Path) -> None:
+    assert list_flows(tmp_path / "missing") == [FLOWS / "docops.yaml", FLOWS / "spec2code.yaml"]
+    assert pick_flow(tmp_path / "missing") == FLOWS / "spec2code.yaml"
+    (tmp_path / "docops.yaml").write_text("")
+    (tmp_path / "mine.yaml").write_text("")
+    assert list_flows(tmp_path) == [tmp_path / "docops.yaml", tmp_path / "mine.yaml",
+                                    FLOWS / "spec2code.yaml"]

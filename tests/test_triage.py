@@ -8,6 +8,7 @@ import pytest
 
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.errors import SpecError
+from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_engine.jobqueue import JobQueue, QueueError
 from pantheon_engine.report import build_summary
 from pantheon_engine.triage import (
@@ -19,8 +20,7 @@ from pantheon_engine.triage import (
     requeue_run,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-FLOW = ROOT / "flows" / "spec2code.yaml"
+FLOW = BUILTIN_DIR / "spec2code.yaml"
 
 
 def failed_run(root: Path, run_id: str, *, node: str = "codegen", kind: str = "max_steps",

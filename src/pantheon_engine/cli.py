@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from pantheon_engine.errors import ConfigError, PantheonError
+from pantheon_engine.evals.eval_cli import eval_cmd
+from pantheon_engine.evals.suite_cli import suite_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Pantheon: local agents by night, a control room by day.")
@@ -28,6 +30,8 @@ for sub, name in ((tool_app, "tool"), (init_app, "init"), (models_app, "models")
                   (serve_app, "serve"), (agents_app, "agents"), (flows_app, "flows"),
                   (queue_app, "queue")):
     app.add_typer(sub, name=name)
+app.add_typer(suite_app, name="suite", help="Task suites: generate (docops) and check them.")
+app.command("eval")(eval_cmd)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -61,8 +65,9 @@ def _workspace_for(option: Path | None, run_input: dict[str, Any], input_path: P
 
 @app.command()
 def run(
-    flow_file: Annotated[Path | None, typer.Argument(
-        help="flow YAML, e.g. flows/docops.yaml; without one: drain the queue (a night)")]
+    flow_file: Annotated[str | None, typer.Argument(
+        help="a built-in flow (docops, spec2code) or a flow YAML file; without one: drain "
+             "the queue (a night)")]
     = None,
     input_file: Annotated[Path | None, typer.Option("--input", "-i", help="input JSON")]
     = None,
@@ -81,6 +86,7 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Run one flow on one input and write its artifact bundle (no flow: run the queue)."""
+    from pantheon_engine.flows_builtin import resolve_flow
     from pantheon_engine.runner import run_once
     from pantheon_engine.specs import load_input
 
@@ -94,10 +100,11 @@ def run(
         fail(ConfigError("a flow needs --input FILE (or run without a flow to drain the queue)"))
         return
     try:
+        flow_path = resolve_flow(flow_file)
         run_input = load_input(input_file)
         ws = _workspace_for(workspace, run_input, input_file)
         result = asyncio.run(run_once(
-            flow_file, run_input, mode="night" if night else "day", workspace=ws,
+            flow_path, run_input, mode="night" if night else "day", workspace=ws,
             artifacts=artifacts, engine=engine, model=model, base_url=base_url,
             replay=replay, seed=seed, config=config,
             progress=None if as_json else err_console,
@@ -199,14 +206,16 @@ def agents_show(name: str) -> None:
 
 
 @flows_app.command("check")
-def flows_check(files: Annotated[list[Path], typer.Argument()]) -> None:
+def flows_check(files: Annotated[list[str], typer.Argument(
+        help="flow YAML files or built-in flow names (docops, spec2code)")]) -> None:
     """Validate flow files (exit 2 with every problem named)."""
+    from pantheon_engine.flows_builtin import resolve_flow
     from pantheon_engine.runner import load_flow_checked
 
     code = 0
     for path in files:
         try:
-            flow = load_flow_checked(path)
+            flow = load_flow_checked(resolve_flow(path))
         except PantheonError as exc:
             err_console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
             code = exc.exit_code
@@ -302,24 +311,25 @@ def serve_vllm_cmd(
 
 @app.command()
 def demo(
-    folder: Annotated[Path, typer.Option("--dir", help="where to create the demo repo")]
+    folder: Annotated[Path, typer.Option("--folder", "--dir",
+                                         help="where to create the demo repository")]
     = Path("pantheon-demo"),
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
-    flows: Annotated[Path, typer.Option("--flows", help="folder with docops/spec2code")]
-    = Path("flows"),
     force: Annotated[bool, typer.Option("--force", help="recreate an existing demo")] = False,
 ) -> None:
-    """Create a demo repository (messy docs, a package with specs) and queue its tasks."""
+    """Create a demo repository (documents with house rules, a package with specs) and
+    queue its jobs on the built-in flows: one docops job per document, one per spec."""
     from pantheon_engine.demo import create_demo
 
     try:
-        made = create_demo(folder, artifacts, flows, force=force)
+        made = create_demo(folder, artifacts, force=force)
     except PantheonError as exc:
         fail(exc)
         return
-    console.print(f"demo workspace: {made['workspace']}", highlight=False, soft_wrap=True)
-    console.print(f"queued {made['docops']} docops and {made['spec2code']} spec2code jobs "
-                  f"(queue depth {made['depth']}); now run: pantheon night", highlight=False)
+    console.print(f"demo workspace: {made.workspace} (house rules: {made.rules})",
+                  highlight=False, soft_wrap=True)
+    console.print(f"queued {made.docops} docops and {made.spec2code} spec2code jobs "
+                  f"(queue depth {made.depth}); now run: pantheon night", highlight=False)
 
 
 def _deadline(text: str | None) -> float | None:
@@ -356,6 +366,17 @@ def night_cmd(
     sample_s: Annotated[float, typer.Option("--sample-s", help="metrics interval")] = 5.0,
     lease_s: Annotated[float, typer.Option("--lease-s", help="claim lease (heartbeats "
                                            "renew it)")] = 120.0,
+    canary_share: Annotated[float | None, typer.Option(
+        "--canary-share", min=0.0, max=1.0, show_default=False,
+        help="after each reviewed run, the chance of one more canary (known-answer review "
+        "item); 0 turns canaries and the reviewer gate off [default: 0.2; with --replay 0, "
+        "a recording has no replies for canaries]")] = None,
+    canaries: Annotated[Path | None, typer.Option(
+        "--canaries", help="task suite folder to build canaries from (default: generated)")
+    ] = None,
+    canary_calibration: Annotated[int, typer.Option(
+        "--canary-calibration", min=0,
+        help="canaries each flow's reviewers get before its first run")] = 10,
     config: ConfigOpt = None,
 ) -> None:
     """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
@@ -418,7 +439,10 @@ def night_cmd(
             runner = Night(queue=queue, registry=default_registry(), engine=engine_obj,
                            policy=policy, artifacts=artifacts, concurrency=concurrency,
                            until=deadline, sample_s=sample_s, on_event=on_event,
-                           traces=traces, lease_s=lease_s, resume=resume)
+                           traces=traces, lease_s=lease_s, resume=resume,
+                           canary_share=_canary_share(canary_share, engine_obj.name),
+                           canary_source=canaries,
+                           canary_calibration=canary_calibration)
             loop = asyncio.get_running_loop()
             loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
             loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
@@ -447,6 +471,13 @@ def night_cmd(
     console.print(f"metrics: {result.dir}/metrics.jsonl", highlight=False, soft_wrap=True)
     console.print(f"report:  {result.dir}/report.md · {result.dir}/report.html",
                   highlight=False, soft_wrap=True)
+
+
+def _canary_share(share: float | None, engine: str) -> float:
+    """``--canary-share`` as given, else 0.2 (0 for a replay: it has no canary replies)."""
+    if share is not None:
+        return share
+    return 0.0 if engine == "replay" else 0.2
 
 
 def _since(text: str) -> Any:
@@ -556,26 +587,53 @@ def capacity(
 
 @queue_app.command("add")
 def queue_add(
-    flow_file: Annotated[Path, typer.Argument(help="flow YAML")],
-    input_path: Annotated[Path, typer.Option("--input", "-i",
-                                             help="input JSON, a JSONL file, or a folder")],
+    flow_file: Annotated[str, typer.Argument(
+        help="a built-in flow (docops, spec2code) or a flow YAML file")],
+    input_path: Annotated[Path | None, typer.Option(
+        "--input", "-i", help="input JSON, a JSONL file, or a folder; with --each: the JSON "
+                              "object every job shares")] = None,
+    each: Annotated[str | None, typer.Option(
+        "--each", help="one job per file this glob matches, relative to the workspace "
+                       "(** crosses folders; quote it)")] = None,
+    rules: Annotated[Path | None, typer.Option(
+        "--rules", help="with --each: house rules (YAML or JSON) every job shares")] = None,
+    workspace: Annotated[Path | None, typer.Option(
+        "--workspace", help="with --each: the folder the glob is relative to (default: the "
+                            "current folder)")] = None,
     priority: Annotated[int, typer.Option("--priority")] = 0,
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
 ) -> None:
-    """Queue jobs; every input is validated against the flow's entry agent first."""
+    """Queue jobs; every input is validated against the flow's entry agent first, and
+    nothing is queued unless all of them fit."""
+    from pantheon_engine.fanout import queue_each, shared_input
     from pantheon_engine.jobqueue import JobQueue
     from pantheon_engine.specs import FlowInput, enqueue, read_inputs
 
     try:
+        if each is None and (rules is not None or workspace is not None):
+            raise ConfigError("--rules and --workspace go with --each GLOB",
+                              hint="e.g. pantheon queue add docops --rules rules.yaml "
+                                   "--each 'docs/**/*.md'")
+        if each is None and input_path is None:
+            raise ConfigError("nothing to queue: give --input FILE, or --each GLOB",
+                              hint="e.g. pantheon queue add docops --rules rules.yaml "
+                                   "--each 'docs/**/*.md'")
         flow = FlowInput(flow_file)
-        added = enqueue(artifacts, flow, read_inputs(input_path), priority=priority)
-        with JobQueue.for_artifacts(artifacts) as queue:
-            depth = queue.depth()
+        if each is not None:
+            made = queue_each(artifacts, flow, each, workspace=workspace, priority=priority,
+                              shared=shared_input(rules_file=rules, input_file=input_path))
+            added, depth = made.jobs, made.depth
+            what = f", one per file matching {each!r} in {made.workspace}"
+        else:
+            added = enqueue(artifacts, flow, read_inputs(input_path), priority=priority)
+            with JobQueue.for_artifacts(artifacts) as queue:
+                depth = queue.depth()
+            what = ""
     except PantheonError as exc:
         fail(exc)
         return
-    console.print(f"queued {len(added)} job(s) on {flow.name} (ids {added[0].id}–{added[-1].id});"
-                  f" queue depth {depth}")
+    console.print(f"queued {len(added)} job(s) on {flow.name}{what} (ids {added[0].id}–"
+                  f"{added[-1].id}); queue depth {depth}", highlight=False, soft_wrap=True)
 
 
 @queue_app.command("list")

@@ -1,7 +1,11 @@
 """``pantheon demo``: a small repository with work for one night, and the jobs queued.
 
-The workspace is a git repository with Markdown documents whose front matter needs
-normalising (docops micro-tasks) and a small Python package with two specs (spec2code).
+The workspace is a git repository with Markdown documents and the house rules their front
+matter must follow (``rules.yaml``), and a small Python package with two specs. The
+documents break the rules in different ways (a few already follow them); one docops job
+per document is queued by fanning out over ``docs/*.md`` with the rules, exactly as
+``pantheon queue add docops --rules rules.yaml --each 'docs/*.md'`` would, plus one
+spec2code job per spec. The flows are the built-in ones, so the demo works from any folder.
 """
 
 from __future__ import annotations
@@ -11,22 +15,62 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pantheon_engine.errors import ConfigError
-from pantheon_engine.jobqueue import JobQueue, NewJob
+from pydantic import BaseModel
 
-TOPICS = [
-    ("Getting started", "Install the tool, then run the setup script."),
-    ("Release process", "Tag, build, publish; in that order."),
-    ("On-call handbook", "Who answers the pager, and how."),
-    ("Style guide", "Short sentences. Plain words."),
-    ("Architecture", "Three services and a queue."),
-    ("Testing", "Every change ships with a test."),
-    ("Security", "Secrets never go into the repository."),
-    ("Glossary", "The words we use, and what they mean."),
-    ("Roadmap", "What we build next quarter."),
-    ("FAQ", "Questions people ask every week."),
-    ("Contributing", "Fork, branch, pull request."),
-    ("Changelog policy", "One line per user-visible change."),
+from pantheon_engine.docops.rules import load_rules_file, rules_json
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.fanout import fan_out
+from pantheon_engine.flows_builtin import BUILTIN_DIR
+from pantheon_engine.jobqueue import JobQueue
+from pantheon_engine.specs import FlowInput
+
+__all__ = ["DOCS", "DOCS_GLOB", "PACKAGE", "RULES_YAML", "SPECS", "Demo", "create_demo"]
+
+RULES_YAML = """\
+# House rules for the front matter of docs/*.md. Queue them again with:
+#   pantheon queue add docops --rules rules.yaml --each 'docs/*.md'
+rules:
+  - kind: lowercase_keys        # Title -> title
+  - kind: absent                # drafts are not published
+    key: draft
+  - kind: equals
+    key: status
+    value: published
+  - kind: date                  # when present: YYYY-MM-DD
+    key: date
+  - kind: list                  # when present: a YAML list
+    key: tags
+  - kind: title_heading         # title = the text of the first "# " heading
+"""
+
+DOCS_GLOB = "docs/*.md"
+
+#: (title, body, front matter as written): each breaks the rules its own way, or not at all
+DOCS: list[tuple[str, str, str]] = [
+    ("Getting started", "Install the tool, then run the setup script.",
+     "Title: Getting started\ndraft: true\nowner: docs-team\n"),
+    ("Release process", "Tag, build, publish; in that order.",
+     "title: Release process\nstatus: draft\ndate: 2024/03/05\ntags: release, process\n"),
+    ("On-call handbook", "Who answers the pager, and how.",
+     "title: On-call handbook\nstatus: published\ndate: 2024-02-01\ntags: [oncall]\n"),
+    ("Style guide", "Short sentences. Plain words.",
+     "title: Style Guide\nStatus: published\nowner: docs-team\n"),
+    ("Architecture", "Three services and a queue.",
+     "status: published\ndate: March 4, 2024\n"),
+    ("Testing", "Every change ships with a test.",
+     "Title: Testing\nTags: testing; ci\nstatus: review\n"),
+    ("Security", "Secrets never go into the repository.",
+     "title: Security\nstatus: published\nowner: security-team\ntags: [secrets, access]\n"),
+    ("Glossary", "The words we use, and what they mean.",
+     "title: Glossary\ndraft: false\nstatus: published\ndate: 2024-01-15\n"),
+    ("Roadmap", "What we build next quarter.",
+     "title: Roadmap\nstatus: published\ndate: 20240610\ntags: roadmap\n"),
+    ("FAQ", "Questions people ask every week.",
+     "title: FAQ\nstatus: Published\ndate: 2024-04-01\ntags: [faq]\n"),
+    ("Contributing", "Fork, branch, pull request.",
+     "Title: Contributing\nowner: docs-team\ndate: 5 May 2024\ntags: [process, git]\n"),
+    ("Changelog policy", "One line per user-visible change.",
+     "title: Changelog policy\nstatus: published\ndate: 2023-11-20\n"),
 ]
 
 PACKAGE = {
@@ -63,42 +107,31 @@ SPECS = [
 ]
 
 
-def _doc(index: int, title: str, body: str) -> tuple[str, dict[str, object]]:
-    """A document with one of a few kinds of messy front matter, and its docops task."""
-    task: dict[str, object] = {"set": {"status": "published"}}
-    if index % 3 == 0:
-        meta = f"Title: {title}\ndraft: true\nowner: docs-team\n"
-        task.update(rename={"Title": "title"}, delete=["draft"])
-    elif index % 3 == 1:
-        meta = f"title: {title}\ndraft: true\n"
-        task.update(delete=["draft"])
-    else:
-        meta = f"Title: {title}\nowner: docs-team\n"
-        task.update(rename={"Title": "title"})
-    return f"---\n{meta}---\n# {title}\n\n{body}\n", task
+class Demo(BaseModel):
+    """What ``create_demo`` made: the workspace, its rules file and the jobs queued."""
+
+    workspace: str
+    rules: str
+    queued: int
+    depth: int
+    docops: int
+    spec2code: int
 
 
-def create_demo(folder: Path, artifacts: Path, flows: Path, *, force: bool = False) -> dict:
-    """Write the demo repository and queue its jobs; returns what was queued."""
-    folder = Path(folder).resolve()
-    docops, spec2code = Path(flows) / "docops.yaml", Path(flows) / "spec2code.yaml"
-    for flow in (docops, spec2code):
-        if not flow.is_file():
-            raise ConfigError(f"{flow}: flow not found",
-                              hint="run pantheon demo from the project folder (it has flows/)")
-    if folder.exists():
-        if not force:
-            raise ConfigError(f"{folder} exists", hint="pass --force to recreate it")
-        shutil.rmtree(folder)
+def doc_name(index: int, title: str) -> str:
+    return f"docs/{index:02d}-{title.lower().replace(' ', '-')}.md"
+
+
+def doc_text(title: str, body: str, meta: str) -> str:
+    return f"---\n{meta}---\n# {title}\n\n{body}\n"
+
+
+def _write_files(folder: Path) -> None:
     (folder / "docs").mkdir(parents=True)
-    jobs = []
-    for index, (title, body) in enumerate(TOPICS):
-        name = f"docs/{index:02d}-{title.lower().replace(' ', '-')}.md"
-        text, task = _doc(index, title, body)
-        (folder / name).write_text(text, encoding="utf-8")
-        jobs.append(NewJob(flow=str(docops.resolve()), flow_name="docops",
-                           group_key="doc.frontmatter",
-                           input={"workspace": str(folder), "path": name, **task}))
+    for index, (title, body, meta) in enumerate(DOCS):
+        (folder / doc_name(index, title)).write_text(doc_text(title, body, meta),
+                                                     encoding="utf-8")
+    (folder / "rules.yaml").write_text(RULES_YAML, encoding="utf-8")
     for rel, text in PACKAGE.items():
         (folder / rel).parent.mkdir(parents=True, exist_ok=True)
         (folder / rel).write_text(text, encoding="utf-8")
@@ -107,15 +140,32 @@ def create_demo(folder: Path, artifacts: Path, flows: Path, *, force: bool = Fal
         # the spec file names its workspace relative to itself, so it can be queued again
         (folder / "specs" / f"{index:02d}.json").write_text(
             json.dumps({"workspace": "..", **spec}, indent=2) + "\n")
-        jobs.append(NewJob(flow=str(spec2code.resolve()), flow_name="spec2code",
-                           group_key="plan.validate", input={"workspace": str(folder), **spec}))
+
+
+def _commit(folder: Path) -> None:
     ident = ["-c", "user.name=Pantheon demo", "-c", "user.email=demo@localhost",
              "-c", "commit.gpgsign=false"]
     for args in (["init", "-q", "-b", "main"], ["add", "-A"],
                  [*ident, "commit", "-q", "-m", "demo workspace"]):
         subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+
+def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = False) -> Demo:
+    """Write the demo repository and queue its jobs (all checked, then one transaction)."""
+    folder = Path(folder).resolve()
+    if folder.exists():
+        if not force:
+            raise ConfigError(f"{folder} exists", hint="pass --force to recreate it")
+        shutil.rmtree(folder)
+    docops = FlowInput(BUILTIN_DIR / "docops.yaml")
+    spec2code = FlowInput(BUILTIN_DIR / "spec2code.yaml")
+    _write_files(folder)
+    _commit(folder)
+    rules = {"rules": rules_json(load_rules_file(folder / "rules.yaml"))}
+    jobs = fan_out(docops, DOCS_GLOB, shared=rules, workspace=folder)
+    jobs += [spec2code.job({"workspace": str(folder), **spec}) for spec in SPECS]
     with JobQueue.for_artifacts(artifacts) as queue:
         added = queue.add_many(jobs)
         depth = queue.depth()
-    return {"workspace": str(folder), "queued": len(added), "depth": depth,
-            "docops": len(TOPICS), "spec2code": len(SPECS)}
+    return Demo(workspace=str(folder), rules=str(folder / "rules.yaml"), queued=len(added),
+                depth=depth, docops=len(DOCS), spec2code=len(SPECS))

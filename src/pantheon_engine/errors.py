@@ -66,6 +66,10 @@ class SpecError(UserError):
     """A task input or agent spec does not validate."""
 
 
+class SuiteError(SpecError):
+    """A task suite is malformed: names the file, the line, what is wrong and a hint."""
+
+
 class WorkspaceError(UserError):
     """A path refers to something outside the workspace (or is otherwise unsafe)."""
 

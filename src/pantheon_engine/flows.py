@@ -968,7 +968,7 @@ def load_flow(
             [
                 FlowProblem(
                     f"cannot read the flow file: {reason}",
-                    hint="check the path; flows live in flows/*.yaml",
+                    hint="check the path, or name a built-in flow (docops, spec2code)",
                 )
             ],
             file=source,

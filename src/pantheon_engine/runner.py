@@ -9,13 +9,14 @@ from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.config import load_settings, merge_engine
 from pantheon_engine.engines.factory import make_engine
 from pantheon_engine.flows import Flow, load_flow
+from pantheon_engine.flows_builtin import agent_roots
 from pantheon_engine.orchestrator import Orchestrator, RunResult
 from pantheon_engine.policy import Policy
 
 
 def load_flow_checked(path: Path, registry: AgentRegistry | None = None) -> Flow:
     """Load and validate a flow against the registry (unknown agents get a fix hint)."""
-    registry = registry or default_registry([Path(path).resolve().parent.parent])
+    registry = registry or default_registry(agent_roots(path))
     return load_flow(path, known_agents=lambda name: name in registry,
                      agent_hint=registry.hint)
 
@@ -28,7 +29,7 @@ async def run_once(
 ) -> RunResult:
     policy = Policy(mode=mode)
     policy.preflight()  # before anything else: a credential at night stops us here
-    registry = default_registry([Path(flow_file).resolve().parent.parent])
+    registry = default_registry(agent_roots(flow_file))
     flow = load_flow_checked(flow_file, registry)
     orchestrator = Orchestrator(registry=registry, engine=None, policy=policy,
                                 artifacts_root=Path(artifacts), seed=seed)

@@ -21,6 +21,7 @@ from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.atomic import atomic_write_json
 from pantheon_engine.errors import SpecError
 from pantheon_engine.flows import Flow
+from pantheon_engine.flows_builtin import BUILTIN_DIR, agent_roots, resolve_flow
 from pantheon_engine.jobqueue import Job, JobQueue, NewJob
 from pantheon_engine.runner import load_flow_checked
 
@@ -70,8 +71,8 @@ class FlowInput:
     """
 
     def __init__(self, flow_file: Path | str, registry: AgentRegistry | None = None) -> None:
-        self.flow_file = Path(flow_file).resolve()
-        self.registry = registry or default_registry([self.flow_file.parent.parent])
+        self.flow_file = resolve_flow(flow_file)  # a path, or a built-in flow's name
+        self.registry = registry or default_registry(agent_roots(self.flow_file))
         self.flow: Flow = load_flow_checked(self.flow_file, self.registry)
         entries = [n for n in self.flow.nodes if set(n.inputs) & self.flow.entry_names]
         self.entry_agents = [self.registry.get(n.agent) for n in entries]
@@ -219,22 +220,30 @@ def save_spec(path: Path | str, data: dict[str, Any]) -> Path:
     return target
 
 
-def list_flows(folder: Path | str) -> list[Path]:
-    """Flow files (``*.yaml``, ``*.yml``) of a folder, by name."""
-    root = Path(folder)
-    if not root.is_dir():
+def _flow_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
         return []
-    return sorted([*root.glob("*.yaml"), *root.glob("*.yml")])
+    return [*folder.glob("*.yaml"), *folder.glob("*.yml")]
+
+
+def list_flows(folder: Path | str, *, builtins: bool = True) -> list[Path]:
+    """Flow files (``*.yaml``, ``*.yml``) of a folder, by name; with ``builtins``, also the
+    built-in flows the folder has no file of the same name for (so any folder can queue)."""
+    own = _flow_files(Path(folder))
+    names = {p.stem for p in own}
+    shipped = [p for p in _flow_files(BUILTIN_DIR) if p.stem not in names] if builtins else []
+    return sorted([*own, *shipped], key=lambda p: (p.name, str(p)))
 
 
 DEFAULT_FLOW = "spec2code.yaml"
 
 
-def pick_flow(folder: Path | str, preferred: Path | str | None = None) -> Path | None:
+def pick_flow(folder: Path | str, preferred: Path | str | None = None, *,
+              builtins: bool = True) -> Path | None:
     """The flow new specs go to: ``preferred`` when it is a file, else ``spec2code.yaml``
-    of ``folder`` when present, else the folder's first flow (``None``: no flow at all)."""
+    of ``folder`` (or the built-in one), else the first flow (``None``: no flow at all)."""
     if preferred is not None and Path(preferred).is_file():
         return Path(preferred)
-    flows = list_flows(folder)
+    flows = list_flows(folder, builtins=builtins)
     named = [f for f in flows if f.name == DEFAULT_FLOW]
     return (named or flows or [None])[0]

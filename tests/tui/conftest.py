@@ -1,5 +1,8 @@
 """A fixture artifacts folder for the control room: runs, a queue, a night, specs, triage.
 
+Runs carry their checks' verdict (``run.json`` ``check``: test.pytest grades codegen@1),
+two merges were refused by the gate, and the night has a ``reviewers.json``.
+
 Everything is written with fixed times and ids, and the room gets a frozen clock in UTC, so
 snapshots of every screen come out the same on any machine.
 """
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
+from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_engine.jobqueue import JobQueue
 from pantheon_tui.context import RoomContext, TuiSettings
 
@@ -39,7 +43,8 @@ def spec(title: str, **extra: object) -> dict[str, object]:
 
 def _run(root: Path, run_id: str, *, flow: str, status: str, started: float,
          nodes: dict[str, str], failed: tuple[str, str, str] | None = None,
-         job_id: int | None = None, reviews: tuple[str, str] | None = None) -> None:
+         job_id: int | None = None, reviews: tuple[str, str] | None = None,
+         check: bool | None = None) -> None:
     from datetime import datetime
 
     def iso(t: float) -> str:
@@ -49,7 +54,7 @@ def _run(root: Path, run_id: str, *, flow: str, status: str, started: float,
     agents = {"plan": "plan.validate@1", "codegen": "codegen@1", "test": "test.pytest@1",
               "reviewA": "review.peer@1", "reviewB": "review.peer@1", "merge": "merge.gate@1"}
     meta: dict[str, object] = {
-        "run_id": run_id, "flow": flow, "flow_file": str(REPO / "flows" / f"{flow}.yaml"),
+        "run_id": run_id, "flow": flow, "flow_file": str(BUILTIN_DIR / f"{flow}.yaml"),
         "input": spec("Add shout()"), "mode": "night", "engine": "openvino",
         "model": "smollm2-135m", "agents": agents, "workspace": str(root / "ws"),
         "status": status, "started_at": iso(started), "finished_at": iso(started + 95),
@@ -57,6 +62,8 @@ def _run(root: Path, run_id: str, *, flow: str, status: str, started: float,
     }
     if job_id is not None:
         meta["job_id"] = job_id
+    meta["check"] = {"nodes": ["test"], "passed": check, "graded": ["codegen@1"],
+                     "error": "1 failed, 1 passed" if check is False else None}
     for node, state in nodes.items():
         if state == "not_run":
             continue
@@ -92,6 +99,14 @@ def _run(root: Path, run_id: str, *, flow: str, status: str, started: float,
     atomic_write_json(run_dir / "run.json", meta)
 
 
+REFUSED_REASON = "not merged: review rejected the change (reviewB: shout() drops the newline)"
+REVIEWERS = {
+    "reviewers": {"review.peer@1": {
+        "canaries": 12, "correct": 9, "accuracy": 0.75, "bad_seen": 6, "false_passes": 2,
+        "false_pass_rate": 2 / 6, "window": 50, "total": 12, "errors": 0}},
+    "kappa": {"value": None, "pairs": 24, "undefined": True},
+    "gate": {"false_pass_max": 0.2, "kappa_min": 0.6, "min_canaries": 10},
+}
 ALL_OK = dict.fromkeys(("plan", "codegen", "test", "reviewA", "reviewB", "merge"), "ok")
 
 
@@ -112,12 +127,12 @@ def build_room(root: Path) -> RoomContext:
     (specs / "add-shout.json").write_text(json.dumps(spec("Add shout()"), indent=2))
     (specs / "count-vowels.json").write_text(json.dumps(spec("Add count_vowels()"), indent=2))
     (specs / "broken.json").write_text('{"title": "half a spec",')
-    shutil.copytree(REPO / "flows", root / "flows")
+    shutil.copytree(BUILTIN_DIR, root / "flows", ignore=shutil.ignore_patterns("*.py", "__*"))
     shutil.copytree(REPO / "themes", root / "themes")
 
     clock = [NIGHT_START - 600]
     with JobQueue.for_artifacts(artifacts, clock=lambda: clock[0]) as queue:
-        flow = str(REPO / "flows" / "spec2code.yaml")
+        flow = str(BUILTIN_DIR / "spec2code.yaml")
         jobs = [queue.add(flow, spec(f"Task {i}"), flow_name="spec2code",
                           group_key="plan.validate")
                 for i in range(1, 10)]
@@ -136,23 +151,33 @@ def build_room(root: Path) -> RoomContext:
         queue.reprioritise(jobs[7].id, 5)
     t = NIGHT_START
     _run(artifacts, "run-001", flow="spec2code", status="ok", started=t + 60,
-         nodes=ALL_OK, job_id=1, reviews=("approve", "approve"))
+         nodes=ALL_OK, job_id=1, reviews=("approve", "approve"), check=True)
     _run(artifacts, "run-002", flow="spec2code", status="ok", started=t + 120,
-         nodes=ALL_OK, job_id=2, reviews=("approve", "request_changes"))
+         nodes=ALL_OK, job_id=2, reviews=("approve", "request_changes"), check=True)
     _run(artifacts, "run-003", flow="spec2code", status="failed", started=t + 180,
          nodes=_failed_at("codegen"), job_id=3,
          failed=("codegen", "max_steps", "max_steps (6) reached without a final answer"))
     _run(artifacts, "run-004", flow="spec2code", status="ok", started=t + 240,
-         nodes=ALL_OK, job_id=4, reviews=("approve", "approve"))
+         nodes=ALL_OK, job_id=4, reviews=("approve", "approve"), check=True)
     _run(artifacts, "run-005", flow="spec2code", status="failed", started=t + 300,
          nodes=_failed_at("codegen"), job_id=5,
          failed=("codegen", "max_steps", "max_steps (6) reached without a final answer"))
     _run(artifacts, "run-007", flow="spec2code", status="failed", started=t + 420,
-         nodes=_failed_at("test"), failed=("test", "tests_failed", "1 failed, 1 passed"))
+         nodes=_failed_at("test"), failed=("test", "tests_failed", "1 failed, 1 passed"),
+         check=False)
+    # the work passed its check, the merge gate refused it
+    _run(artifacts, "run-008", flow="spec2code", status="failed", started=t + 480,
+         nodes=_failed_at("merge"), reviews=("approve", "request_changes"), check=True,
+         failed=("merge", "review_rejected", REFUSED_REASON))
+    _run(artifacts, "run-009", flow="spec2code", status="failed", started=t + 540,
+         nodes=_failed_at("merge"), reviews=("approve", "approve"), check=True,
+         failed=("merge", "reviewer_gate",
+                 "not merged: review.peer@1 is not measured yet: 4 canaries, needs 10"))
 
     night = artifacts / "nights" / NIGHT_ID
     night.mkdir(parents=True)
     atomic_write_json(night / "night.json", {"night_id": NIGHT_ID, "concurrency": 8})
+    atomic_write_json(night / "reviewers.json", REVIEWERS)
     for i in range(96):
         append_jsonl(night / "metrics.jsonl", metrics_sample(i))
     # the writer is mid-line: a reader must leave this alone
@@ -177,7 +202,9 @@ def metrics_sample(i: int) -> dict[str, object]:
         "c": 8, "lambda_per_h": 6.0, "mu_per_h": 1.2, "rho": round(0.45 + 0.05 * wave, 3),
         "p_wait": 0.2, "erlang_mean_wait_s": 40.0 + wave, "observed_mean_wait_s": 35.0 + wave,
         "observed_p95_wait_s": 90.0, "schema_error_rate": 0.02,
-        "kappa": round(0.5 + 0.04 * wave, 3), "review_pairs": i // 4,
+        # the last half hour both reviewers agreed on every item: κ undefined (null)
+        "kappa": round(0.5 + 0.04 * wave, 3) if i < 90 else None, "review_pairs": i // 4,
+        "canaries": i // 8, "canary_accuracy": 0.75, "canary_false_pass_rate": 0.25,
     }
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
+from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.night import NightScreen
@@ -50,7 +51,7 @@ def _check_content(screen: object, bench: ModuleType) -> None:
 async def test_a_week_of_data_loads_without_freezing(tmp_path: Path) -> None:
     bench = _bench()
     artifacts = bench.write_folder(tmp_path, metrics=50_000, runs=10_000, jobs=10_000)
-    ctx = RoomContext(artifacts=artifacts, specs=tmp_path / "specs", flows=REPO / "flows",
+    ctx = RoomContext(artifacts=artifacts, specs=tmp_path / "specs", flows=BUILTIN_DIR,
                       themes=REPO / "themes", poll_s=3600.0)
     app = ControlRoom(ctx, mode="specs")
     stalls: dict[str, float] = {}

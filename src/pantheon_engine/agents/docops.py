@@ -35,7 +35,7 @@ BODY_PREVIEW_LINES = 4
 DOC_PROMPT = """\
 Make the front matter of one Markdown file follow the HOUSE RULES.
 Change only what a rule requires. One tool call per reply.
-Example reply (another file): {"type":"tool","name":"fm_delete","args":{"key":"legacy_id"}}
+Example reply (another file): {"type":"tool","name":"fm_delete","args":{"key":"example_key"}}
 Lists: fm_set with "parse":true and a YAML value such as "[a, b]".
 When the front matter follows every rule, reply {"type":"final","output":{"summary":"..."}}.
 HOUSE RULES:

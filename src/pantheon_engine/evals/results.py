@@ -1,0 +1,207 @@
+"""What an eval found: every sample's verdict, the pass rates with their uncertainty.
+
+``eval.json`` keeps each task's samples, so two evals of the same suite compare task by
+task (:func:`compare`, an exact McNemar test) and not only by their headline rates.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pantheon_engine.atomic import atomic_write_json, read_json
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.evals.stats import mcnemar_exact, pass_at_k, wilson_interval
+
+IntervalOver = Literal["tasks", "samples pooled"]
+
+
+class SampleResult(BaseModel):
+    """One run of one task: its verdict comes from the run's checks, never the agent."""
+
+    sample: int
+    passed: bool
+    #: why the run failed: the failed node's error kind (check_failed, max_steps, …)
+    error_kind: str | None = None
+    error: str | None = None
+    #: labels of the rules the check found unmet (plus "preserve" when it broke something)
+    failed: list[str] = Field(default_factory=list)
+    steps: int = 0
+    tool_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    run_id: str | None = None
+
+
+class TaskResult(BaseModel):
+    id: str
+    split: str
+    #: samples run (n_i) and samples passed (c_i)
+    samples: int
+    passed: int
+    results: list[SampleResult]
+
+
+class EvalResult(BaseModel):
+    """An agent measured on one split of a suite (the content of ``eval.json``)."""
+
+    eval_id: str
+    agent: str  # name@version
+    engine: str | None
+    model: str | None
+    suite: str
+    split: str  # "train", "holdout" or "all"
+    samples: int  # k: samples per task
+    temperature: float | None  # None: each agent's own temperature
+    seed: int = 0
+    tasks_n: int
+    total_samples: int
+    passed_samples: int
+    #: mean over tasks of c_i / n_i
+    pass_at_1: float
+    #: Wilson 95 % interval: over tasks (one sample each) or over every sample pooled (k > 1)
+    pass_at_1_interval: tuple[float, float]
+    interval_over: IntervalOver
+    #: unbiased pass@k (k = samples), mean over tasks; only when samples > 1
+    pass_at_k: float | None = None
+    failures_by_rule: dict[str, int] = Field(default_factory=dict)
+    failures_by_kind: dict[str, int] = Field(default_factory=dict)
+    steps_mean: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens_per_s: float = 0.0
+    seconds: float = 0.0
+    dir: str | None = None
+    tasks: list[TaskResult]
+
+    @classmethod
+    def build(cls, *, eval_id: str, agent: str, engine: str | None, model: str | None,
+              suite: str, split: str, samples: int, temperature: float | None, seed: int,
+              seconds: float, tasks: list[TaskResult], dir: str | None = None) -> EvalResult:
+        """Every aggregate computed from the per-task results."""
+        records = [r for t in tasks for r in t.results]
+        passed = sum(r.passed for r in records)
+        rates = [t.passed / t.samples for t in tasks if t.samples]
+        by_rule: Counter[str] = Counter()
+        by_kind: Counter[str] = Counter()
+        for record in records:
+            if record.passed:
+                continue
+            by_rule.update(dict.fromkeys(record.failed, 1))
+            by_kind[record.error_kind or "unknown"] += 1
+        completion = sum(r.completion_tokens for r in records)
+        at_k = None
+        if samples > 1:
+            at_k = sum(pass_at_k(t.samples, t.passed, samples) for t in tasks) / len(tasks) \
+                if tasks else 0.0
+        return cls(
+            eval_id=eval_id, agent=agent, engine=engine, model=model, suite=suite,
+            split=split, samples=samples, temperature=temperature, seed=seed,
+            tasks_n=len(tasks), total_samples=len(records), passed_samples=passed,
+            pass_at_1=sum(rates) / len(rates) if rates else 0.0,
+            pass_at_1_interval=wilson_interval(passed, len(records)),
+            interval_over="tasks" if samples == 1 else "samples pooled",
+            pass_at_k=at_k,
+            failures_by_rule=dict(sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))),
+            failures_by_kind=dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
+            steps_mean=sum(r.steps for r in records) / len(records) if records else 0.0,
+            prompt_tokens=sum(r.prompt_tokens for r in records),
+            completion_tokens=completion,
+            tokens_per_s=completion / seconds if seconds > 0 else 0.0,
+            seconds=seconds, dir=dir, tasks=tasks,
+        )
+
+    def write(self, path: Path | str) -> Path:
+        """Write the result as JSON, atomically (the usual place: ``<eval dir>/eval.json``)."""
+        atomic_write_json(Path(path), self.model_dump(mode="json"))
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: Path | str) -> EvalResult:
+        """Read an ``eval.json`` (or the eval folder holding one)."""
+        source = Path(path)
+        if source.is_dir():
+            source = source / "eval.json"
+        try:
+            return cls.model_validate(read_json(source))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{source}: not a readable eval result: {exc}") from exc
+
+    def render_text(self) -> str:
+        """A short human summary: the rates with their intervals, then where it failed."""
+        lo, hi = self.pass_at_1_interval
+        over = "" if self.interval_over == "tasks" else ", interval over all samples"
+        temp = "agent default" if self.temperature is None else f"{self.temperature:g}"
+        lines = [
+            f"eval {self.eval_id}: {self.agent} on {self.suite} ({self.split}), "
+            f"{self.tasks_n} tasks × {self.samples} sample(s), T={temp}, "
+            f"engine {self.engine or 'none'} {self.model or ''}".rstrip(),
+            f"pass@1 = {self.pass_at_1:.3f} [{lo:.3f}, {hi:.3f}] "
+            f"{self.passed_samples}/{self.total_samples}{over}",
+        ]
+        if self.pass_at_k is not None:
+            lines.append(f"pass@{self.samples} = {self.pass_at_k:.3f}")
+        if self.failures_by_kind:
+            lines.append("failed by kind: " + ", ".join(
+                f"{k} {v}" for k, v in self.failures_by_kind.items()))
+        if self.failures_by_rule:
+            lines.append("failed rules: " + ", ".join(
+                f"{k} {v}" for k, v in self.failures_by_rule.items()))
+        lines.append(f"steps {self.steps_mean:.1f}/sample · tokens {self.prompt_tokens} in, "
+                     f"{self.completion_tokens} out · {self.tokens_per_s:.0f} tok/s · "
+                     f"{self.seconds:.1f}s")
+        return "\n".join(lines)
+
+
+class Comparison(BaseModel):
+    """Two evals of the same tasks, paired task by task."""
+
+    a: str
+    b: str
+    tasks: int  # tasks both evals ran
+    both: int
+    only_a: int
+    only_b: int
+    neither: int
+    #: two-sided exact McNemar p-value on the discordant tasks
+    p_value: float
+    #: task ids each eval passed and the other did not
+    won_by_a: list[str]
+    won_by_b: list[str]
+
+
+def task_passed(task: TaskResult) -> bool:
+    """A task counts as passed when more than half its samples passed (k = 1: the sample)."""
+    return task.passed * 2 > task.samples
+
+
+def compare(a: EvalResult, b: EvalResult) -> Comparison:
+    """Pair two evals on the tasks both ran; McNemar's exact test on where they differ."""
+    in_b = {t.id: t for t in b.tasks}
+    both = only_a = only_b = neither = 0
+    won_a: list[str] = []
+    won_b: list[str] = []
+    paired = 0
+    for task in a.tasks:
+        other = in_b.get(task.id)
+        if other is None:
+            continue
+        paired += 1
+        pa, pb = task_passed(task), task_passed(other)
+        if pa and pb:
+            both += 1
+        elif pa:
+            only_a += 1
+            won_a.append(task.id)
+        elif pb:
+            only_b += 1
+            won_b.append(task.id)
+        else:
+            neither += 1
+    return Comparison(a=a.eval_id, b=b.eval_id, tasks=paired, both=both, only_a=only_a,
+                      only_b=only_b, neither=neither, p_value=mcnemar_exact(only_a, only_b),
+                      won_by_a=won_a, won_by_b=won_b)
