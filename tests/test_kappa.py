@@ -79,10 +79,13 @@ def test_no_pairs_is_none() -> None:
     assert cohen_kappa(iter(())) is None
 
 
-def test_identical_verdicts_convention_is_one() -> None:
-    # p_e = 1 (both raters always "pass"): 0/0 by the formula, defined as 1.0.
-    assert cohen_kappa([("pass", "pass")] * 10) == 1.0
-    assert cohen_kappa([("fail", "fail")]) == 1.0
+def test_identical_verdicts_are_undefined() -> None:
+    # p_e = 1 (both raters always "pass"): 0/0 by the formula. Two rubber stamps agree
+    # perfectly and show no judgement: κ is undefined, never a reassuring 1.0.
+    assert cohen_kappa([("pass", "pass")] * 10) is None
+    assert cohen_kappa([("fail", "fail")]) is None
+    # one item of the other category on both sides makes it defined (and perfect)
+    assert cohen_kappa([("pass", "pass")] * 9 + [("fail", "fail")]) == 1.0
 
 
 def test_one_rater_constant_other_not_is_zero() -> None:
@@ -115,7 +118,7 @@ def test_random_pairs_match_definition() -> None:
         pairs = [(rng.choice(cats), rng.choice(cats)) for _ in range(n)]
         got = cohen_kappa(pairs)
         if len({a for a, _ in pairs} | {b for _, b in pairs}) == 1:
-            assert got == 1.0
+            assert got is None
         else:
             assert got == pytest.approx(float(reference_kappa(pairs)), rel=1e-12, abs=1e-15)
             assert -1.0 <= got <= 1.0
@@ -142,11 +145,12 @@ def test_window_evicts_oldest() -> None:
     assert len(window) == 3
     assert window.pairs == (("a", "a"), ("b", "b"), ("a", "b"))
     assert window.kappa == cohen_kappa(window.pairs)
-    # Old categories leave the counts entirely: with only ("p","p") left, p_e = 1 → 1.0.
+    # Old categories leave the counts entirely: with only ("p","p") left, p_e = 1 and κ
+    # is undefined again, although the window is full and ready.
     for _ in range(3):
         window.add("p", "p")
     assert window.pairs == (("p", "p"),) * 3
-    assert window.kappa == 1.0
+    assert window.ready and window.kappa is None
 
 
 def test_window_matches_recomputation_on_a_stream() -> None:
@@ -214,6 +218,7 @@ def test_kappa_by_order_and_min_pairs() -> None:
     rows = [("b", "x", "x"), ("a", "x", "y"), ("b", "y", "y"), ("a", "y", "x"), ("c", "x", "x")]
     assert list(kappa_by(rows)) == ["b", "a", "c"]
     assert kappa_by(rows, min_pairs=2) == {"b": 1.0, "a": -1.0, "c": None}
+    assert kappa_by([("same", "pass", "pass")] * 4) == {"same": None}  # undefined κ
     assert kappa_by([]) == {}
     with pytest.raises(ConfigError, match=r"^min_pairs must"):
         kappa_by(rows, min_pairs=0)

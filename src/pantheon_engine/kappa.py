@@ -14,10 +14,12 @@ negative values agree less often than chance.
 Conventions:
 
 * no pairs at all: ``None`` (nothing to measure);
-* ``p_e = 1``: both reviewers gave every item the same single category. Then they also
-  agree on every item (``p_o = 1``) and the formula is ``0/0``; it is defined as ``1.0``
-  (complete agreement), so a run where both reviewers pass everything does not trip a
-  "κ below threshold" gate. ``p_e = 1`` with ``p_o < 1`` cannot happen.
+* ``p_e = 1``: both reviewers gave every item the same single category. They then agree
+  on every item (``p_o = 1``) and the formula is ``0/0``: κ is undefined and ``None`` is
+  returned. Two reviewers that pass everything agree perfectly and show no judgement at
+  all; their agreement says nothing about their reliability, so callers report such a κ as
+  undefined and a merge gate treats it, over a full window, as not reliable.
+  ``p_e = 1`` with ``p_o < 1`` cannot happen.
 
 :class:`KappaWindow` keeps a rolling window of the latest pairs (for a merge gate such as
 "κ over the last 50 reviews must stay >= 0.6"), and :func:`kappa_by` computes κ per key
@@ -42,16 +44,16 @@ def _kappa_from_counts(n: int, agree: int, count_a: Counter, count_b: Counter) -
         return None
     chance = sum(count * count_b[cat] for cat, count in count_a.items())
     denominator = n * n - chance
-    if denominator == 0:  # p_e == 1: one shared category throughout, so p_o == 1 too
-        return 1.0
+    if denominator == 0:  # p_e == 1: one shared category throughout: 0/0, undefined
+        return None
     return (n * agree - chance) / denominator
 
 
 def cohen_kappa(pairs: Iterable[tuple[Hashable, Hashable]]) -> float | None:
-    """Cohen's κ for ``(verdict_a, verdict_b)`` pairs; ``None`` when there are none.
+    """Cohen's κ for ``(verdict_a, verdict_b)`` pairs; ``None`` when it is undefined.
 
-    When both reviewers gave every item the same single verdict the expected agreement
-    is 1 and κ is defined as ``1.0`` (see the module docstring).
+    Undefined means no pairs, or both reviewers gave every item the same single verdict
+    (expected agreement 1: see the module docstring).
     """
     count_a: Counter = Counter()
     count_b: Counter = Counter()
@@ -69,8 +71,10 @@ class KappaWindow:
     """Cohen's κ over the most recent ``size`` pairs; older pairs drop out as new arrive.
 
     ``ready`` says the window holds at least ``min_pairs`` pairs. ``kappa`` is computed
-    whatever the count (``None`` only when empty), so a gate should check ``ready``
-    first. Counts are kept incrementally: ``add`` is O(1), ``kappa`` is O(categories).
+    whatever the count (``None`` when empty or when the window holds a single shared
+    category, where κ is undefined), so a gate should check ``ready`` first and treat an
+    undefined κ over a ready window as not reliable. Counts are kept incrementally:
+    ``add`` is O(1), ``kappa`` is O(categories).
     """
 
     def __init__(self, size: int, min_pairs: int) -> None:
@@ -119,7 +123,7 @@ class KappaWindow:
 
     @property
     def kappa(self) -> float | None:
-        """κ over the pairs now in the window (``None`` when it is empty)."""
+        """κ over the pairs now in the window (``None`` when empty or undefined)."""
         return _kappa_from_counts(len(self._pairs), self._agree, self._count_a, self._count_b)
 
     @property
@@ -149,7 +153,7 @@ def kappa_by(
 
     Keys are whatever groups the reviews: an agent name, a flow, an ``(agent, flow)``
     tuple. Keys come out in order of first appearance; a key with fewer than
-    ``min_pairs`` pairs maps to ``None``.
+    ``min_pairs`` pairs, or whose κ is undefined, maps to ``None``.
     """
     if isinstance(min_pairs, bool) or not isinstance(min_pairs, int) or min_pairs < 1:
         raise ConfigError(f"min_pairs must be a whole number >= 1, got {min_pairs!r}")

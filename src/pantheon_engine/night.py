@@ -5,6 +5,12 @@ orchestrator and marks the job done or failed. A sampler appends one line every
 ``sample_s`` to ``nights/<night_id>/metrics.jsonl``. Asking the night to stop (Ctrl-C,
 the ``--until`` deadline, an empty queue) stops new claims; flows in flight finish.
 A night killed outright leaves its claims to expire: the next night reclaims them.
+
+With ``canary_share`` above 0 the reviewers are measured, not trusted: canaries
+(known-answer review items, see :mod:`pantheon_engine.reviewing`) go to each flow's review
+nodes, first as a calibration batch before the flow's first run, then after each run that
+reached its reviews with probability ``canary_share``. A :class:`ReviewerLedger` scores
+them (``canaries.jsonl``, ``reviewers.json``) and the merge gate reads it.
 """
 
 from __future__ import annotations
@@ -25,13 +31,16 @@ from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import append_jsonl, atomic_write_json, read_dict
 from pantheon_engine.capacity import erlang_c, mean_wait
 from pantheon_engine.engines.base import Engine
-from pantheon_engine.errors import PantheonError, SpecError
+from pantheon_engine.errors import ConfigError, PantheonError, SpecError
 from pantheon_engine.faults import crash_point
 from pantheon_engine.flows import Flow
 from pantheon_engine.jobqueue import Job, JobQueue, new_owner
 from pantheon_engine.kappa import KappaWindow, cohen_kappa
 from pantheon_engine.orchestrator import Orchestrator, RunResult
 from pantheon_engine.policy import Policy
+from pantheon_engine.reviewing.canary import CanarySource, load_canaries
+from pantheon_engine.reviewing.ledger import ReviewerLedger
+from pantheon_engine.reviewing.runner import CanaryRunner
 from pantheon_engine.runner import load_flow_checked
 
 
@@ -82,6 +91,14 @@ class Night:
     kappa_window: KappaWindow = field(default_factory=lambda: KappaWindow(size=50, min_pairs=10))
 
     resume: bool = False  # end the leases of dead nights on this host before starting
+    #: share of real review requests followed by a canary (0: canaries off, reviewers and
+    #: the merge gate work as without a ledger)
+    canary_share: float = 0.0
+    #: a task suite folder to build canaries from (None: generated in memory)
+    canary_source: Path | None = None
+    #: canaries each flow's reviewers get before the flow's first run
+    canary_calibration: int = 10
+    canary_seed: int = 0
 
     def __post_init__(self) -> None:
         self.dir = Path(self.artifacts) / "nights" / self.night_id
@@ -91,6 +108,16 @@ class Night:
         self._flows: dict[str, Flow] = {}
         self._tally = _Tally()
         self._group: str | None = None
+        if not 0.0 <= self.canary_share <= 1.0:
+            raise ConfigError(f"canary share must be between 0 and 1, got {self.canary_share}")
+        if self.canary_calibration < 0:
+            raise ConfigError("canary calibration must be 0 or more, got "
+                              f"{self.canary_calibration}")
+        #: canary results and reviewer agreement; None while canaries are off
+        self.ledger: ReviewerLedger | None = None
+        self.canaries: CanaryRunner | None = None
+        if self.canary_share > 0:
+            self.ledger = ReviewerLedger(self.dir, kappa=self.kappa_window)
 
     def stop(self, why: str = "stopped") -> None:
         """Claim nothing more; flows in flight finish."""
@@ -107,11 +134,12 @@ class Night:
             if ended:
                 self._emit("reclaimed", {"jobs": ended})
         self._tally.arrivals = self.queue.depth()
+        canaries = self._start_canaries()
         atomic_write_json(self.dir / "night.json", {
             "night_id": self.night_id, "started_at": utc_now(), "concurrency": self.concurrency,
             "mode": self.policy.mode, "engine": self.engine.name if self.engine else None,
             "model": self.engine.model if self.engine else None, "owner": self._owner,
-            "queued_at_start": self._tally.arrivals,
+            "queued_at_start": self._tally.arrivals, "canaries": canaries,
         })
         started = time.perf_counter()
         sampler = asyncio.create_task(self._sample_forever())
@@ -136,6 +164,23 @@ class Night:
         write_report(self.artifacts, summary, self.dir)
         return result
 
+    def _start_canaries(self) -> dict[str, Any] | None:
+        """Build the canary pool and its runner (canaries on); what night.json records."""
+        if self.ledger is None:
+            return None
+        source = CanarySource(suite=self.canary_source, seed=self.canary_seed)
+        pool = load_canaries(source)
+        self.canaries = CanaryRunner(
+            registry=self.registry, engine=self.engine, policy=self.policy, ledger=self.ledger,
+            pool=pool, folder=self.dir / "canaries", night_id=self.night_id,
+            share=self.canary_share, calibration=self.canary_calibration,
+            seed=self.canary_seed, on_event=self._emit)
+        self.ledger.save()
+        return {"share": self.canary_share, "calibration": self.canary_calibration,
+                "source": str(self.canary_source) if self.canary_source else "generated",
+                "seed": self.canary_seed, "pool": len(pool),
+                "bad": sum(c.expected == "fail" for c in pool)}
+
     # -- workers -----------------------------------------------------------------------
 
     async def _worker(self, slot: int) -> None:
@@ -158,6 +203,7 @@ class Night:
         tally.waits_s.append(max(0.0, claimed - job.created_at))
         self._emit("job_started", {"job": job.id, "flow": job.flow_name})
         beat = asyncio.create_task(self._heartbeat(job))
+        result: RunResult | None = None
         try:
             result = await self._run_flow(job)
         except PantheonError as exc:
@@ -182,6 +228,8 @@ class Night:
             beat.cancel()
             tally.running -= 1
             tally.service_s.append(time.time() - claimed)
+        if result is not None and self.canaries is not None:
+            await self.canaries.after_run(self._flows[job.flow], result)
 
     async def _run_flow(self, job: Job) -> RunResult:
         flow = self._flows.get(job.flow)
@@ -191,11 +239,16 @@ class Night:
         workspace = data.get("workspace")
         if not isinstance(workspace, str) or not workspace:
             raise SpecError(f"job {job.id}: the input names no workspace")
+        shared: dict[str, Any] = {"kappa_window": self.kappa_window}
+        if self.canaries is not None:  # the gate trusts reviewers only as far as measured
+            await self.canaries.calibrate(flow)
+            shared.update(reviewer_ledger=self.ledger,
+                          reviewer_refs=self.canaries.reviewer_refs(flow))
         orchestrator = Orchestrator(
             registry=self.registry, engine=self.engine, policy=self.policy,
             artifacts_root=Path(self.artifacts),
             run_meta={"night_id": self.night_id, "job_id": job.id}, traces=self.traces,
-            shared={"kappa_window": self.kappa_window},
+            shared=shared,
         )
         # a job a dead night left behind resumes its run: completed nodes are not rerun
         if job.run_id and orchestrator.resumable(job.run_id):
@@ -266,6 +319,8 @@ class Night:
             if tally.model_calls else None,
             "kappa": cohen_kappa(tally.verdicts),
             "review_pairs": len(tally.verdicts),
+            **(self.ledger.metrics() if self.ledger is not None else
+               {"canaries": 0, "canary_accuracy": None, "canary_false_pass_rate": None}),
         }
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:

@@ -25,11 +25,14 @@ from pantheon_engine.agents.io import (
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change
+from pantheon_engine.reviewing.ledger import KAPPA_MIN
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
-#: the merge gate refuses to merge while reviewer agreement is below this (Cohen's κ)
-KAPPA_THRESHOLD = 0.6
+#: the merge gate refuses to merge while reviewer agreement is below this (Cohen's κ);
+#: with canaries on, the gate's other thresholds (false-pass rate, canaries needed) are
+#: in :mod:`pantheon_engine.reviewing.ledger` and node params override them
+KAPPA_THRESHOLD = KAPPA_MIN
 DIFF_PREVIEW = 3_000
 
 
@@ -250,8 +253,11 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
     if len(data.reviews) < 2:
         raise NodeFailed(f"merge.gate needs two reviews, got {len(data.reviews)}",
                          kind="review_missing")
+    ledger = ctx.extra.get("reviewer_ledger")
     window = ctx.extra.get("kappa_window")
-    if window is not None:  # a night: reviewers must agree beyond chance to be trusted
+    if ledger is not None:  # a night with canaries: reviewers are trusted as far as measured
+        _reviewer_gate(ctx, data, ledger)
+    elif window is not None:  # a night: reviewers must agree beyond chance to be trusted
         window.add(data.reviews[0].verdict, data.reviews[1].verdict)
         threshold = float(ctx.params.get("kappa_threshold", KAPPA_THRESHOLD))
         if window.ready and window.kappa is not None and window.kappa < threshold:
@@ -278,6 +284,28 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
                          reviews=data.reviews)
     ctx.artifacts.write_json("report.json", result)
     return result
+
+
+def _reviewer_gate(ctx: AgentContext, data: MergeInput, ledger: Any) -> None:
+    """Refuse the merge while a reviewer of it is unmeasured or measured unreliable.
+
+    The pair of verdicts joins the ledger's κ window first (real items count as canaries
+    do). Node params ``false_pass_max``, ``kappa_threshold`` and ``min_canaries`` override
+    the ledger's defaults.
+    """
+    ledger.add_pair(data.reviews[0].verdict, data.reviews[1].verdict)
+    refs = ctx.extra.get("reviewer_refs") or {}
+    params = ctx.params
+    problems = ledger.gate_problems(
+        {r.reviewer: refs.get(r.reviewer) for r in data.reviews},
+        false_pass_max=params.get("false_pass_max"), kappa_min=params.get("kappa_threshold"),
+        min_canaries=params.get("min_canaries"))
+    if problems:
+        raise NodeFailed(
+            "not merged: " + "; ".join(problems), kind="reviewer_gate",
+            hint="the reviewers are measured on canaries: see reviewers.json and "
+            "canaries.jsonl in the night's folder; a reviewer is trusted once its canary "
+            "record is good (node params false_pass_max, kappa_threshold, min_canaries)")
 
 
 MERGE_GATE = AgentSpec(

@@ -27,7 +27,9 @@ def wilson_interval(passed: int, total: int, z: float = Z95) -> tuple[float, flo
     denom = 1 + z * z / total
     centre = (p + z * z / (2 * total)) / denom
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low = 0.0 if passed == 0 else max(0.0, centre - half)  # exact ends, no 1e-18 residue
+    high = 1.0 if passed == total else min(1.0, centre + half)
+    return low, high
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
