@@ -64,6 +64,8 @@ async def test_a_night_drains_the_queue_and_streams_metrics(docops_repo: Path,
     assert (last["done"], last["failed"], last["queue_depth"], last["running"]) == (4, 2, 0, 0)
     assert last["review_pairs"] == 6 and last["kappa"] is not None
     assert last["schema_error_rate"] == 0.0 and last["mu_per_h"] > 0
+    # every run's work passed check.rules; the rejected ones failed later, at the merge
+    assert (last["checked"], last["checked_passed"], last["check_pass_rate"]) == (6, 6, 1.0)
     for job in queue.list(states=["done"]):
         run = json.loads((art / "runs" / job.run_id / "run.json").read_text())
         assert run["night_id"] == night.night_id and run["status"] == "ok"

@@ -71,6 +71,8 @@ class _Tally:
     model_calls: int = 0
     schema_errors: int = 0
     verdicts: list[tuple[str, str]] = field(default_factory=list)
+    checked: int = 0  # runs whose work reached its acceptance checks
+    checked_passed: int = 0
 
 
 @dataclass
@@ -268,6 +270,10 @@ class Night:
 
     def _account(self, result: RunResult) -> None:
         tally = self._tally
+        passed = (result.check or {}).get("passed")
+        if passed is not None:  # graded by its checks (None: failed before a check ran)
+            tally.checked += 1
+            tally.checked_passed += int(passed)
         for node in result.nodes:
             tally.model_calls += node.steps
             tally.schema_errors += node.failures.get("schema", 0) + node.failures.get("parse", 0)
@@ -319,6 +325,8 @@ class Night:
             if tally.model_calls else None,
             "kappa": cohen_kappa(tally.verdicts),
             "review_pairs": len(tally.verdicts),
+            "checked": tally.checked, "checked_passed": tally.checked_passed,
+            "check_pass_rate": tally.checked_passed / tally.checked if tally.checked else None,
             **(self.ledger.metrics() if self.ledger is not None else
                {"canaries": 0, "canary_accuracy": None, "canary_false_pass_rate": None}),
         }
