@@ -5,6 +5,11 @@
 one self-contained ``report.html`` (inline CSS and SVG charts, no network);
 :func:`render_markdown` gives the Markdown for the terminal. See docs/report.md.
 
+Every pass rate here comes from acceptance checks (``run.json`` ``check``), never from
+an agent's own final answer; reviewers are judged by their canaries
+(``nights/<night_id>/reviewers.json``); merges the gate refused are kept apart from
+failures of the work.
+
 Every reader here is tolerant: a missing, unreadable or oddly shaped file is skipped,
 never fatal, so a report can be drawn while runs are still being written.
 """
@@ -24,26 +29,54 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from pantheon_engine.atomic import atomic_write_json, atomic_write_text, iter_jsonl, read_dict
+from pantheon_engine.evals.stats import wilson_interval
 from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.tail import night_dirs
 
 __all__ = [
+    "GATE_KINDS",
+    "AgentKappa",
     "FlowKappa",
+    "GateKappa",
     "KappaSummary",
     "NightStats",
     "PassRate",
     "PullRequest",
     "RedBin",
+    "Refusal",
+    "RefusalGroup",
+    "ReviewerGate",
+    "ReviewerRow",
+    "Reviewers",
     "RunRow",
     "SeriesPoint",
     "Summary",
     "Totals",
     "build_summary",
+    "gate_kappa_text",
+    "gate_text",
+    "interval_text",
+    "kappa_text",
+    "pass_rate_text",
+    "percent",
     "render_html",
     "render_markdown",
     "write_report",
 ]
 
 RAN = ("ok", "failed")  # node statuses that count as "the node ran"
+REVIEWERS_FILE = "reviewers.json"
+
+#: Error kinds with which the merge gate refuses a change, and what each means. A
+#: ``check_failed`` raised by a check node is a failure of the work (a red bin), not a
+#: refusal; raised by the gate (a check reported failure yet the flow went on) it is one.
+GATE_KINDS: dict[str, str] = {
+    "reviewer_gate": "reviewers not trusted: their canary record is below the gate",
+    "kappa_gate": "reviewers agree too little: κ below the gate",
+    "check_missing": "no acceptance check ran before the gate",
+    "check_failed": "an acceptance check did not pass",
+    "review_rejected": "a reviewer rejected the change",
+}
 
 
 # --------------------------------------------------------------------------- models
@@ -54,6 +87,10 @@ class Totals(BaseModel):
     ok: int = 0
     failed: int = 0
     running: int = 0
+    checks_passed: int = 0  # finished runs whose checks all passed
+    checks_failed: int = 0  # finished runs with a failed check
+    not_graded: int = 0  # finished runs with checks that never ran (the work failed first)
+    refused: int = 0  # runs the merge gate refused (see ``Summary.refused``)
 
 
 class RunRow(BaseModel):
@@ -64,6 +101,7 @@ class RunRow(BaseModel):
     finished_at: str | None = None
     failed_node: str | None = None
     error_kind: str | None = None
+    check_passed: bool | None = None  # the run's checks: None when none ran (or none exist)
 
 
 class PullRequest(BaseModel):
@@ -77,7 +115,7 @@ class PullRequest(BaseModel):
 
 
 class RedBin(BaseModel):
-    """Failed nodes sharing one (agent, node, error_kind)."""
+    """Failed nodes sharing one (agent, node, error_kind): failures of the work."""
 
     agent: str
     node: str
@@ -87,10 +125,21 @@ class RedBin(BaseModel):
 
 
 class PassRate(BaseModel):
+    """How often the work of one agent@version passed its acceptance checks.
+
+    One count per run whose ``run.json`` ``check.graded`` names the agent: ``graded``
+    runs got a verdict from their checks, ``passed`` of them passed; ``not_graded`` runs
+    failed before any check ran. ``rate`` is ``passed / graded`` with its Wilson 95 %
+    interval ``[low, high]`` (all None when nothing was graded).
+    """
+
     agent: str  # agent@version
-    ran: int
-    ok: int
-    rate: float | None  # ok / ran; None when no node of this agent ran
+    graded: int = 0
+    passed: int = 0
+    not_graded: int = 0
+    rate: float | None = None
+    low: float | None = None
+    high: float | None = None
 
 
 class FlowKappa(BaseModel):
@@ -106,11 +155,73 @@ class AgentKappa(BaseModel):
 
 
 class KappaSummary(BaseModel):
+    """Cohen's κ over the reviewers' verdict pairs in the runs; None: undefined."""
+
     pairs: int = 0
     agreement: float | None = None  # share of pairs with equal verdicts
     overall: float | None = None
     by_flow: list[FlowKappa] = Field(default_factory=list)
     by_agent: list[AgentKappa] = Field(default_factory=list)
+
+
+class ReviewerRow(BaseModel):
+    """One reviewer agent@version: its canary record (from ``reviewers.json``; None
+    where the file has no such number) and κ over the review pairs it gave in the runs."""
+
+    agent: str
+    canaries: int | None = None
+    correct: int | None = None
+    accuracy: float | None = None
+    bad_seen: int | None = None
+    false_passes: int | None = None
+    false_pass_rate: float | None = None
+    window: int | None = None
+    kappa: float | None = None
+    kappa_pairs: int = 0
+
+
+class GateKappa(BaseModel):
+    """κ between the two reviewers as the night's gate saw it; ``value`` None: undefined."""
+
+    value: float | None = None
+    pairs: int = 0
+    undefined: bool = True
+
+
+class ReviewerGate(BaseModel):
+    false_pass_max: float | None = None
+    kappa_min: float | None = None
+    min_canaries: int | None = None
+
+
+class Reviewers(BaseModel):
+    """The reviewers measured: ``source`` is the ``reviewers.json`` read (relative to the
+    artifacts folder), None when there was none."""
+
+    source: str | None = None
+    night_id: str | None = None
+    rows: list[ReviewerRow] = Field(default_factory=list)
+    kappa: GateKappa | None = None
+    gate: ReviewerGate | None = None
+
+
+class Refusal(BaseModel):
+    run_id: str
+    flow: str
+    node: str
+    agent: str
+    error_kind: str
+    reason: str | None = None  # the run's error text
+    path: str  # relative to the artifacts folder
+
+
+class RefusalGroup(BaseModel):
+    """Merges the gate refused for one reason kind (see :data:`GATE_KINDS`)."""
+
+    error_kind: str
+    meaning: str
+    count: int
+    refusals: list[Refusal] = Field(default_factory=list)
 
 
 class SeriesPoint(BaseModel):
@@ -142,6 +253,8 @@ class Summary(BaseModel):
     red_bins: list[RedBin] = Field(default_factory=list)
     pass_rates: list[PassRate] = Field(default_factory=list)
     kappa: KappaSummary = Field(default_factory=KappaSummary)
+    reviewers: Reviewers = Field(default_factory=Reviewers)
+    refused: list[RefusalGroup] = Field(default_factory=list)
     night: NightStats | None = None
 
 
@@ -267,8 +380,8 @@ def _pull_request(
     )
 
 
-def _review_pair(run_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str] | None:
-    """The reviewers' agent and the verdicts of the first two review.json of a run."""
+def _review_pair(run_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str, str] | None:
+    """The two reviewers' agents and verdicts from the first two review.json of a run."""
     verdicts: list[str] = []
     agents: list[str] = []
     for node_dir in _node_dirs(run_dir):
@@ -277,9 +390,123 @@ def _review_pair(run_dir: Path, meta: dict[str, Any]) -> tuple[str, str, str] | 
             verdicts.append(review["verdict"])
             agents.append(_agent_of(meta, run_dir, node_dir.name))
         if len(verdicts) == 2:
-            agent = agents[0] if agents[0] == agents[1] else f"{agents[0]} + {agents[1]}"
-            return agent, verdicts[0], verdicts[1]
+            return agents[0], agents[1], verdicts[0], verdicts[1]
     return None
+
+
+def _check_of(meta: dict[str, Any]) -> tuple[list[str], list[str], bool | None] | None:
+    """``run.json`` ``check`` as (check nodes, graded agents, passed); None when the run
+    has none (an old run, a flow without a check node) or it is not the expected shape."""
+    check = meta.get("check")
+    if not isinstance(check, dict):
+        return None
+    passed = check.get("passed")
+    if passed is not None and not isinstance(passed, bool):
+        return None
+    nodes = check.get("nodes")
+    graded = check.get("graded")
+    return (
+        [n for n in nodes if isinstance(n, str)] if isinstance(nodes, list) else [],
+        list(dict.fromkeys(g for g in graded if _str(g))) if isinstance(graded, list) else [],
+        passed,
+    )
+
+
+def _agent_name(ref: str) -> str:
+    return ref.split("@", 1)[0]
+
+
+def _is_refusal(kind: str, node: str, agent: str, check_nodes: list[str]) -> bool:
+    """A failure that is the merge gate saying no, not the work failing (see GATE_KINDS)."""
+    return (
+        kind in GATE_KINDS
+        and node not in check_nodes
+        and not _agent_name(agent).startswith("check.")
+    )
+
+
+def _reason(run_dir: Path, meta: dict[str, Any], node: str) -> str | None:
+    """The error text of a failed node: run.json ``error``, else its error.json, else the
+    run's FAILED.json."""
+    if meta.get("failed_node") == node and _str(meta.get("error")):
+        return meta["error"]
+    for path in (run_dir / node / "error.json", run_dir / "FAILED.json"):
+        data = read_dict(path) or {}
+        if path.name == "FAILED.json" and data.get("node") != node:
+            continue
+        text = _str(data.get("error")) or _str(data.get("message"))
+        if text:
+            return text
+    return None
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _reviewers_file(root: Path, night_id: str | None) -> tuple[Path, dict[str, Any]] | None:
+    """The night's reviewers.json, or without a night the newest night that has one."""
+    if night_id is not None:
+        candidates = [root / "nights" / night_id]
+    else:
+        candidates = list(reversed(night_dirs(root)))
+    for folder in candidates:
+        data = read_dict(folder / REVIEWERS_FILE)
+        if data is not None:
+            return folder, data
+    return None
+
+
+def _reviewers(
+    root: Path, night_id: str | None, pairs: list[tuple[str, str, str, str]]
+) -> Reviewers:
+    """Canary records from reviewers.json, joined with κ per reviewer from the runs."""
+    rows: dict[str, ReviewerRow] = {}
+    found = _reviewers_file(root, night_id)
+    report = Reviewers()
+    if found is not None:
+        folder, data = found
+        report.source = f"nights/{folder.name}/{REVIEWERS_FILE}"
+        report.night_id = folder.name
+        entries = data.get("reviewers")
+        for agent, entry in entries.items() if isinstance(entries, dict) else []:
+            if not _str(agent) or not isinstance(entry, dict):
+                continue
+            rows[agent] = ReviewerRow(
+                agent=agent,
+                canaries=_count(entry.get("canaries")),
+                correct=_count(entry.get("correct")),
+                accuracy=_num(entry.get("accuracy")),
+                bad_seen=_count(entry.get("bad_seen")),
+                false_passes=_count(entry.get("false_passes")),
+                false_pass_rate=_num(entry.get("false_pass_rate")),
+                window=_count(entry.get("window")),
+            )
+        kappa = data.get("kappa")
+        if isinstance(kappa, dict):
+            value = _num(kappa.get("value"))
+            undefined = kappa.get("undefined")
+            report.kappa = GateKappa(
+                value=value,
+                pairs=_int(kappa.get("pairs")),
+                undefined=undefined if isinstance(undefined, bool) else value is None,
+            )
+        gate = data.get("gate")
+        if isinstance(gate, dict):
+            report.gate = ReviewerGate(
+                false_pass_max=_num(gate.get("false_pass_max")),
+                kappa_min=_num(gate.get("kappa_min")),
+                min_canaries=_count(gate.get("min_canaries")),
+            )
+    by_reviewer: dict[str, list[tuple[str, str]]] = {}
+    for agent_a, agent_b, a, b in pairs:
+        for agent in dict.fromkeys((agent_a, agent_b)):
+            by_reviewer.setdefault(agent, []).append((a, b))
+    for agent, agent_pairs in by_reviewer.items():
+        row = rows.setdefault(agent, ReviewerRow(agent=agent))
+        row.kappa, row.kappa_pairs = cohen_kappa(agent_pairs), len(agent_pairs)
+    report.rows = [rows[a] for a in sorted(rows)]
+    return report
 
 
 def _night_stats(root: Path, night_id: str) -> NightStats:
@@ -336,6 +563,41 @@ def _night_stats(root: Path, night_id: str) -> NightStats:
 # --------------------------------------------------------------------------- summary
 
 
+class _Grades:
+    """Per agent@version: runs graded by checks, passed, not graded."""
+
+    def __init__(self) -> None:
+        self.graded: Counter[str] = Counter()
+        self.passed: Counter[str] = Counter()
+        self.not_graded: Counter[str] = Counter()
+
+    def add(self, agents: list[str], passed: bool | None) -> None:
+        for agent in agents:
+            if passed is None:
+                self.not_graded[agent] += 1
+            else:
+                self.graded[agent] += 1
+                self.passed[agent] += int(passed)
+
+    def rates(self) -> list[PassRate]:
+        rates = []
+        for agent in sorted(set(self.graded) | set(self.not_graded)):
+            graded, passed = self.graded[agent], self.passed[agent]
+            low, high = wilson_interval(passed, graded) if graded else (None, None)
+            rates.append(
+                PassRate(
+                    agent=agent,
+                    graded=graded,
+                    passed=passed,
+                    not_graded=self.not_graded[agent],
+                    rate=passed / graded if graded else None,
+                    low=low,
+                    high=high,
+                )
+            )
+        return rates
+
+
 def build_summary(
     artifacts: Path | str, *, night_id: str | None = None, since: datetime | None = None
 ) -> Summary:
@@ -343,22 +605,23 @@ def build_summary(
 
     A run counts when it has a readable ``run.json``, its ``started_at`` is at or after
     ``since`` (a naive ``since`` is taken as UTC) and, with ``night_id``, its
-    ``run.json`` names that night.
+    ``run.json`` names that night. Reviewers' canary records come from that night's
+    ``reviewers.json`` (without ``night_id``: the newest night that has one).
     """
     root = Path(artifacts)
     totals = Totals()
     rows: list[RunRow] = []
     prs: list[PullRequest] = []
     bins: dict[tuple[str, str, str], RedBin] = {}
-    ran: Counter[str] = Counter()
-    passed: Counter[str] = Counter()
-    pairs: list[tuple[str, str, str]] = []  # (flow, verdict_a, verdict_b)
-    by_agent: dict[str, list[tuple[str, str]]] = {}  # reviewer agent -> verdict pairs
+    refused: dict[str, list[Refusal]] = {}
+    grades = _Grades()
+    pairs: list[tuple[str, str, str, str, str]] = []  # (flow, agent_a, agent_b, a, b)
 
     for run_dir, meta in _considered_runs(root, night_id, since):
         run_id = _str(meta.get("run_id")) or run_dir.name
         flow = _str(meta.get("flow")) or "unknown"
         status = _str(meta.get("status")) or "running"
+        finished = status in RAN
         totals.runs += 1
         if status == "ok":
             totals.ok += 1
@@ -366,6 +629,16 @@ def build_summary(
             totals.failed += 1
         else:
             totals.running += 1
+        check = _check_of(meta)
+        check_nodes = check[0] if check else []
+        if check is not None and finished:
+            grades.add(check[1], check[2])
+            if check[2] is None:
+                totals.not_graded += 1
+            elif check[2]:
+                totals.checks_passed += 1
+            else:
+                totals.checks_failed += 1
         rows.append(
             RunRow(
                 run_id=run_id,
@@ -375,17 +648,14 @@ def build_summary(
                 finished_at=_str(meta.get("finished_at")),
                 failed_node=_str(meta.get("failed_node")),
                 error_kind=_str(meta.get("error_kind")),
+                check_passed=check[2] if check else None,
             )
         )
 
         for node, node_status in _node_statuses(run_dir, meta).items():
-            if node_status not in RAN:
+            if node_status != "failed":
                 continue
             agent = _agent_of(meta, run_dir, node)
-            ran[agent] += 1
-            if node_status == "ok":
-                passed[agent] += 1
-                continue
             error = read_dict(run_dir / node / "error.json") or {}
             metrics = read_dict(run_dir / node / "metrics.json") or {}
             kind = (
@@ -397,6 +667,19 @@ def build_summary(
             rel = f"runs/{run_dir.name}/{node}/error.json"
             if not (root / rel).is_file():
                 rel = f"runs/{run_dir.name}/run.json"
+            if _is_refusal(kind, node, agent, check_nodes):
+                refused.setdefault(kind, []).append(
+                    Refusal(
+                        run_id=run_id,
+                        flow=flow,
+                        node=node,
+                        agent=agent,
+                        error_kind=kind,
+                        reason=_reason(run_dir, meta, node),
+                        path=rel,
+                    )
+                )
+                continue
             red = bins.setdefault(
                 (agent, node, kind), RedBin(agent=agent, node=node, error_kind=kind, count=0)
             )
@@ -409,17 +692,19 @@ def build_summary(
                 prs.append(pr)
         pair = _review_pair(run_dir, meta)
         if pair is not None:
-            reviewer, a, b = pair
-            pairs.append((flow, a, b))
-            by_agent.setdefault(reviewer, []).append((a, b))
+            pairs.append((flow, *pair))
 
+    totals.refused = sum(len(r) for r in refused.values())
     by_flow: dict[str, list[tuple[str, str]]] = {}
-    for flow, a, b in pairs:
+    by_agent: dict[str, list[tuple[str, str]]] = {}
+    for flow, agent_a, agent_b, a, b in pairs:
         by_flow.setdefault(flow, []).append((a, b))
+        both = agent_a if agent_a == agent_b else f"{agent_a} + {agent_b}"
+        by_agent.setdefault(both, []).append((a, b))
     kappa = KappaSummary(
         pairs=len(pairs),
-        agreement=(sum(a == b for _, a, b in pairs) / len(pairs)) if pairs else None,
-        overall=cohen_kappa((a, b) for _, a, b in pairs),
+        agreement=(sum(p[3] == p[4] for p in pairs) / len(pairs)) if pairs else None,
+        overall=cohen_kappa((p[3], p[4]) for p in pairs),
         by_flow=[
             FlowKappa(flow=f, pairs=len(p), kappa=cohen_kappa(p))
             for f, p in sorted(by_flow.items())
@@ -438,11 +723,16 @@ def build_summary(
         runs=rows,
         prs=prs,
         red_bins=sorted(bins.values(), key=lambda b: (-b.count, b.agent, b.node, b.error_kind)),
-        pass_rates=[
-            PassRate(agent=a, ran=n, ok=passed[a], rate=passed[a] / n if n else None)
-            for a, n in sorted(ran.items())
-        ],
+        pass_rates=grades.rates(),
         kappa=kappa,
+        reviewers=_reviewers(root, night_id, [p[1:] for p in pairs]),
+        refused=sorted(
+            (
+                RefusalGroup(error_kind=k, meaning=GATE_KINDS[k], count=len(r), refusals=r)
+                for k, r in refused.items()
+            ),
+            key=lambda g: (-g.count, g.error_kind),
+        ),
         night=_night_stats(root, night_id) if night_id is not None else None,
     )
 
@@ -454,16 +744,68 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.0f}%"
+def percent(value: float | None) -> str:
+    """``0.25`` as ``25 %``; ``n/a`` for None."""
+    return "n/a" if value is None else f"{value * 100:.0f} %"
+
+
+def kappa_text(value: float | None, digits: int = 2) -> str:
+    """κ for people: ``undefined`` when there is none (no pairs, or no variation in the
+    verdicts, where chance agreement is 1 and κ is 0/0), never a made-up 1.0."""
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def interval_text(rate: PassRate) -> str:
+    """``[9 %, 53 %]``: the Wilson 95 % interval of a pass rate (``n/a`` when none)."""
+    if rate.low is None or rate.high is None:
+        return "n/a"
+    return f"[{percent(rate.low)}, {percent(rate.high)}]"
+
+
+def pass_rate_text(rate: PassRate) -> str:
+    """``3/12 passed checks  25 % [9 %, 53 %]`` (and how many runs were not graded)."""
+    if rate.graded:
+        text = (
+            f"{rate.passed}/{rate.graded} passed checks  {percent(rate.rate)} {interval_text(rate)}"
+        )
+    else:
+        text = "no run graded"
+    if rate.not_graded:
+        text += f"  ({rate.not_graded} not graded)"
+    return text
+
+
+def gate_text(reviewers: Reviewers) -> str | None:
+    """The night's reviewer gate in words, or None when the file names none."""
+    gate = reviewers.gate
+    if gate is None:
+        return None
+    parts = []
+    if gate.false_pass_max is not None:
+        parts.append(f"false-pass rate ≤ {percent(gate.false_pass_max)}")
+    if gate.kappa_min is not None:
+        parts.append(f"κ ≥ {gate.kappa_min:g}")
+    if gate.min_canaries is not None:
+        parts.append(f"at least {gate.min_canaries} canaries")
+    return ", ".join(parts) or None
+
+
+def gate_kappa_text(kappa: GateKappa) -> str:
+    value = "undefined" if kappa.undefined or kappa.value is None else f"{kappa.value:.2f}"
+    return f"κ {value} over {kappa.pairs} pairs"
 
 
 def _headline(summary: Summary) -> str:
     t = summary.totals
-    return (
-        f"{t.runs} runs: {t.ok} ok, {t.failed} failed, {t.running} running; "
-        f"{len(summary.prs)} merged"
-    )
+    text = f"{t.runs} runs: {t.ok} ok, {t.failed} failed, {t.running} running; "
+    if t.checks_passed or t.checks_failed or t.not_graded:
+        text += (
+            f"checks {t.checks_passed} passed, {t.checks_failed} failed, "
+            f"{t.not_graded} not graded; "
+        )
+    if t.refused:
+        text += f"{t.refused} refused by the merge gate; "
+    return text + f"{len(summary.prs)} merged"
 
 
 def _scope(summary: Summary) -> str:
@@ -508,6 +850,62 @@ def _md_target(target: str) -> str:
     return f"<{target}>" if any(c in target for c in " ()<>") else target
 
 
+def _reviewer_cells(row: ReviewerRow) -> list[str]:
+    def n(value: int | None) -> str:
+        return "n/a" if value is None else str(value)
+
+    return [
+        row.agent,
+        n(row.canaries),
+        n(row.correct),
+        percent(row.accuracy),
+        n(row.bad_seen),
+        n(row.false_passes),
+        percent(row.false_pass_rate),
+        n(row.window),
+        kappa_text(row.kappa, 3) if row.kappa_pairs else "-",
+        str(row.kappa_pairs),
+    ]
+
+
+REVIEWER_HEADER = [
+    "reviewer",
+    "canaries",
+    "correct",
+    "accuracy",
+    "bad seen",
+    "false passes",
+    "false-pass rate",
+    "window",
+    "κ (runs)",
+    "pairs",
+]
+
+
+def _reviewer_notes(reviewers: Reviewers) -> list[str]:
+    """What the reviewers section says before its table."""
+    if reviewers.source is None:
+        notes = ["No reviewers.json: the reviewers' canaries were not measured."]
+    else:
+        notes = [f"From {reviewers.source}."]
+        gate = gate_text(reviewers)
+        if gate:
+            notes.append(f"Gate: {gate}.")
+        if reviewers.kappa is not None:
+            notes.append(
+                f"Between the two reviewers (gate window): {gate_kappa_text(reviewers.kappa)}."
+            )
+    return notes
+
+
+def _md_reviewers(reviewers: Reviewers) -> list[str]:
+    out = [" ".join(_reviewer_notes(reviewers))]
+    if reviewers.rows:
+        out.append("")
+        out += _md_table(REVIEWER_HEADER, [_reviewer_cells(r) for r in reviewers.rows])
+    return out
+
+
 def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -> str:
     """The report as Markdown.
 
@@ -519,8 +917,34 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
     t = summary.totals
     out += _md_table(
         ["runs", "ok", "failed", "running", "merged", "κ"],
-        [[t.runs, t.ok, t.failed, t.running, len(summary.prs), _fmt(summary.kappa.overall, 3)]],
+        [
+            [
+                t.runs,
+                t.ok,
+                t.failed,
+                t.running,
+                len(summary.prs),
+                kappa_text(summary.kappa.overall, 3),
+            ]
+        ],
     )
+
+    out += ["", "## Pass rate per agent (from checks)", ""]
+    if summary.pass_rates:
+        out.append(
+            "A run counts for the agents its checks graded; *not graded*: the work "
+            "failed before a check ran. Interval: Wilson 95 %."
+        )
+        out.append("")
+        out += _md_table(
+            ["agent", "graded", "passed", "pass rate", "95 % interval", "not graded"],
+            [
+                [r.agent, r.graded, r.passed, percent(r.rate), interval_text(r), r.not_graded]
+                for r in summary.pass_rates
+            ],
+        )
+    else:
+        out.append("No run was graded by a check.")
 
     out += ["", "## Merged", ""]
     if summary.prs:
@@ -534,7 +958,7 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
     else:
         out.append("Nothing merged.")
 
-    out += ["", "## Red bins", ""]
+    out += ["", "## Red bins (failures of the work)", ""]
     if summary.red_bins:
         out += _md_table(["agent", "node", "error kind", "count", "artifacts"], [])
         for red in summary.red_bins:  # the links are Markdown already: not escaped again
@@ -549,30 +973,43 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
     else:
         out.append("No failures.")
 
-    out += ["", "## Pass rate per agent", ""]
-    if summary.pass_rates:
+    out += ["", "## Refused by the merge gate", ""]
+    if summary.refused:
         out += _md_table(
-            ["agent", "ran", "ok", "pass rate"],
-            [[r.agent, r.ran, r.ok, _pct(r.rate)] for r in summary.pass_rates],
+            ["kind", "count", "what it means"],
+            [[g.error_kind, g.count, g.meaning] for g in summary.refused],
         )
+        out.append("")
+        out += _md_table(["run", "flow", "kind", "reason", "artifact"], [])
+        for group in summary.refused:
+            for r in group.refusals:
+                target = _md_target(_link_target(summary, r.path, base))
+                link = f"[{_md_cell(r.path.rsplit('/', 1)[-1])}]({target})"
+                cells = " | ".join(
+                    _md_cell(c) for c in (r.run_id, r.flow, r.error_kind, r.reason or "")
+                )
+                out.append(f"| {cells} | {link} |")
     else:
-        out.append("No node ran.")
+        out.append("The gate refused nothing.")
+
+    out += ["", "## Reviewers (canaries)", ""]
+    out += _md_reviewers(summary.reviewers)
 
     k = summary.kappa
     out += ["", "## Reviewer agreement (Cohen's κ)", ""]
     if k.pairs:
         out.append(
-            f"κ = {_fmt(k.overall, 3)} over {k.pairs} verdict pairs "
-            f"(raw agreement {_pct(k.agreement)})."
+            f"κ = {kappa_text(k.overall, 3)} over {k.pairs} verdict pairs "
+            f"(raw agreement {percent(k.agreement)})."
         )
         out.append("")
         out += _md_table(
-            ["flow", "pairs", "κ"], [[f.flow, f.pairs, _fmt(f.kappa, 3)] for f in k.by_flow]
+            ["flow", "pairs", "κ"], [[f.flow, f.pairs, kappa_text(f.kappa, 3)] for f in k.by_flow]
         )
         out.append("")
         out += _md_table(
             ["reviewer agent", "pairs", "κ"],
-            [[a.agent, a.pairs, _fmt(a.kappa, 3)] for a in k.by_agent],
+            [[a.agent, a.pairs, kappa_text(a.kappa, 3)] for a in k.by_agent],
         )
     else:
         out.append("No run had two reviews.")
@@ -668,6 +1105,13 @@ def _html_table(header: list[str], rows: Iterable[Iterable[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _text_table(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
+    """A table of plain values: every header and cell escaped here."""
+    return _html_table(
+        [html.escape(h) for h in header], [[html.escape(str(c)) for c in row] for row in rows]
+    )
+
+
 def render_html(summary: Summary, *, links_from: Path | str | None = None) -> str:
     """One self-contained HTML page: inline CSS, tables, two inline SVG charts."""
     e = html.escape
@@ -688,29 +1132,44 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
                         t.failed,
                         t.running,
                         len(summary.prs),
-                        _fmt(summary.kappa.overall, 3),
+                        kappa_text(summary.kappa.overall, 3),
                     )
                 ]
             ],
         ),
     ]
 
+    body.append("<h2>Pass rate per agent (from checks)</h2>")
+    if summary.pass_rates:
+        body.append(
+            "<p>A run counts for the agents its checks graded; <em>not graded</em>: the work "
+            "failed before a check ran. Interval: Wilson 95 %.</p>"
+        )
+        body.append(
+            _text_table(
+                ["agent", "graded", "passed", "pass rate", "95 % interval", "not graded"],
+                [
+                    [r.agent, r.graded, r.passed, percent(r.rate), interval_text(r), r.not_graded]
+                    for r in summary.pass_rates
+                ],
+            )
+        )
+    else:
+        body.append("<p>No run was graded by a check.</p>")
+
     body.append("<h2>Merged</h2>")
     if summary.prs:
         body.append(
-            _html_table(
-                [e(h) for h in ("run", "flow", "branch", "files", "+", "-")],
+            _text_table(
+                ["run", "flow", "branch", "files", "+", "-"],
                 [
                     [
-                        e(str(c))
-                        for c in (
-                            p.run_id,
-                            p.flow,
-                            p.branch or "",
-                            p.files_changed,
-                            p.lines_added,
-                            p.lines_removed,
-                        )
+                        p.run_id,
+                        p.flow,
+                        p.branch or "",
+                        p.files_changed,
+                        p.lines_added,
+                        p.lines_removed,
                     ]
                     for p in summary.prs
                 ],
@@ -719,14 +1178,14 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
     else:
         body.append("<p>Nothing merged.</p>")
 
-    body.append("<h2>Red bins</h2>")
+    def link(rel: str, text: str) -> str:
+        return f'<a href="{e(quote(_link_target(summary, rel, base)))}">{e(text)}</a>'
+
+    body.append("<h2>Red bins (failures of the work)</h2>")
     if summary.red_bins:
         rows = []
         for red in summary.red_bins:
-            links = ", ".join(
-                f'<a href="{e(quote(_link_target(summary, p, base)))}">{e(p.split("/")[1])}</a>'
-                for p in red.paths
-            )
+            links = ", ".join(link(p, p.split("/")[1]) for p in red.paths)
             rows.append([e(red.agent), e(red.node), e(red.error_kind), e(str(red.count)), links])
         body.append(
             _html_table([e(h) for h in ("agent", "node", "error kind", "count", "artifacts")], rows)
@@ -734,37 +1193,55 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
     else:
         body.append("<p>No failures.</p>")
 
-    body.append("<h2>Pass rate per agent</h2>")
-    if summary.pass_rates:
+    body.append("<h2>Refused by the merge gate</h2>")
+    if summary.refused:
         body.append(
-            _html_table(
-                [e(h) for h in ("agent", "ran", "ok", "pass rate")],
-                [
-                    [e(r.agent), e(str(r.ran)), e(str(r.ok)), e(_pct(r.rate))]
-                    for r in summary.pass_rates
-                ],
+            _text_table(
+                ["kind", "count", "what it means"],
+                [[g.error_kind, g.count, g.meaning] for g in summary.refused],
             )
         )
+        rows = [
+            [
+                e(r.run_id),
+                e(r.flow),
+                e(r.error_kind),
+                e(r.reason or ""),
+                link(r.path, r.path.rsplit("/", 1)[-1]),
+            ]
+            for g in summary.refused
+            for r in g.refusals
+        ]
+        body.append(
+            _html_table([e(h) for h in ("run", "flow", "kind", "reason", "artifact")], rows)
+        )
     else:
-        body.append("<p>No node ran.</p>")
+        body.append("<p>The gate refused nothing.</p>")
+
+    body.append("<h2>Reviewers (canaries)</h2>")
+    body.append(f"<p>{e(' '.join(_reviewer_notes(summary.reviewers)))}</p>")
+    if summary.reviewers.rows:
+        body.append(
+            _text_table(REVIEWER_HEADER, [_reviewer_cells(r) for r in summary.reviewers.rows])
+        )
 
     k = summary.kappa
     body.append("<h2>Reviewer agreement (Cohen's κ)</h2>")
     if k.pairs:
         body.append(
-            f"<p>κ = {e(_fmt(k.overall, 3))} over {k.pairs} verdict pairs "
-            f"(raw agreement {e(_pct(k.agreement))}).</p>"
+            f"<p>κ = {e(kappa_text(k.overall, 3))} over {k.pairs} verdict pairs "
+            f"(raw agreement {e(percent(k.agreement))}).</p>"
         )
         body.append(
-            _html_table(
-                [e(h) for h in ("flow", "pairs", "κ")],
-                [[e(f.flow), e(str(f.pairs)), e(_fmt(f.kappa, 3))] for f in k.by_flow],
+            _text_table(
+                ["flow", "pairs", "κ"],
+                [[f.flow, f.pairs, kappa_text(f.kappa, 3)] for f in k.by_flow],
             )
         )
         body.append(
-            _html_table(
-                [e(h) for h in ("reviewer agent", "pairs", "κ")],
-                [[e(a.agent), e(str(a.pairs)), e(_fmt(a.kappa, 3))] for a in k.by_agent],
+            _text_table(
+                ["reviewer agent", "pairs", "κ"],
+                [[a.agent, a.pairs, kappa_text(a.kappa, 3)] for a in k.by_agent],
             )
         )
     else:

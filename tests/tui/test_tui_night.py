@@ -90,6 +90,10 @@ async def test_panels_show_the_last_complete_sample(room: RoomContext) -> None:
         assert tokens in screen.panel("tokens").render().plain
         assert "failed 4" in screen.panel("done").render().plain
         assert "p95 1m30s" in screen.panel("waits").render().plain
+        # the newest samples carry κ as null (no variation): undefined, never a number
+        assert last["kappa"] is None and current(screen, "kappa") is None
+        kappa = screen.panel("kappa").render().plain.splitlines()
+        assert kappa[0].endswith(" undefined") and "FP 25%" in kappa[1]
         rho = screen.panel("rho").render().plain
         assert f"{metrics_sample(95)['rho']:.2f}" in rho and THRESHOLD_CHAR in rho
         header = screen.header_text().plain

@@ -2,7 +2,9 @@
 
 The fixture has three failures in two red bins: run-003/codegen and run-005/codegen
 (max_steps; jobs 3 and 5, failed; run-005 is marked "ignored") and run-007/test
-(tests_failed, started by hand: no job).
+(tests_failed, started by hand: no job). Two more runs passed their check but the merge
+gate refused them (run-008 review_rejected, run-009 reviewer_gate): they are not failures
+to triage, they show in their own panel with the gate's reason.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.report import ReportData, ReportScreen, load_report
 from pantheon_tui.screens.viewer import ArtifactViewer, CodeView, layout_lines, render_file
 
+from tui.conftest import REFUSED_REASON
 from tui.pilot_helpers import wait_until
 
 SIZE = (120, 40)
@@ -58,6 +61,13 @@ def detail_text(screen: ReportScreen) -> str:
     return "\n".join(line.text for line in lines)
 
 
+def panel_text(screen: ReportScreen, panel_id: str) -> str:
+    """The text a fact panel shows, whitespace collapsed (the panel wraps it)."""
+    content = screen.query_one(f"#{panel_id}", Static).content
+    text = content.plain if isinstance(content, Text) else str(content)
+    return " ".join(text.split())
+
+
 def log_lines(room: RoomContext) -> int:
     return len((room.artifacts / "triage.jsonl").read_text().splitlines())
 
@@ -75,8 +85,8 @@ async def test_bins_and_failures_show(room: RoomContext) -> None:
                                            "run-005/codegen": "ignored",
                                            "run-007/test": "open"}
         summary = summary_text(screen)
-        for part in ("6 runs", "3 ok", "3 failed", "pairs)", "3 merged", "2 open", "1 ignored",
-                     "read 06:00:00"):
+        for part in ("8 runs", "3 ok", "5 failed", "pairs)", "3 merged", "2 refused", "2 open",
+                     "1 ignored", "read 06:00:00"):
             assert part in summary
         # the cursor starts on the first failure, not on the bin header above it
         assert screen.highlighted is not None and screen.highlighted.key == "run-003/codegen"
@@ -263,6 +273,44 @@ async def test_a_read_older_than_a_mark_does_not_undo_it(room: RoomContext,
         assert screen.shown_failures()["run-003/codegen"] == "triaged"
 
 
+async def test_pass_rate_reviewers_and_refusals_show(room: RoomContext) -> None:
+    app = ControlRoom(room, mode="report")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await report_screen(pilot)
+        await pilot.pause()
+        # codegen@1, graded by test.pytest: runs 001 002 004 008 009 passed, 007 failed,
+        # 003 005 never reached the check. Wilson 95 % of 5/6: [43.6 %, 97.0 %]
+        rates = panel_text(screen, "report-rates")
+        assert "codegen@1 83 % [44 %, 97 %]" in rates
+        assert "5/6 passed, 2 not graded" in rates
+        reviewers = panel_text(screen, "report-reviewers")
+        assert "review.peer@1" in reviewers and "canaries 9/12 right (75 %)" in reviewers
+        assert "false passes 2/6 (33 %)" in reviewers
+        assert "gate κ undefined over 24 pairs" in reviewers  # null in reviewers.json
+        refused = panel_text(screen, "report-refused")
+        assert f"run-008 {REFUSED_REASON}" in refused
+        assert "review_rejected ×1" in refused and "reviewer_gate ×1" in refused
+        assert "run-009 not merged: review.peer@1 is not measured yet" in refused
+        assert screen.query_one("#report-refused").border_title == (
+            "Refused by the merge gate (2)")
+        # a refusal is not a failure of the work: not in the triage table
+        assert not any(key.startswith(("run-008", "run-009")) for key in screen.shown_failures())
+
+
+async def test_without_reviewers_json_the_panel_says_so(room: RoomContext) -> None:
+    night = room.artifacts / "nights"
+    for path in night.glob("*/reviewers.json"):
+        path.unlink()
+    app = ControlRoom(room, mode="report")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await report_screen(pilot)
+        await pilot.pause()
+        reviewers = panel_text(screen, "report-reviewers")
+        assert "no reviewers.json: canaries not measured" in reviewers
+        assert "review.peer@1" in reviewers and "run pairs" in reviewers
+        assert "canaries 9/12" not in reviewers
+
+
 # --------------------------------------------------------------------------- the viewer
 
 
@@ -285,9 +333,9 @@ async def test_viewer_shows_files_highlighted_and_copies_paths(room: RoomContext
         assert viewer.shown is not None and viewer.shown.lexer == "json"
         assert '  "error_kind": "max_steps",' in viewer.shown.text.plain  # pretty-printed
         assert viewer.shown.text.spans  # highlighted
-        await pilot.pause()
         code = viewer.query_one(CodeView)
-        assert code.render_line(1).text.strip() == '"node": "codegen",'  # painted
+        await wait_until(pilot, lambda: code.render_line(1).text.strip() == '"node": "codegen",',
+                         "the file painted")
 
         await pilot.press("down")
         await wait_until(pilot, lambda: showing("prompt.txt"))
@@ -408,7 +456,9 @@ async def test_a_missing_artifacts_folder_shows_an_empty_report(tmp_path: Path,
         await pilot.press("t", "enter", "y")  # nothing to act on: a warning, no crash
         assert isinstance(app.screen, ReportScreen)
         assert any(sev == "warning" for _, sev in messages(app))
-        assert "0 runs" in summary_text(screen)
+        assert "0 runs" in summary_text(screen) and "κ undefined (0 pairs)" in summary_text(screen)
+        assert "No run graded by a check yet." in panel_text(screen, "report-rates")
+        assert "The gate refused nothing." in panel_text(screen, "report-refused")
 
 
 def test_binding_ids_and_keys() -> None:

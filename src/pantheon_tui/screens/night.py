@@ -5,6 +5,11 @@ appends to it and posts :class:`~pantheon_tui.watch.NightMetrics` messages; the 
 only collects them and applies what it collected at most ten times a second
 (:data:`FLUSH_S`), so a burst of thousands of lines costs a repaint or two.
 
+The κ panel reads ``undefined`` when the newest sample carries ``kappa`` as null (the two
+reviewers gave every item the same verdict: κ is 0/0), and ``-`` when the field is absent;
+its second line adds the canaries' false-pass rate when the sample has
+``canary_false_pass_rate``.
+
 Each panel keeps the last ``[tui] sample_window`` samples of its field (720 by default: an
 hour of five-second samples) and draws all of them, bucketed to the chart's width (see
 :mod:`pantheon_tui.widgets.trend`), not just the newest few.
@@ -36,7 +41,7 @@ from pantheon_tui.screens.base import RoomScreen
 from pantheon_tui.watch import MetricsUpdate, NightFollower, NightMetrics, follow
 from pantheon_tui.widgets.trend import Aggregate, Bad, Trend, TrendData, format_number
 
-__all__ = ["FLUSH_S", "PANELS", "RHO_LIMIT", "NightScreen", "Panel", "number"]
+__all__ = ["FLUSH_S", "PANELS", "RHO_LIMIT", "NightScreen", "NullReads", "Panel", "number"]
 
 FLUSH_S = 0.1  # collected records are applied at most this often
 HEADER_S = 1.0  # "last sample 12s ago" is rewritten this often
@@ -90,6 +95,26 @@ def _no_detail(_record: Mapping[str, Any]) -> str:
     return ""
 
 
+def _kappa_detail(record: Mapping[str, Any]) -> str:
+    """Pairs and the gate; with canaries, their false-pass rate (FP) too (fits a panel)."""
+    pairs = _field(record, "review_pairs")
+    false_pass = number(record.get("canary_false_pass_rate"))
+    if false_pass is None:
+        return f"{pairs} pairs  gate {KAPPA_THRESHOLD}"
+    return f"{pairs} pairs gate {KAPPA_THRESHOLD} FP {false_pass * 100:.0f}%"
+
+
+@dataclass(frozen=True)
+class NullReads(TrendData):
+    """Trend data whose missing value is a value that was written as null and means
+    something (κ undefined), not a sample that lacks the field."""
+
+    null_text: str = "undefined"
+
+    def text(self, value: float | None) -> str:
+        return self.null_text if value is None else super().text(value)
+
+
 # --- the panels --------------------------------------------------------------------------
 
 
@@ -105,6 +130,7 @@ class Panel:
     bad: Bad | None = None
     aggregate: Aggregate = "mean"
     detail: Callable[[Mapping[str, Any]], str] = _no_detail
+    null_text: str | None = None  # how a field written as null reads (None: like absent)
 
 
 PANELS: tuple[Panel, ...] = (
@@ -116,8 +142,7 @@ PANELS: tuple[Panel, ...] = (
           detail=lambda r: (f"λ {_field(r, 'lambda_per_h')}/h  μ {_field(r, 'mu_per_h')}/h"
                             f"  c {_field(r, 'c')}")),
     Panel("kappa", "κ review", "kappa", fmt=_fixed2, threshold=KAPPA_THRESHOLD,
-          bad="below", aggregate="min",
-          detail=lambda r: f"{_field(r, 'review_pairs')} pairs  gate {KAPPA_THRESHOLD}"),
+          bad="below", aggregate="min", detail=_kappa_detail, null_text="undefined"),
     Panel("queue", "Queue depth", "queue_depth",
           detail=lambda r: f"running {_field(r, 'running')}"),
     Panel("done", "Done/failed", "done", detail=lambda r: f"failed {_field(r, 'failed')}"),
@@ -301,11 +326,15 @@ class NightScreen(RoomScreen):
         self._show_header()
         latest = self.latest or {}
         for panel in PANELS:
-            self.panel(panel.key).data = TrendData(
+            data = TrendData(
                 panel.title, tuple(self.series[panel.field]),
                 number(latest.get(panel.field)), panel.fmt,
                 panel.detail(latest) if latest else "", panel.threshold, panel.bad,
                 panel.aggregate)
+            if panel.null_text is not None and panel.field in latest \
+                    and latest[panel.field] is None:
+                data = NullReads(**vars(data), null_text=panel.null_text)
+            self.panel(panel.key).data = data
 
     def _show_header(self) -> None:
         self.query_one("#night-header", Static).update(self.header_text())

@@ -1,5 +1,10 @@
 """The Report screen: the morning report's red bins, triaged from the keyboard.
 
+Above the bins, three panels show the report's honest numbers as the engine's summary
+has them (nothing is computed here): each agent's pass rate from its checks with the
+95 % interval, the reviewers' canary record and κ, and the merges the gate refused with
+the gate's reason.
+
 Everything on disk is read in one thread worker (:func:`load_report`: the summary, the
 failure bins, each failure's detail and the triage marks) that hands its result back as a
 :class:`ReportScreen.Loaded` message; the table is filled from it on the event loop. Marks
@@ -35,7 +40,15 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from pantheon_engine.errors import PantheonError
-from pantheon_engine.report import Summary, build_summary
+from pantheon_engine.report import (
+    Summary,
+    build_summary,
+    gate_kappa_text,
+    gate_text,
+    interval_text,
+    kappa_text,
+    percent,
+)
 from pantheon_engine.triage import (
     Failure,
     FailureBin,
@@ -170,16 +183,84 @@ def summary_line(data: ReportData, marks: dict[str, TriageMark], *, hide_done: b
     """Runs, ok, failed, κ overall and pairs, merged PRs; then the triage counts."""
     t = data.summary.totals
     k = data.summary.kappa
-    kappa = "n/a" if k.overall is None else f"{k.overall:.2f}"
     parts = [f"{t.runs} runs", f"{t.ok} ok", f"{t.failed} failed"]
     if t.running:
         parts.append(f"{t.running} running")
-    parts += [f"κ {kappa} ({k.pairs} pairs)", f"{len(data.summary.prs)} merged"]
+    parts += [f"κ {kappa_text(k.overall)} ({k.pairs} pairs)", f"{len(data.summary.prs)} merged"]
+    if t.refused:
+        parts.append(f"{t.refused} refused")
     counts = Counter(mark_of(marks, key) for key in data.failures)
     triage = [f"{counts[m]} {m}" for m in MARKS if counts[m] or m == "open"]
     if hide_done:
         triage.append("hiding done")
     return " · ".join(parts) + "  │  " + " · ".join(triage) + f"  │  read {read_at}"
+
+
+def _of(part: int | None, whole: int | None) -> str:
+    return "?" if whole is None else f"{'?' if part is None else part}/{whole}"
+
+
+def rates_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
+    """Per agent@version: pass rate from checks with its 95 % interval, graded counts."""
+    if not summary.pass_rates:
+        return Text("No run graded by a check yet.", style=muted)
+    lines = []
+    for rate in summary.pass_rates:
+        head = Text(rate.agent, style=bold)
+        if rate.graded:
+            head.append(f"  {percent(rate.rate)} {interval_text(rate)}")
+            counts = f"  {rate.passed}/{rate.graded} passed"
+        else:
+            counts = "  no run graded"
+        if rate.not_graded:
+            counts += f", {rate.not_graded} not graded"
+        lines += [head, Text(counts, style=muted)]
+    return Text("\n").join(lines)
+
+
+def reviewers_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
+    """Per reviewer: canary accuracy, false-pass rate, κ; then the gate's κ and limits."""
+    reviewers = summary.reviewers
+    lines = []
+    if reviewers.source is None:
+        lines.append(Text("no reviewers.json: canaries not measured", style=muted))
+    for row in reviewers.rows:
+        lines.append(Text(row.agent, style=bold))
+        if row.canaries is not None or row.accuracy is not None:
+            lines.append(Text(f"  canaries {_of(row.correct, row.canaries)} right "
+                              f"({percent(row.accuracy)})"))
+            lines.append(Text(f"  false passes {_of(row.false_passes, row.bad_seen)} "
+                              f"({percent(row.false_pass_rate)})"))
+        if row.kappa_pairs:
+            lines.append(Text(f"  κ {kappa_text(row.kappa)} over {row.kappa_pairs} run pairs"))
+    if reviewers.kappa is not None:
+        lines.append(Text(f"gate {gate_kappa_text(reviewers.kappa)}"))
+    gate = gate_text(reviewers)
+    if gate:
+        lines.append(Text(f"gate: {gate}", style=muted))
+    if not lines:
+        lines.append(Text("No reviews yet.", style=muted))
+    return Text("\n").join(lines)
+
+
+def refused_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
+    """The merges the gate refused, by reason kind, each with the gate's own words."""
+    if not summary.refused:
+        return Text("The gate refused nothing.", style=muted)
+    lines = []
+    for group in summary.refused:
+        lines.append(Text.assemble((f"{group.error_kind} ×{group.count}", bold),
+                                   (f"  {group.meaning}", muted)))
+        for refusal in group.refusals:
+            lines.append(Text.assemble(f"  {refusal.run_id} ", (refusal.reason or "-", "")))
+    return Text("\n").join(lines)
+
+
+FACTS = (  # panel id, title
+    ("report-rates", "Pass rate from checks"),
+    ("report-reviewers", "Reviewers"),
+    ("report-refused", "Refused by the merge gate"),
+)
 
 
 # --------------------------------------------------------------------------- screen
@@ -207,6 +288,13 @@ class ReportScreen(RoomScreen):
     ReportScreen #report-summary {
         height: 1; padding: 0 1; background: $panel; color: $foreground;
     }
+    ReportScreen #report-facts { height: auto; max-height: 11; }
+    ReportScreen .report-fact {
+        width: 1fr; height: auto; max-height: 11; padding: 0 1; overflow-y: auto;
+        border: round $primary 40%; border-title-color: $foreground;
+    }
+    ReportScreen #report-refused { width: 3fr; }
+    ReportScreen #report-rates, ReportScreen #report-reviewers { width: 2fr; }
     ReportScreen #report-body { height: 1fr; }
     ReportScreen #report-failures { width: 3fr; height: 1fr; }
     ReportScreen #report-side {
@@ -265,6 +353,11 @@ class ReportScreen(RoomScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("reading the artifacts folder …", id="report-summary", markup=False)
+        with Horizontal(id="report-facts"):
+            for panel_id, title in FACTS:
+                panel = Static("", id=panel_id, classes="report-fact", markup=False)
+                panel.border_title = title
+                yield panel
         with Horizontal(id="report-body"):
             table: DataTable[Text] = DataTable(id="report-failures", cursor_type="row",
                                                cursor_foreground_priority="renderable")
@@ -367,6 +460,7 @@ class ReportScreen(RoomScreen):
         self.query_one("#report-summary", Static).update(summary_line(
             self.data, self.marks, hide_done=self.hide_done,
             read_at=self.ctx.clock_text(self.ctx.clock())))
+        self._show_facts(self.data.summary)
         rows = build_rows(self.data, self.marks, hide_done=self.hide_done,
                           clock_text=self.ctx.clock_text)
         if [r.key for r in rows] == [r.key for r in self._rows]:
@@ -374,6 +468,17 @@ class ReportScreen(RoomScreen):
         else:
             self._fill(rows)
         self._show_detail()
+
+    def _show_facts(self, summary: Summary) -> None:
+        bold, muted = "bold", self._colour("foreground-muted")
+        alarm = f"bold {self._colour('error')}"
+        texts = (rates_text(summary, bold, muted), reviewers_text(summary, bold, muted),
+                 refused_text(summary, alarm, muted))
+        for (panel_id, _), text in zip(FACTS, texts, strict=True):
+            self.query_one(f"#{panel_id}", Static).update(text)
+        refused = summary.totals.refused
+        self.query_one("#report-refused", Static).border_title = (
+            f"Refused by the merge gate ({refused})" if refused else "Refused by the merge gate")
 
     def _update_rows(self, rows: list[RowSpec]) -> None:
         """Same rows in the same order: change only the cells that differ."""
