@@ -16,6 +16,9 @@ from rich.table import Table
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.eval_cli import eval_cmd
 from pantheon_engine.evals.suite_cli import suite_app
+from pantheon_engine.specialize.harvest_cli import harvest_cmd, traces_app
+from pantheon_engine.specialize.train_cli import train_cmd
+from pantheon_engine.specialize.versions_cli import promote_cmd, register_cmd, rollback_cmd
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Pantheon: local agents by night, a control room by day.")
@@ -32,6 +35,12 @@ for sub, name in ((tool_app, "tool"), (init_app, "init"), (models_app, "models")
     app.add_typer(sub, name=name)
 app.add_typer(suite_app, name="suite", help="Task suites: generate (docops) and check them.")
 app.command("eval")(eval_cmd)
+app.command("promote")(promote_cmd)
+app.command("rollback")(rollback_cmd)
+agents_app.command("register")(register_cmd)
+app.add_typer(traces_app, name="traces")
+app.command("harvest")(harvest_cmd)
+app.command("train")(train_cmd)
 
 console = Console()
 err_console = Console(stderr=True)
@@ -172,12 +181,20 @@ def tool_list() -> None:
 
 
 @agents_app.command("list")
-def agents_list() -> None:
-    """List the registered agents."""
+def agents_list(
+    artifacts: Annotated[Path, typer.Option("--artifacts", help="where the agent versions "
+                                            "are registered")] = Path("artifacts"),
+) -> None:
+    """List the registered agents (current versions), then every version with its
+    holdout pass rate."""
     from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.specialize.versions import VersionStore
+    from pantheon_engine.specialize.versions_cli import current_ref, versions_table
 
     try:
         registry = default_registry()
+        store = VersionStore(artifacts)
+        versions = versions_table(store)
     except PantheonError as exc:
         fail(exc)
         return
@@ -185,9 +202,12 @@ def agents_list() -> None:
     for col in ("agent", "kind", "tools", "description"):
         table.add_column(col)
     for agent in registry:
-        table.add_row(agent.ref, "model" if agent.uses_model else "builtin",
+        table.add_row(current_ref(store, agent.name, agent.ref),
+                      "model" if agent.uses_model else "builtin",
                       ", ".join(agent.tools), agent.description)
     console.print(table)
+    if versions is not None:
+        console.print(versions)
 
 
 @agents_app.command("show")
@@ -295,16 +315,24 @@ def serve_vllm_cmd(
     port: Annotated[int, typer.Option("--port")] = 8000,
     max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command only")] = False,
+    adapters: Annotated[bool, typer.Option(
+        "--adapters", help="serve each agent's current version as a LoRA module "
+        "(NAME@N, from --artifacts)")] = False,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
 ) -> None:
     """Start a vLLM OpenAI-compatible server on this host (GPU hosts, `[vllm]` extra)."""
     from pantheon_engine.engines.vllm_serve import build_vllm_command, serve_vllm
+    from pantheon_engine.specialize.serving import vllm_lora_args
+    from pantheon_engine.specialize.versions import VersionStore
 
     try:
-        argv = build_vllm_command(model, host=host, port=port, max_num_seqs=max_num_seqs)
+        extra = vllm_lora_args(VersionStore(artifacts)) if adapters else []
+        argv = build_vllm_command(model, host=host, port=port, max_num_seqs=max_num_seqs,
+                                  extra=extra)
         if dry_run:
             print(" ".join(argv))
             return
-        serve_vllm(model, host=host, port=port, max_num_seqs=max_num_seqs)
+        serve_vllm(model, host=host, port=port, max_num_seqs=max_num_seqs, extra=extra)
     except PantheonError as exc:
         fail(exc)
 
@@ -388,6 +416,8 @@ def night_cmd(
     from pantheon_engine.jobqueue import JobQueue
     from pantheon_engine.night import Night
     from pantheon_engine.policy import Policy
+    from pantheon_engine.specialize.serving import plan_night
+    from pantheon_engine.specialize.versions import VersionStore
     from pantheon_engine.traces import TraceStore
 
     async def main() -> Any:
@@ -401,7 +431,12 @@ def night_cmd(
                 err_console.print("the queue is empty: nothing to do "
                                   "(pantheon queue add FLOW --input …)")
                 return None
-            engine_obj = make_engine(settings, policy)
+            # each model agent's current version, its weights verified by hash
+            serving = plan_night(queue, default_registry(), settings, VersionStore(artifacts))
+            engine_obj = make_engine(serving.settings, policy)
+            serving.configure(engine_obj)
+            for note in serving.notes:
+                err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
             await engine_obj.start()  # preflight: the model loads (pulled first if missing)
             ping = getattr(engine_obj, "ping", None)
             if ping is not None:  # preflight: the model server answers
@@ -436,7 +471,7 @@ def night_cmd(
                                       "flight", highlight=False)
 
             traces = TraceStore.for_artifacts(artifacts)
-            runner = Night(queue=queue, registry=default_registry(), engine=engine_obj,
+            runner = Night(queue=queue, registry=serving.registry, engine=engine_obj,
                            policy=policy, artifacts=artifacts, concurrency=concurrency,
                            until=deadline, sample_s=sample_s, on_event=on_event,
                            traces=traces, lease_s=lease_s, resume=resume,

@@ -43,6 +43,9 @@ from pantheon_engine.reviewing.ledger import ReviewerLedger
 from pantheon_engine.reviewing.runner import CanaryRunner
 from pantheon_engine.runner import load_flow_checked
 
+#: key of a job input holding sampling options: {"seed", "temperature", "meta"}
+SAMPLING_KEY = "_sampling"
+
 
 def new_night_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-night"
@@ -237,7 +240,10 @@ class Night:
         flow = self._flows.get(job.flow)
         if flow is None:
             flow = self._flows[job.flow] = load_flow_checked(Path(job.flow), self.registry)
-        data = job.input
+        data = dict(job.input)
+        # a sampled job (a best-of-k harvest) carries its seed, temperature and run.json
+        # facts here; the flow never sees them
+        sampling = data.pop(SAMPLING_KEY, None) or {}
         workspace = data.get("workspace")
         if not isinstance(workspace, str) or not workspace:
             raise SpecError(f"job {job.id}: the input names no workspace")
@@ -249,8 +255,9 @@ class Night:
         orchestrator = Orchestrator(
             registry=self.registry, engine=self.engine, policy=self.policy,
             artifacts_root=Path(self.artifacts),
-            run_meta={"night_id": self.night_id, "job_id": job.id}, traces=self.traces,
-            shared=shared,
+            run_meta={**(sampling.get("meta") or {}), "night_id": self.night_id,
+                      "job_id": job.id}, traces=self.traces,
+            shared=shared, seed=sampling.get("seed"), temperature=sampling.get("temperature"),
         )
         # a job a dead night left behind resumes its run: completed nodes are not rerun
         if job.run_id and orchestrator.resumable(job.run_id):

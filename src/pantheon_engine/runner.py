@@ -12,6 +12,8 @@ from pantheon_engine.flows import Flow, load_flow
 from pantheon_engine.flows_builtin import agent_roots
 from pantheon_engine.orchestrator import Orchestrator, RunResult
 from pantheon_engine.policy import Policy
+from pantheon_engine.specialize.serving import model_agents, plan_serving
+from pantheon_engine.specialize.versions import VersionStore
 
 
 def load_flow_checked(path: Path, registry: AgentRegistry | None = None) -> Flow:
@@ -36,12 +38,19 @@ async def run_once(
     orchestrator.validate_input(flow, run_input)
     settings = merge_engine(load_settings(config), name=engine, model=model,
                             base_url=base_url, replay=replay)
+    # each model agent's current version, with its own weights where the engine allows it
+    serving = plan_serving(registry, settings, VersionStore(artifacts),
+                           agents=model_agents([flow], registry))
+    orchestrator.registry, settings = serving.registry, serving.settings
     needs_model = any(registry.get(n.agent).uses_model for n in flow.nodes)
     engine_obj = make_engine(settings, policy) if needs_model else None
+    serving.configure(engine_obj)
     if progress is not None:
         progress.print(f"[dim]{flow.name}: {len(flow.nodes)} nodes · {mode} · engine "
                        f"{engine_obj.name if engine_obj else 'none'} "
                        f"{engine_obj.model if engine_obj else ''}[/]", highlight=False)
+        for note in serving.notes:
+            progress.print(f"[yellow]note:[/] {note}", highlight=False)
 
         def on_event(event: str, data: dict[str, Any]) -> None:
             if event == "node_finished":

@@ -122,12 +122,12 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),
         on_tool_call=lambda rec: _log_tool_call(ctx, rec),
     )
-    engine: Engine = ctx.engine
+    engine: Engine = ctx.engine.for_agent(agent.name)  # a version served by name: its adapter
     store = ctx.extra.get("traces")
     if store is not None:  # every request, reply and tool call also goes to the trace store
         from pantheon_engine.traces import RequestTap, TraceKey
 
-        engine = tap = RequestTap(ctx.engine)
+        engine = tap = RequestTap(engine)
         key = TraceKey(night_id=ctx.extra.get("night_id"), run_id=ctx.run_id,
                        node_id=ctx.node_id, agent=agent.ref, attempt=ctx.attempt)
         sinks = store.sinks(key, tap=tap, then=sinks)

@@ -91,6 +91,11 @@ class Engine(abc.ABC):
     async def complete(self, request: EngineRequest) -> Completion:
         """Return one completion for ``request``; raise ``EngineError`` on failure."""
 
+    def for_agent(self, agent: str) -> Engine:
+        """The engine that serves ``agent``'s requests: this one, unless the engine serves
+        agent versions by name (a LoRA module per agent on a vLLM server)."""
+        return self
+
     def stats(self) -> EngineStats:
         return EngineStats()
 

@@ -23,6 +23,10 @@ request model accepts unknown fields and ignores them (``extra="allow"``, logged
 0.10.2 without harming a newer one. ``constraint_format="openai"`` sends the standard
 ``response_format`` JSON schema instead (llama.cpp server, OVMS, Ollama; schemas only).
 
+A version of an agent served as a LoRA module (vLLM ``--enable-lora --lora-modules
+NAME=FOLDER``) is asked for by name: ``adapters`` maps an agent to its module, and
+:meth:`OpenAIEngine.for_agent` gives that agent a view whose requests name it.
+
 Tool definitions (OpenAI ``tools``) can be passed per engine or per call; a reply that
 carries ``tool_calls`` is turned into Pantheon's text envelope
 ``{"type":"tool","name":…,"args":{…}}`` so the tool loop sees one format.
@@ -165,6 +169,7 @@ class OpenAIEngine(Engine):
         extra_body: dict[str, Any] | None = None,
         throughput_window_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        adapters: dict[str, str] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -187,6 +192,8 @@ class OpenAIEngine(Engine):
         self.extra_body = dict(extra_body or {})
         self.throughput_window_s = throughput_window_s
         self._transport = transport
+        #: agent name -> the served model its requests name (a vLLM LoRA module, ``agent@N``)
+        self.adapters = dict(adapters or {})
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
 
@@ -258,12 +265,18 @@ class OpenAIEngine(Engine):
 
     # -- requests ------------------------------------------------------------------------
 
+    def for_agent(self, agent: str) -> Engine:
+        """The same server, asking for the agent's LoRA module when it has one."""
+        served = self.adapters.get(agent)
+        return self if served is None else _ServedModel(self, served)
+
     def build_body(
         self,
         request: EngineRequest,
         *,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        model: str | None = None,
     ) -> dict[str, Any]:
         """The JSON body for ``/chat/completions`` (public for tests and traces)."""
         messages = []
@@ -278,8 +291,8 @@ class OpenAIEngine(Engine):
             "temperature": request.temperature,
             "stream": False,
         }
-        if self.model:
-            body["model"] = self.model
+        if model or self.model:
+            body["model"] = model or self.model
         if request.seed is not None:
             body["seed"] = request.seed
         if request.constraint is not None:
@@ -326,11 +339,12 @@ class OpenAIEngine(Engine):
         *,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        model: str | None = None,
     ) -> Completion:
         client_started = time.monotonic()
         self._ensure_client()
         assert self._semaphore is not None
-        body = self.build_body(request, tools=tools, tool_choice=tool_choice)
+        body = self.build_body(request, tools=tools, tool_choice=tool_choice, model=model)
         self._in_flight += 1
         try:
             async with self._semaphore:
@@ -487,6 +501,24 @@ class OpenAIEngine(Engine):
             self._running_sum += metrics.running
         self._server, self._server_at = metrics, now
         return metrics
+
+
+class _ServedModel(Engine):
+    """One agent's view of an :class:`OpenAIEngine`: its requests name ``model`` (the LoRA
+    module of the agent's version); connections, limits and numbers stay the engine's."""
+
+    name = "openai"
+    supports_constraints = True
+
+    def __init__(self, engine: OpenAIEngine, model: str) -> None:
+        self.inner = engine
+        self.model = model
+
+    async def complete(self, request: EngineRequest, **kwargs: Any) -> Completion:
+        return await self.inner.complete(request, model=self.model, **kwargs)
+
+    def stats(self) -> EngineStats:
+        return self.inner.stats()
 
 
 def _server_message(response: httpx.Response) -> str:

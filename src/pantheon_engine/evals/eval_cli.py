@@ -57,6 +57,9 @@ def eval_cmd(
     config: Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
     = None,
     as_json: Annotated[bool, typer.Option("--json", help="print eval.json to stdout")] = False,
+    against: Annotated[str | None, typer.Option(
+        "--against", help="another version of the agent (name@N) run on the same tasks: "
+        "both pass@1 and an exact McNemar test on the paired outcomes")] = None,
 ) -> None:
     """Run an agent over a suite split; report pass@1 with its interval, pass@k, failures."""
     try:
@@ -70,13 +73,31 @@ def eval_cmd(
             raise ConfigError(f"--temperature must be >= 0, got {temperature}")
         if samples > 1 and temperature is None:
             temperature = SAMPLED_TEMPERATURE
-        result = asyncio.run(_eval(
-            agent, suite=suite, split=split, samples=samples, temperature=temperature,
+        if against is not None and against.partition("@")[0] != agent.partition("@")[0]:
+            raise ConfigError(f"--against {against}: compare two versions of {agent}",
+                              hint=f"e.g. --against {agent.partition('@')[0]}@1")
+        options: dict[str, Any] = dict(
+            suite=suite, split=split, samples=samples, temperature=temperature,
             concurrency=concurrency, seed=seed, mode="night" if night else "day",
             engine=engine, model=model, base_url=base_url, replay=replay,
-            artifacts=artifacts, config=config, show_progress=not as_json))
+            artifacts=artifacts, config=config, show_progress=not as_json)
+        result = asyncio.run(_eval(agent, **options))
+        if against is not None:
+            from pantheon_engine.specialize.promote import compare_versions
+
+            other = asyncio.run(_eval(against, **options))
+            record, path = compare_versions(artifacts, result, other)
     except PantheonError as exc:
         _fail(exc)
+        return
+    if against is not None:
+        if as_json:
+            print(record.model_dump_json(indent=2))
+            return
+        for each in (result, other):
+            _out.print(each.render_text(), highlight=False, soft_wrap=True, markup=False)
+        _out.print(record.render_text(), highlight=False, soft_wrap=True, markup=False)
+        _out.print(f"comparison: {path}", highlight=False, soft_wrap=True, markup=False)
         return
     if as_json:
         print(result.model_dump_json(indent=2))
@@ -97,12 +118,16 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
     from pantheon_engine.evals.runner import agent_spec, plan, run_eval
     from pantheon_engine.evals.suite import load_suite
     from pantheon_engine.policy import Policy
+    from pantheon_engine.specialize.serving import model_agents, plan_serving
+    from pantheon_engine.specialize.versions import VersionStore, record_eval
 
     policy = Policy(mode=mode)
     policy.preflight()  # before anything else: a credential at night stops us here
     registry = default_registry([suite.resolve()])
     loaded = load_suite(suite, registry)
-    spec = agent_spec(registry, agent)
+    name, _, version = agent.partition("@")
+    number = int(version) if version.isdigit() else None  # a registered version: its weights
+    spec = registry.get(name)
     chosen = plan(loaded, spec, split, registry)  # bad input fails before a model loads
     if not chosen:
         raise ConfigError(f"the {split} split of {suite} has no task for {spec.name}",
@@ -110,9 +135,16 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
                           "tasks.jsonl")
     settings = merge_engine(load_settings(config), name=engine, model=model,
                             base_url=base_url, replay=replay, concurrency=concurrency)
+    # the version asked for (else the current one) with its own weights, verified by hash
+    serving = plan_serving(registry, settings, VersionStore(artifacts),
+                           agents=model_agents((flow for _, flow, _ in chosen), registry),
+                           pinned={name: number} if number is not None else None)
+    registry, settings = serving.registry, serving.settings
+    spec = agent_spec(registry, agent if version else name)
     needs_model = any(registry.get(n.agent).uses_model for _, flow, _ in chosen
                       for n in flow.nodes)
     engine_obj = make_engine(settings, policy) if needs_model else None
+    serving.configure(engine_obj)
     total = len(chosen) * samples
     progress = Progress(TextColumn(f"[bold]eval {spec.ref}[/]"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -132,15 +164,19 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
                    f"({split}), concurrency {concurrency}, engine "
                    f"{engine_obj.name if engine_obj else 'none'}", highlight=False,
                    soft_wrap=True)
+        for note in serving.notes:
+            _err.print(f"note: {note}", highlight=False, soft_wrap=True)
     if engine_obj is not None:
         await engine_obj.start()
     if progress is not None:
         progress.start()
     try:
-        return await run_eval(
-            loaded, agent=agent, split=split, engine=engine_obj, registry=registry,
+        result = await run_eval(
+            loaded, agent=spec.ref, split=split, engine=engine_obj, registry=registry,
             artifacts=artifacts, samples=samples, temperature=temperature,
             concurrency=concurrency, seed=seed, on_progress=on_progress, policy=policy)
+        record_eval(VersionStore(artifacts), result)
+        return result
     finally:
         if progress is not None:
             progress.stop()

@@ -165,10 +165,11 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
                    registry: AgentRegistry, artifacts: Path, samples: int = 1,
                    temperature: float | None = None, concurrency: int = 32, seed: int = 0,
                    on_progress: Progress | None = None, policy: Policy | None = None,
-                   eval_id: str | None = None) -> EvalResult:
+                   eval_id: str | None = None, traces: Any = None) -> EvalResult:
     """Run ``agent`` over the split ``samples`` times per task and write ``eval.json``.
 
-    ``engine`` must be started already. Sample ``s`` runs with seed ``seed + s``. Runs go to
+    ``engine`` must be started already. Sample ``s`` runs with seed ``seed + s``. ``traces``:
+    a TraceStore that records every request and reply (None: artifacts only). Runs go to
     ``<artifacts>/evals/<eval_id>/runs/``; a user error (unknown agent, a split with no
     task for the agent, an input that does not fit) raises before any run starts.
     """
@@ -196,7 +197,7 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
         async with gate:
             orchestrator = Orchestrator(
                 registry=registry, engine=engine, policy=policy, artifacts_root=root,
-                seed=seed + job.sample, temperature=temperature,
+                seed=seed + job.sample, temperature=temperature, traces=traces,
                 run_meta={"eval_id": eval_id, "task_id": job.task.id, "sample": job.sample})
             started = time.perf_counter()
             try:
