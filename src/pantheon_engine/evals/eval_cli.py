@@ -120,6 +120,7 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
     from pantheon_engine.policy import Policy
     from pantheon_engine.specialize.serving import model_agents, plan_serving
     from pantheon_engine.specialize.versions import VersionStore, record_eval
+    from pantheon_engine.traces import TraceStore
 
     policy = Policy(mode=mode)
     policy.preflight()  # before anything else: a credential at night stops us here
@@ -171,10 +172,16 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
     if progress is not None:
         progress.start()
     try:
-        result = await run_eval(
-            loaded, agent=spec.ref, split=split, engine=engine_obj, registry=registry,
-            artifacts=artifacts, samples=samples, temperature=temperature,
-            concurrency=concurrency, seed=seed, on_progress=on_progress, policy=policy)
+        # every request and reply goes to the trace store, so green samples can be mined
+        traces = TraceStore.for_artifacts(artifacts)
+        try:
+            result = await run_eval(
+                loaded, agent=spec.ref, split=split, engine=engine_obj, registry=registry,
+                artifacts=artifacts, samples=samples, temperature=temperature,
+                concurrency=concurrency, seed=seed, on_progress=on_progress, policy=policy,
+                traces=traces)
+        finally:
+            traces.close()
         record_eval(VersionStore(artifacts), result)
         return result
     finally:

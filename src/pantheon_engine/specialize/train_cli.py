@@ -93,6 +93,9 @@ def train_cmd(
     = None,
     artifacts: Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
     = Path("artifacts"),
+    register: Annotated[bool, typer.Option(
+        "--register/--no-register", help="register the adapter as the agent's next version")]
+    = True,
     config: Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
     = None,
 ) -> None:
@@ -118,6 +121,17 @@ def train_cmd(
 
     for line in summary_lines(result):
         _out.print(line, highlight=False, soft_wrap=True, markup=False)
+    if register:  # the adapter becomes the next version (never current until promoted)
+        from pantheon_engine.specialize.versions import VersionStore
+
+        try:
+            version = VersionStore(artifacts).register_training(name, folder)
+        except PantheonError as exc:
+            _fail(exc)
+            return
+        _out.print(f"registered {name}@{version.number} (not current: evaluate it with "
+                   f"pantheon eval {name}@{version.number} --against {name} …, then "
+                   "pantheon promote)", highlight=False, soft_wrap=True, markup=False)
 
 
 def _quiet_libraries() -> None:
