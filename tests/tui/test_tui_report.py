@@ -319,8 +319,11 @@ async def test_viewer_shows_files_highlighted_and_copies_paths(room: RoomContext
     (node / "diff.patch").write_text("--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a = 1\n+a = 2\n")
     app = ControlRoom(room, mode="report")
     async with app.run_test(size=SIZE) as pilot:
-        await report_screen(pilot)
+        screen = await report_screen(pilot)
+        await wait_until(pilot, lambda: screen.highlighted is not None, "a failure highlighted")
         await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ArtifactViewer),
+                         "the viewer opened")
         viewer = app.screen
         assert isinstance(viewer, ArtifactViewer)
         assert [p.name for p in viewer.files][:4] == ["error.json", "prompt.txt",
