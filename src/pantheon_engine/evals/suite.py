@@ -20,7 +20,6 @@ with its file and line. See ``docs/suites.md``.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,6 +30,7 @@ from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.errors import FlowError, SpecError, SuiteError, WorkspaceError
 from pantheon_engine.flows import Flow, load_flow
+from pantheon_engine.flows_builtin import resolve_flow as find_flow
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 TASKS_FILE = "tasks.jsonl"
@@ -123,29 +123,11 @@ class SuiteProblem:
         return f"{where}: {self.what}" + (f"\n      hint: {self.hint}" if self.hint else "")
 
 
-def _repo_flow(name_or_path: str, base: Path) -> Path:
-    """A flow file relative to ``base``, else ``<name>.yaml`` in the repository's flows/."""
-    candidate = Path(name_or_path).expanduser()
-    if not candidate.is_absolute():
-        candidate = Path(base) / candidate
-    if candidate.is_file():
-        return candidate.resolve()
-    found = Path(__file__).resolve().parents[3] / "flows" / f"{name_or_path}.yaml"
-    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", name_or_path) and found.is_file():
-        return found
-    raise SpecError(f"{name_or_path}: no such flow file, and no built-in flow has this name",
-                    hint="give the path of a flow YAML file, relative to the suite folder")
-
-
 def resolve_flow(name_or_path: str, base: Path) -> Path:
     """The flow file a task names: a path relative to ``base`` if it exists, else a
     built-in flow (``docops``). :class:`SuiteError` if neither."""
     try:
-        from pantheon_engine.flows_builtin import resolve_flow as find
-    except ImportError:  # built-in flows not packaged: the repository's flows/ folder
-        find = _repo_flow
-    try:
-        return find(name_or_path, Path(base))
+        return find_flow(name_or_path, Path(base))
     except SpecError as exc:
         raise SuiteError(f"unknown flow {name_or_path!r}: no such file in {base}, and no "
                          "built-in flow has this name", hint=exc.hint) from None
