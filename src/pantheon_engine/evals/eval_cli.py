@@ -14,6 +14,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pantheon_engine.cli_options import (
+    ArtifactsOption,
+    BaseUrlOption,
+    ConfigOption,
+    EngineOption,
+    ModelOption,
+    NightOption,
+    ReplayOption,
+)
 from pantheon_engine.errors import ConfigError, PantheonError
 
 SPLITS = ("holdout", "train", "all")
@@ -42,20 +51,13 @@ def eval_cmd(
     )] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="runs at once")] = 32,
     seed: Annotated[int, typer.Option("--seed", help="sample s runs with seed + s")] = 0,
-    night: Annotated[bool, typer.Option("--night/--day", help="policy (night by default)")]
-    = True,
-    engine: Annotated[str | None, typer.Option("--engine", help="openvino | openai | replay")]
-    = None,
-    model: Annotated[str | None, typer.Option("--model", help="catalogue name, GGUF or IR "
-                                              "path")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible "
-                                                 "server")] = None,
-    replay: Annotated[str | None, typer.Option("--replay", help="run folder or replies "
-                                               "JSONL")] = None,
-    artifacts: Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
-    = Path("artifacts"),
-    config: Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
-    = None,
+    night: NightOption = True,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    replay: ReplayOption = None,
+    artifacts: ArtifactsOption = Path("artifacts"),
+    config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print eval.json to stdout")] = False,
     against: Annotated[str | None, typer.Option(
         "--against", help="another version of the agent (name@N) run on the same tasks: "

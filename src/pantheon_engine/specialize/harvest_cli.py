@@ -15,6 +15,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from pantheon_engine.cli_options import (
+    ArtifactsOption,
+    BaseUrlOption,
+    ConfigOption,
+    EngineOption,
+    ModelOption,
+    NightOption,
+    ReplayOption,
+)
 from pantheon_engine.errors import ConfigError, PantheonError
 
 traces_app = typer.Typer(no_args_is_help=True,
@@ -123,20 +132,13 @@ def harvest_cmd(
         "--concurrency", "-c", help=f"runs at once (best-of-k, default 32) or tasks at once "
         f"(search, default {SEARCH_CONCURRENCY})")] = None,
     seed: Annotated[int, typer.Option("--seed", help="base seed")] = 0,
-    night: Annotated[bool, typer.Option("--night/--day", help="policy (night by default)")]
-    = True,
-    engine: Annotated[str | None, typer.Option("--engine", help="openvino | openai | replay")]
-    = None,
-    model: Annotated[str | None, typer.Option("--model", help="catalogue name, GGUF or IR "
-                                              "path")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="OpenAI-compatible "
-                                                 "server")] = None,
-    replay: Annotated[str | None, typer.Option("--replay", help="run folder or replies "
-                                               "JSONL")] = None,
-    artifacts: Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
-    = Path("artifacts"),
-    config: Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
-    = None,
+    night: NightOption = True,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    replay: ReplayOption = None,
+    artifacts: ArtifactsOption = Path("artifacts"),
+    config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
     """Green examples for an agent from a suite's train split: best-of-k, search, demos."""
