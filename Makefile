@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: night test lint bench clean
+.PHONY: night test lint bench specialize clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/throughput.py
+
+specialize: $(VENV)/.installed
+	$(BIN)/pantheon models pull
+	$(BIN)/python bench/specialize.py
 
 clean:
 	rm -rf $(VENV) artifacts/runs artifacts/worktrees artifacts/workspaces

@@ -788,3 +788,54 @@ def test_kappa_by_reviewer_agent(tmp_path: Path) -> None:
     by_agent = {a.agent: (a.pairs, a.kappa) for a in summary.kappa.by_agent}
     assert by_agent["review.peer@1"] == (2, 1.0)
     assert by_agent["review.peer@2"][0] == 2 and by_agent["review.peer@2"][1] == 0.0
+
+
+def _learning_curves(root: Path) -> None:
+    from pantheon_engine.specialize.curve import CurvePoint, make_curve, save_curve
+
+    for scope, passed in (("rule", (0, 61, 98, 126, 141)), ("file", (0, 30, 45, 55, 58))):
+        points = [CurvePoint(examples=n, passed=p, total=200, version=f"doc.frontmatter@{i + 1}")
+                  for i, (n, p) in enumerate(zip((0, 50, 100, 200, 400), passed, strict=True))]
+        save_curve(root, make_curve("doc.frontmatter", scope, "suites/docops-7", points,
+                                    target=0.5))
+
+
+def test_learning_curves_in_the_report(artifacts: Path, tmp_path: Path) -> None:
+    _learning_curves(artifacts)
+    broken = artifacts / "agents" / "codegen" / "curves" / "file.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text("{not json")
+    s = build_summary(artifacts, night_id="n1")
+    assert [(c.agent, c.scope) for c in s.curves] == [("doc.frontmatter", "file"),
+                                                      ("doc.frontmatter", "rule")]
+    assert s.curve_problems and "agents/codegen/curves/file.json" in s.curve_problems[0]
+    paths = write_report(artifacts, s, tmp_path / "out")
+    assert Summary.model_validate_json(paths[0].read_text()) == s
+
+    md = paths[1].read_text()
+    section = md[md.index("## Learning curves") : md.index("## Merged")]
+    assert "### doc.frontmatter · scope rule · suites/docops-7 holdout" in section
+    assert "| 50 | 61/200 | 30 % | [25 %, 37 %] | doc.frontmatter@2 | - |" in section
+    assert "Fit: p(N) = 0 % + (" in section
+    assert re.search(r"Target 50 %: N ≈ \d+ examples\.", section)
+    assert "Target 50 %: at or above the asymptote" in section  # the file scope tops out
+    assert "codegen/curves/file.json: not valid JSON" in section
+
+    page = paths[2].read_text()
+    assert "<h2>Learning curves</h2>" in page
+    assert page.count("<svg") == 3  # the two night charts and one per agent with curves
+    chart = page[page.index('<svg class="curve"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert chart.count('class="point"') == 10 and chart.count('class="fit"') == 2
+    assert 'class="target"' in chart and "training examples (N)" in chart
+    assert "<script" not in page and "http://" not in page and "https://" not in page
+
+
+def test_no_learning_curves_no_section(artifacts: Path, tmp_path: Path) -> None:
+    (artifacts / "agents" / "doc.frontmatter").mkdir(parents=True)  # a version, no curve
+    s = build_summary(artifacts, night_id="n1")
+    assert s.curves == [] and s.curve_problems == []
+    paths = write_report(artifacts, s, tmp_path / "out")
+    assert "Learning curves" not in paths[1].read_text()
+    page = paths[2].read_text()
+    assert "Learning curves" not in page and 'class="curve"' not in page

@@ -201,7 +201,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory, gguf: Path) -> dict[str, A
     events: list[Any] = []
     result = train_lora("doc.frontmatter", data, root / "adapter", base_gguf=gguf, rank=8,
                         alpha=16, lr=2e-3, batch=3, max_steps=3, eval_share=0.25,
-                        eval_every=2, seed=0, progress=events.append)
+                        eval_every=2, seed=0, checkpoints=[2, 9], progress=events.append)
     return {"result": result, "events": events, "data": data, "out": root / "adapter",
             "gguf": gguf}
 
@@ -260,6 +260,14 @@ def test_training_saves_the_adapter_and_what_made_it(trained: dict[str, Any]) ->
     assert summary["steps"] == 3 and summary["wall_s"] > 0
     assert summary["peak_rss_mb"] > 200  # a 135M model in fp32 and its gradients
     assert summary == trained["result"].model_dump()
+
+    # the curve's checkpoint after step 2 (6 distinct examples); a step past the end is not
+    assert summary["checkpoints"] == {"2": 6}
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-2"]
+    early = load_file(out / "checkpoints" / "step-2" / "adapter_model.safetensors")
+    assert set(early) == set(weights)
+    assert any(not bool((early[n] == weights[n]).all()) for n in b_weights)
+    assert config["checkpoints"] == [2, 9]
 
     phases = [e.phase for e in trained["events"]]
     assert phases[0] == "load" and phases[-1] == "save"

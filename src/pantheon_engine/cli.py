@@ -16,7 +16,9 @@ from rich.table import Table
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.eval_cli import eval_cmd
 from pantheon_engine.evals.suite_cli import suite_app
+from pantheon_engine.specialize.fix_cli import fix_cmd
 from pantheon_engine.specialize.harvest_cli import harvest_cmd, traces_app
+from pantheon_engine.specialize.specialize_cli import specialize_cmd
 from pantheon_engine.specialize.train_cli import train_cmd
 from pantheon_engine.specialize.versions_cli import promote_cmd, register_cmd, rollback_cmd
 
@@ -41,6 +43,8 @@ agents_app.command("register")(register_cmd)
 app.add_typer(traces_app, name="traces")
 app.command("harvest")(harvest_cmd)
 app.command("train")(train_cmd)
+app.command("specialize")(specialize_cmd)
+app.command("fix")(fix_cmd)
 
 console = Console()
 err_console = Console(stderr=True)

@@ -31,6 +31,8 @@ from pydantic import BaseModel, Field
 from pantheon_engine.atomic import atomic_write_json, atomic_write_text, iter_jsonl, read_dict
 from pantheon_engine.evals.stats import wilson_interval
 from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.specialize.curve import LearningCurve, read_curves
+from pantheon_engine.specialize.curve_report import curves_html, curves_markdown
 from pantheon_engine.tail import night_dirs
 
 __all__ = [
@@ -256,6 +258,9 @@ class Summary(BaseModel):
     reviewers: Reviewers = Field(default_factory=Reviewers)
     refused: list[RefusalGroup] = Field(default_factory=list)
     night: NightStats | None = None
+    #: every agent's learning curves (``agents/<agent>/curves/*.json``; not per night)
+    curves: list[LearningCurve] = Field(default_factory=list)
+    curve_problems: list[str] = Field(default_factory=list)  # curve files not readable
 
 
 # --------------------------------------------------------------------------- readers
@@ -606,7 +611,8 @@ def build_summary(
     A run counts when it has a readable ``run.json``, its ``started_at`` is at or after
     ``since`` (a naive ``since`` is taken as UTC) and, with ``night_id``, its
     ``run.json`` names that night. Reviewers' canary records come from that night's
-    ``reviewers.json`` (without ``night_id``: the newest night that has one).
+    ``reviewers.json`` (without ``night_id``: the newest night that has one). Learning
+    curves are the agents' (``agents/<agent>/curves/``), whatever the night or time.
     """
     root = Path(artifacts)
     totals = Totals()
@@ -701,6 +707,7 @@ def build_summary(
         by_flow.setdefault(flow, []).append((a, b))
         both = agent_a if agent_a == agent_b else f"{agent_a} + {agent_b}"
         by_agent.setdefault(both, []).append((a, b))
+    curves = read_curves(root)
     kappa = KappaSummary(
         pairs=len(pairs),
         agreement=(sum(p[3] == p[4] for p in pairs) / len(pairs)) if pairs else None,
@@ -734,6 +741,8 @@ def build_summary(
             key=lambda g: (-g.count, g.error_kind),
         ),
         night=_night_stats(root, night_id) if night_id is not None else None,
+        curves=curves.curves,
+        curve_problems=curves.problems,
     )
 
 
@@ -945,6 +954,7 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
         )
     else:
         out.append("No run was graded by a check.")
+    out += curves_markdown(summary.curves, summary.curve_problems)
 
     out += ["", "## Merged", ""]
     if summary.prs:
@@ -1156,6 +1166,8 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
         )
     else:
         body.append("<p>No run was graded by a check.</p>")
+    if summary.curves or summary.curve_problems:
+        body.append(curves_html(summary.curves, summary.curve_problems))
 
     body.append("<h2>Merged</h2>")
     if summary.prs:

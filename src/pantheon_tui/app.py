@@ -17,6 +17,7 @@ from textual.screen import Screen
 from pantheon_tui.context import DEFAULT_THEME, RoomContext
 from pantheon_tui.keymap import BindingInfo, binding_ids, check_keymap, describe
 from pantheon_tui.screens.base import RoomScreen
+from pantheon_tui.screens.curves import CurvesScreen
 from pantheon_tui.screens.help import HelpScreen
 from pantheon_tui.screens.night import NightScreen
 from pantheon_tui.screens.queue import QueueScreen
@@ -66,7 +67,7 @@ class ControlRoom(App[None]):
     @classmethod
     def all_binding_ids(cls) -> list[str]:
         ids = binding_ids(cls.BINDINGS)
-        for screen in (*ROOM_SCREENS.values(), ArtifactViewer, HelpScreen):
+        for screen in (*ROOM_SCREENS.values(), ArtifactViewer, CurvesScreen, HelpScreen):
             ids += binding_ids(screen.BINDINGS)
         return ids
 
@@ -99,6 +100,7 @@ class ControlRoom(App[None]):
         for name, screen in ROOM_SCREENS.items():
             rows += describe(screen.BINDINGS, name, keymap)
         rows += describe(ArtifactViewer.BINDINGS, "viewer", keymap)
+        rows += describe(CurvesScreen.BINDINGS, "curves", keymap)
         return rows
 
     def copy_path(self, text: str) -> None:

@@ -10,6 +10,12 @@ the scripted solver's calls, applied through the real ``fm_*`` tools, give a fil
 :func:`~pantheon_engine.docops.check.check_document` passes, and if it needs at most five
 edits; about one task in eight is a document that already complies (nothing to do), so an
 agent that edits blindly is caught as surely as one that does nothing.
+
+The *scope* says how much of a document's work one task asks for. ``file`` (the default)
+gives a task all of the document's rules; ``rule`` keeps one of them: a rule the document
+breaks (drawn from those the solver can fix alone within five edits), or any rule of a
+document that complies. The same documents and the same checks, cut finer: a learning
+curve per scope shows what a narrower task buys a small model.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 
@@ -61,6 +67,8 @@ COMMIT_DATE = "2024-01-01T00:00:00+0000"
 _SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json")
 
 T = TypeVar("T")
+Scope = Literal["file", "rule"]
+SCOPES: tuple[Scope, ...] = ("file", "rule")
 
 # --- content pools ---------------------------------------------------------------------------
 
@@ -444,7 +452,26 @@ class _Task:
     path: str = ""
 
 
-async def _draw_task(rng: random.Random, scratch: Path, compliant: bool) -> tuple[_Task, int]:
+async def _one_rule(rng: random.Random, scratch: Path, task: _Task) -> _Task | None:
+    """``task`` cut to one of its rules (rule scope), or None when no rule stands alone."""
+    text = task.doc.render()
+    fits: list[tuple[Rule, int]] = []
+    for rule in task.doc.rules:
+        calls = solve(text, [rule])
+        if task.edits == 0:
+            if not calls and check_document(text, [rule], text).passed:
+                fits.append((rule, 0))
+        elif 1 <= len(calls) <= MAX_EDITS and await _solved_by_tools(scratch, text, [rule],
+                                                                     calls):
+            fits.append((rule, len(calls)))
+    if not fits:
+        return None
+    rule, edits = rng.choice(fits)
+    return _Task(_Doc(task.doc.heading, task.doc.body, task.doc.entries, [rule]), edits)
+
+
+async def _draw_task(rng: random.Random, scratch: Path, compliant: bool,
+                     scope: Scope = "file") -> tuple[_Task, int]:
     """One solvable task (and how many draws were thrown away to get it)."""
     redrawn = 0
     while True:
@@ -453,15 +480,21 @@ async def _draw_task(rng: random.Random, scratch: Path, compliant: bool) -> tupl
         doc.rules = _draw_rules(rng, doc)
         text = doc.render()
         calls = solve(text, doc.rules)
+        found: _Task | None = None
         if 1 <= len(calls) <= MAX_EDITS and await _solved_by_tools(scratch, text, doc.rules,
                                                                    calls):
             if not compliant:
-                return _Task(doc, len(calls)), redrawn
-            done = _apply_in_memory(doc, calls)
-            done_text = done.render()
-            if not solve(done_text, done.rules) and check_document(
-                    done_text, done.rules, done_text).passed:
-                return _Task(done, 0), redrawn
+                found = _Task(doc, len(calls))
+            else:
+                done = _apply_in_memory(doc, calls)
+                done_text = done.render()
+                if not solve(done_text, done.rules) and check_document(
+                        done_text, done.rules, done_text).passed:
+                    found = _Task(done, 0)
+        if found is not None and scope == "rule":
+            found = await _one_rule(rng, scratch, found)
+        if found is not None:
+            return found, redrawn
         redrawn += 1
         if redrawn > MAX_REDRAWS:  # pragma: no cover - a broken generator, not bad luck
             raise RuntimeError(f"no solvable docops task in {MAX_REDRAWS} draws")
@@ -514,24 +547,26 @@ def _git(workspace: Path, *args: str) -> None:
         raise ConfigError(f"git {' '.join(args)} failed in {workspace}: {proc.stderr.strip()}")
 
 
-async def _draw_all(rng: random.Random, tasks: int) -> tuple[list[_Task], int]:
+async def _draw_all(rng: random.Random, tasks: int,
+                    scope: Scope = "file") -> tuple[list[_Task], int]:
     compliant = set(rng.sample(range(tasks), round(tasks * COMPLIANT_SHARE))) \
         if tasks >= 4 else set()
     drawn: list[_Task] = []
     redrawn = 0
     with tempfile.TemporaryDirectory(prefix="pantheon-docops-") as scratch:
         for index in range(tasks):
-            task, thrown = await _draw_task(rng, Path(scratch), index in compliant)
+            task, thrown = await _draw_task(rng, Path(scratch), index in compliant, scope)
             drawn.append(task)
             redrawn += thrown
     return drawn, redrawn
 
 
 def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0.4, *,
-                      force: bool = False) -> dict[str, Any]:
+                      force: bool = False, scope: Scope = "file") -> dict[str, Any]:
     """Write a docops suite of ``tasks`` tasks to ``out``; returns a summary of it.
 
-    ``holdout_share`` of the documents (rounded) go to the holdout split. An existing,
+    ``holdout_share`` of the documents (rounded) go to the holdout split. ``scope``:
+    ``file`` (all of a document's rules per task) or ``rule`` (one). An existing,
     non-empty ``out`` is refused unless ``force`` (which replaces only the suite's own
     ``workspace/``, ``tasks.jsonl`` and ``suite.json``).
     """
@@ -539,10 +574,12 @@ def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0
         raise ConfigError(f"--tasks must be between 1 and {MAX_TASKS}, got {tasks}")
     if not 0.0 <= holdout_share <= 1.0:
         raise ConfigError(f"--holdout-share must be between 0 and 1, got {holdout_share}")
+    if scope not in SCOPES:
+        raise ConfigError(f"--scope {scope!r}: expected one of {', '.join(SCOPES)}")
     out = Path(out)
     _prepare_out(out, force)
     rng = random.Random(seed)
-    drawn, redrawn = _run_sync(_draw_all(rng, tasks))
+    drawn, redrawn = _run_sync(_draw_all(rng, tasks, scope))
     holdout = set(rng.sample(range(tasks), round(tasks * holdout_share)))
     for index, task in enumerate(drawn):
         task.split = "holdout" if index in holdout else "train"
@@ -565,19 +602,23 @@ def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0
             lines.append(json.dumps({
                 "id": f"{split}-{number:0{width}d}", "agent": AGENT,
                 "input": {"path": task.path, "rules": rules_json(task.doc.rules)},
-                "split": split, "meta": {"edits": task.edits, "rule_kinds": kinds},
+                "split": split,
+                "meta": {"edits": task.edits, "rule_kinds": kinds, "scope": scope},
             }, ensure_ascii=False))
     _git(workspace, "init", "-q", "-b", "main")
     _git(workspace, "add", "-A")
-    _git(workspace, "commit", "-q", "-m", f"docops suite: {tasks} documents, seed {seed}")
+    _git(workspace, "commit", "-q", "-m", f"docops suite: {tasks} documents, seed {seed}"
+         + ("" if scope == "file" else f", {scope} scope"))
     (out / "tasks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    generator = {"name": "docops", "tasks": tasks, "seed": seed, "holdout_share": holdout_share}
+    generator = {"name": "docops", "tasks": tasks, "seed": seed, "holdout_share": holdout_share,
+                 "scope": scope}
     (out / "suite.json").write_text(json.dumps({
-        "description": f"docops: {tasks} front matter tasks from seed {seed}",
+        "description": f"docops: {tasks} front matter tasks from seed {seed}, {scope} scope",
         "generator": generator}, indent=2) + "\n", encoding="utf-8")
     edits = Counter(t.edits for t in drawn)
     return {
         "out": str(out), "tasks": tasks, "seed": seed, "holdout_share": holdout_share,
+        "scope": scope,
         "splits": {s: sum(t.split == s for t in drawn) for s in ("train", "holdout")},
         "edits": {n: edits[n] for n in range(MAX_EDITS + 1)},
         "rule_kinds": {k: counters[k] for k in RULE_KINDS},

@@ -83,11 +83,11 @@ def eval_cmd(
             concurrency=concurrency, seed=seed, mode="night" if night else "day",
             engine=engine, model=model, base_url=base_url, replay=replay,
             artifacts=artifacts, config=config, show_progress=not as_json)
-        result = asyncio.run(_eval(agent, **options))
+        result = asyncio.run(evaluate(agent, **options))
         if against is not None:
             from pantheon_engine.specialize.promote import compare_versions
 
-            other = asyncio.run(_eval(against, **options))
+            other = asyncio.run(evaluate(against, **options))
             record, path = compare_versions(artifacts, result, other)
     except PantheonError as exc:
         _fail(exc)
@@ -109,11 +109,14 @@ def eval_cmd(
                soft_wrap=True, markup=False)
 
 
-async def _eval(agent: str, *, suite: Path, split: str, samples: int,
-                temperature: float | None, concurrency: int, seed: int, mode: Any,
-                engine: str | None, model: str | None, base_url: str | None,
-                replay: str | None, artifacts: Path, config: Path | None,
-                show_progress: bool) -> Any:
+async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
+                   temperature: float | None, concurrency: int, seed: int, mode: Any,
+                   engine: str | None, model: str | None, base_url: str | None,
+                   replay: str | None, artifacts: Path, config: Path | None,
+                   show_progress: bool, limit: int | None = None) -> Any:
+    """Evaluate ``agent`` (``name`` or ``name@N``) as ``pantheon eval`` does; returns the
+    :class:`~pantheon_engine.evals.results.EvalResult`. ``limit``: only the split's first
+    ``limit`` tasks (in suite order), for a quicker, smaller measurement."""
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.config import load_settings, merge_engine
     from pantheon_engine.engines.factory import make_engine
@@ -132,6 +135,8 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
     number = int(version) if version.isdigit() else None  # a registered version: its weights
     spec = registry.get(name)
     chosen = plan(loaded, spec, split, registry)  # bad input fails before a model loads
+    if limit is not None:
+        chosen = chosen[:limit]
     if not chosen:
         raise ConfigError(f"the {split} split of {suite} has no task for {spec.name}",
                           hint="check --split and each task's `agent` or `flow` in "
@@ -181,7 +186,7 @@ async def _eval(agent: str, *, suite: Path, split: str, samples: int,
                 loaded, agent=spec.ref, split=split, engine=engine_obj, registry=registry,
                 artifacts=artifacts, samples=samples, temperature=temperature,
                 concurrency=concurrency, seed=seed, on_progress=on_progress, policy=policy,
-                traces=traces)
+                traces=traces, limit=limit)
         finally:
             traces.close()
         record_eval(VersionStore(artifacts), result)

@@ -165,8 +165,11 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
                    registry: AgentRegistry, artifacts: Path, samples: int = 1,
                    temperature: float | None = None, concurrency: int = 32, seed: int = 0,
                    on_progress: Progress | None = None, policy: Policy | None = None,
-                   eval_id: str | None = None, traces: Any = None) -> EvalResult:
+                   eval_id: str | None = None, traces: Any = None,
+                   limit: int | None = None) -> EvalResult:
     """Run ``agent`` over the split ``samples`` times per task and write ``eval.json``.
+
+    ``limit``: only the split's first ``limit`` tasks (suite order).
 
     ``engine`` must be started already. Sample ``s`` runs with seed ``seed + s``. ``traces``:
     a TraceStore that records every request and reply (None: artifacts only). Runs go to
@@ -178,7 +181,7 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
     if concurrency < 1:
         raise SpecError(f"--concurrency must be at least 1, got {concurrency}")
     spec = agent_spec(registry, agent)
-    chosen = plan(suite, spec, split, registry)
+    chosen = plan(suite, spec, split, registry)[:limit]
     split_name = split or "all"
     if not chosen:
         raise SpecError(f"no {split_name} task of {suite.folder} runs {spec.name}",

@@ -54,6 +54,9 @@ def suite_make(
         "--holdout-share", help="share of the documents held out")] = 0.4,
     force: Annotated[bool, typer.Option(
         "--force", help="replace the suite in a non-empty --out")] = False,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="file: all of a document's rules per task; rule: one rule per "
+        "task")] = "file",
 ) -> None:
     """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout."""
     from pantheon_engine.cli import console, fail
@@ -66,7 +69,8 @@ def suite_make(
             raise ConfigError(f"unknown suite generator {kind!r}",
                               hint=f"generators: {', '.join(GENERATORS)}")
         folder = out if out is not None else Path("suites") / f"{kind}-{seed}"
-        summary = make_docops_suite(folder, tasks, seed, holdout_share, force=force)
+        summary = make_docops_suite(folder, tasks, seed, holdout_share, force=force,
+                                    scope=scope)  # type: ignore[arg-type]
         suite = load_suite(folder)
     except PantheonError as exc:
         fail(exc)

@@ -214,16 +214,18 @@ async def harvest_best_of_k(
         suite: Suite, *, agent: str, registry: AgentRegistry, engine: Engine,
         artifacts: Path, split: str = "train", samples: int = 8, temperature: float = 0.8,
         seed: int = 0, concurrency: int = 32, policy: Policy | None = None,
-        demos: Path | None = None, on_progress: Progress | None = None) -> HarvestResult:
+        demos: Path | None = None, on_progress: Progress | None = None,
+        limit: int | None = None) -> HarvestResult:
     """``samples`` runs per train task through :func:`run_eval`, traces recorded; the
-    green runs' steps become the harvest's examples (source ``best-of-k``)."""
+    green runs' steps become the harvest's examples (source ``best-of-k``). ``limit``: only
+    the split's first ``limit`` tasks."""
     from pantheon_engine.traces import TraceStore
 
     if temperature <= 0:
         raise ConfigError(f"best-of-k needs a temperature above 0, got {temperature}",
                           hint="k samples at temperature 0 are k copies of one answer")
     spec = agent_spec(registry, agent)
-    tasks = train_tasks(suite, spec, split, registry)
+    tasks = train_tasks(suite, spec, split, registry)[:limit]
     started, started_at = time.perf_counter(), utc_now()
     harvest_id = new_harvest_id("best-of-k")
     eval_root = (Path(artifacts) / "evals" / harvest_id).resolve()
@@ -244,7 +246,7 @@ async def harvest_best_of_k(
             suite, agent=agent, split=split, engine=engine, registry=registry,
             artifacts=artifacts, samples=samples, temperature=temperature,
             concurrency=concurrency, seed=seed, on_progress=progress, policy=policy,
-            eval_id=harvest_id, traces=store)
+            eval_id=harvest_id, traces=store, limit=limit)
     finally:
         store.close()
     curator = Curator(HoldoutGuard.from_suite(suite, split))

@@ -63,9 +63,9 @@ def mine_cmd(
 ) -> None:
     """Green runs' model calls as TRL tool-calling examples (plus harvest files)."""
     try:
-        result = asyncio.run(_mine(agent, out=out, artifacts=artifacts, suite=suite,
-                                   split=split, include=include or [], traces=traces,
-                                   quiet=as_json))
+        result = asyncio.run(mine_examples(agent, out=out, artifacts=artifacts, suite=suite,
+                                           split=split, include=include or [],
+                                           traces=traces, quiet=as_json))
     except PantheonError as exc:
         _fail(exc)
         return
@@ -76,8 +76,9 @@ def mine_cmd(
     _say(f"wrote {result.counts.examples} example(s) to {out}")
 
 
-async def _mine(agent: str, *, out: Path, artifacts: Path, suite: Path | None, split: str,
-                include: list[Path], traces: Path | None, quiet: bool) -> Any:
+async def mine_examples(agent: str, *, out: Path, artifacts: Path, suite: Path | None,
+                        split: str, include: list[Path], traces: Path | None,
+                        quiet: bool) -> Any:
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.evals.suite import load_suite
     from pantheon_engine.specialize.mine import HoldoutGuard, mine, write_examples
@@ -159,7 +160,7 @@ def harvest_cmd(
                               f"--mode {mode} runs now")
         if demos is not None and not demos.is_file():
             raise ConfigError(f"--demos {demos}: no such file")
-        result = asyncio.run(_harvest(
+        result = asyncio.run(harvest(
             agent, suite=suite, split=split, mode=mode, samples=samples,
             temperature=temperature, demos=demos, rounds=rounds,
             keep_unfinished=keep_unfinished, queue=queue, concurrency=concurrency, seed=seed,
@@ -186,12 +187,15 @@ def harvest_cmd(
          f"{result.out}")
 
 
-async def _harvest(agent: str, *, suite: Path, split: str, mode: str, samples: int,
+async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: int,
                    temperature: float, demos: Path | None, rounds: int,
                    keep_unfinished: bool, queue: bool, concurrency: int | None, seed: int,
                    policy_mode: Any, engine: str | None, model: str | None,
                    base_url: str | None, replay: str | None, artifacts: Path,
-                   config: Path | None, show_progress: bool) -> Any:
+                   config: Path | None, show_progress: bool,
+                   limit: int | None = None) -> Any:
+    """Harvest as ``pantheon harvest`` does; returns the HarvestResult. ``limit``: only the
+    split's first ``limit`` tasks."""
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.config import load_settings, merge_engine
     from pantheon_engine.engines.factory import make_engine
@@ -214,7 +218,8 @@ async def _harvest(agent: str, *, suite: Path, split: str, mode: str, samples: i
     registry = default_registry([suite.resolve()])
     loaded = load_suite(suite, registry)
     name, number = parse_ref(agent)
-    tasks = train_tasks(loaded, registry.get(name), split, registry)  # before a model loads
+    # before a model loads
+    tasks = train_tasks(loaded, registry.get(name), split, registry)[:limit]
     needs_engine = mode in ("best-of-k", "search") and not queue
     workers = concurrency or (32 if mode == "best-of-k" else SEARCH_CONCURRENCY)
     settings = merge_engine(load_settings(config), name=engine, model=model,
@@ -275,7 +280,7 @@ async def _harvest(agent: str, *, suite: Path, split: str, mode: str, samples: i
                 loaded, agent=agent, registry=registry, engine=engine_obj,
                 artifacts=artifacts, split=split, samples=samples, temperature=temperature,
                 seed=seed, concurrency=concurrency or 32, policy=policy, demos=demos,
-                on_progress=on_progress)
+                on_progress=on_progress, limit=limit)
         search = SearchConfig(k=samples, temperature=temperature, rounds=rounds, seed=seed) \
             if mode == "search" else None
         return await harvest_trajectories(

@@ -46,8 +46,8 @@ from pantheon_engine.loop import unbind
 from pantheon_engine.specialize.secrets import scan_texts
 from pantheon_engine.tools.registry import get_tool
 
-Source = Literal["trace", "best-of-k", "search", "demo", "import"]
-SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search", "demo", "import")
+Source = Literal["trace", "best-of-k", "search", "demo", "import", "fix"]
+SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search", "demo", "import", "fix")
 #: sources whose data the model found itself (the rest are demonstrations)
 OWN_SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search")
 Kind = Literal["tool", "final"]

@@ -18,7 +18,10 @@ complete, so a folder under that name is always a finished training):
 * ``train_config.json``: every hyperparameter, the base GGUF and its sha256, versions;
 * ``data.json``: the data file's sha256, example counts per ``meta.source`` and ``kind``;
 * ``metrics.jsonl``: one line per step (loss, lr) and per evaluation (eval_loss);
-* ``summary.json``: wall time, peak memory, steps, first and final losses.
+* ``summary.json``: wall time, peak memory, steps, first and final losses;
+* ``checkpoints/step-<S>/``: the adapter after step ``S``, for each step asked for with
+  ``checkpoints`` (a learning curve evaluates them: after ``S`` steps of ``batch`` examples
+  in the first epoch, the adapter has seen ``S × batch`` distinct examples once each).
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ class TrainConfig(BaseModel):
     share_prefix: bool
     seed: int
     max_steps: int | None
+    checkpoints: list[int] = []
     mode: Mode
     device: str
     dtype: str
@@ -118,6 +122,9 @@ class TrainResult(BaseModel):
     mode: Mode
     device: str
     base_cached: bool
+    checkpoints: dict[str, int] = {}
+    """step (as text, like JSON keys) → distinct training examples seen by then, for each
+    saved checkpoint"""
 
 
 @dataclass(frozen=True)
@@ -403,6 +410,7 @@ def train_lora(
     seed: int = 0,
     max_steps: int | None = None,
     quantize: bool | None = None,
+    checkpoints: Sequence[int] = (),
     progress: ProgressFn | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter for ``agent`` on ``data_jsonl`` and save it in ``out_dir``.
@@ -415,7 +423,8 @@ def train_lora(
     out and its loss measured before training, every ``eval_every`` steps and at the end.
     ``share_prefix`` runs a prompt prefix common to a micro-batch once
     (:func:`answer_loss_sum`). ``quantize``: ``None`` trains in 4 bits when CUDA and
-    bitsandbytes are present.
+    bitsandbytes are present. ``checkpoints``: steps after which the adapter is also saved
+    under ``checkpoints/step-<S>/`` (steps beyond the last are ignored).
     """
     started = time.monotonic()
     for name, value, low in (("rank", rank, 1), ("epochs", epochs, 1), ("batch", batch, 1),
@@ -427,6 +436,8 @@ def train_lora(
         raise ConfigError(f"max_steps must be at least 1, got {max_steps}")
     if lr <= 0 or alpha <= 0:
         raise ConfigError("lr and alpha must be positive")
+    if any(c < 1 for c in checkpoints):
+        raise ConfigError(f"checkpoints are steps (at least 1), got {sorted(checkpoints)}")
     if not 0 <= eval_share < 1 or not 0 <= warmup_share < 1 or not 0 <= dropout < 1:
         raise ConfigError("eval_share, warmup_share and dropout must lie in [0, 1)")
     gguf = Path(base_gguf).expanduser()
@@ -483,7 +494,7 @@ def train_lora(
         micro_batch=min(micro_batch, batch), target=list(target), eval_share=eval_share,
         eval_every=eval_every, warmup_share=warmup_share, weight_decay=weight_decay,
         max_grad_norm=max_grad_norm, max_tokens=max_tokens, share_prefix=share_prefix,
-        seed=seed, max_steps=max_steps,
+        seed=seed, max_steps=max_steps, checkpoints=sorted(set(checkpoints)),
         mode=mode, device=device,
         dtype="nf4" if mode == "qlora" else str(next(model.parameters()).dtype),
         versions=_versions())
@@ -532,6 +543,8 @@ def train_lora(
     peft_model.train()
     step = 0
     pending: list[list[int]] = []
+    wanted = {c for c in checkpoints if c <= total}
+    saved: dict[str, int] = {}
     while step < total:
         if not pending:
             pending = epoch_batches(lengths, train_idx, batch, rng)
@@ -562,6 +575,13 @@ def train_lora(
         if progress:
             progress(TrainEvent("train", step=step, total=total, loss=step_loss,
                                 lr=current_lr, eval_loss=last_eval))
+        if step in wanted:
+            seen = min(step * batch, len(train_idx))
+            peft_model.save_pretrained(str(partial / "checkpoints" / f"step-{step}"))
+            (partial / "checkpoints" / f"step-{step}" / "README.md").unlink(missing_ok=True)
+            saved[str(step)] = seen
+            append_jsonl(metrics, {"step": step, "checkpoint": f"checkpoints/step-{step}",
+                                   "examples_seen": seen})
         if step % eval_every == 0 and step < total:
             last_eval = record_eval(step)
     if eval_idx:
@@ -586,7 +606,7 @@ def train_lora(
         peak_rss_mb=round(_peak_rss_mb(), 1),
         peak_device_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1)
         if device == "cuda" else None,
-        mode=mode, device=device, base_cached=cached)
+        mode=mode, device=device, base_cached=cached, checkpoints=saved)
     atomic_write_json(partial / "summary.json", result.model_dump())
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():

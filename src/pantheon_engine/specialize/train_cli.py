@@ -88,6 +88,9 @@ def train_cmd(
         "--target", help="comma-separated projections to adapt")]
     = "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    checkpoints: Annotated[str, typer.Option(
+        "--checkpoints", help="comma-separated steps after which the adapter is also saved "
+        "(checkpoints/step-S/)")] = "",
     base: Annotated[str | None, typer.Option(
         "--base", help="base GGUF: catalogue name or path (default: the engine's model)")]
     = None,
@@ -110,10 +113,16 @@ def train_cmd(
         targets = tuple(t.strip() for t in target.split(",") if t.strip())
         if not targets:
             raise ConfigError("--target names no projection")
-        result = _train(name, data, folder, gguf=gguf, rank=rank, alpha=alpha,
+        try:
+            steps = sorted({int(c) for c in checkpoints.split(",") if c.strip()})
+        except ValueError:
+            raise ConfigError(f"--checkpoints {checkpoints!r}: expected steps such as "
+                              "13,25,50") from None
+        result = train_with_progress(name, data, folder, gguf=gguf, rank=rank, alpha=alpha,
                         dropout=dropout, lr=lr, epochs=epochs, batch=batch,
                         micro_batch=micro_batch, max_steps=max_steps, eval_share=eval_share,
-                        eval_every=eval_every, target=targets, seed=seed)
+                        eval_every=eval_every, target=targets, seed=seed,
+                        checkpoints=steps)
     except PantheonError as exc:
         _fail(exc)
         return
@@ -145,7 +154,8 @@ def _quiet_libraries() -> None:
         hf_logging.set_verbosity_error()
 
 
-def _train(agent: str, data: Path, folder: Path, *, gguf: Path, **options: Any) -> Any:
+def train_with_progress(agent: str, data: Path, folder: Path, *, gguf: Path,
+                        **options: Any) -> Any:
     from pantheon_engine.specialize.train import TrainEvent, train_lora
 
     _quiet_libraries()

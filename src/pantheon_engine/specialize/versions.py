@@ -318,15 +318,25 @@ class VersionStore:
         return version
 
     def register_training(self, agent: str, train_dir: Path, *, note: str = "",
+                          checkpoint: int | None = None,
                           progress: Callable[[int, int], None] | None = None) -> AgentVersion:
         """Register what ``pantheon train`` left in ``train_dir`` as the next version.
 
         The adapter goes to ``adapter/``; ``data.json`` (data hash, examples per source),
         ``summary.json`` (loss, wall time, peak memory), ``train_config.json`` (the base GGUF
         and its sha256) and ``metrics.jsonl`` (the loss curve) are kept in the version folder
-        and read into its record.
+        and read into its record. ``checkpoint``: register the adapter saved after that
+        step (``checkpoints/step-<S>/``) instead of the final one; its record says how many
+        steps and distinct examples it had.
         """
         train_dir = Path(train_dir)
+        adapter_dir = train_dir
+        extra_metrics: dict[str, Any] = {}
+        if checkpoint is not None:
+            adapter_dir = train_dir / "checkpoints" / f"step-{checkpoint}"
+            if not adapter_dir.is_dir():
+                raise VersionError(f"{train_dir} has no checkpoint after step {checkpoint}",
+                                   hint="train with --checkpoints to save some")
         config = _read_dict(train_dir / "train_config.json")
         data = _read_dict(train_dir / "data.json")
         summary = _read_dict(train_dir / "summary.json")
@@ -340,13 +350,18 @@ class VersionStore:
         extras = [train_dir / name for name in ("train_config.json", "data.json",
                                                 "summary.json", "metrics.jsonl")
                   if (train_dir / name).is_file()]
+        metrics = {k: v for k, v in summary.items() if not isinstance(v, list | dict)}
+        if checkpoint is not None:
+            seen = (summary.get("checkpoints") or {}).get(str(checkpoint))
+            extra_metrics = {"checkpoint_step": checkpoint, "examples_seen": seen,
+                             "steps": checkpoint}
         return self.register_version(
-            agent, adapter_dir=train_dir, base_path=base_path,
+            agent, adapter_dir=adapter_dir, base_path=base_path,
             base_model=_model_name(base_path) if base_path else DEFAULT_MODEL,
             data=DataInfo(hash=data.get("sha256"), examples=int(data.get("examples") or 0),
                           sources=dict(data.get("by_source") or {}), path=data.get("path")),
-            metrics={k: v for k, v in summary.items() if not isinstance(v, list | dict)},
-            extra_files=extras, note=note, progress=progress)
+            metrics={**metrics, **extra_metrics}, extra_files=extras, note=note,
+            progress=progress)
 
     def record_eval(self, agent: str, number: int, info: EvalInfo) -> None:
         """Keep ``info`` as the version's latest eval (what ``agents list`` shows)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -24,12 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.color import Color, ColorParseError
 from textual.containers import Horizontal, VerticalScroll
@@ -61,6 +62,9 @@ from pantheon_engine.triage import (
 )
 from pantheon_tui.screens.base import RoomScreen
 from pantheon_tui.screens.viewer import ArtifactViewer
+
+if TYPE_CHECKING:  # the fix machinery loads when a fix is asked for, not with the room
+    from pantheon_engine.specialize.fixes import FixResult, FixTarget
 
 MARKS = ("open", "triaged", "requeued", "ignored")
 MARK_COLOURS = {  # theme variables
@@ -267,7 +271,7 @@ FACTS = (  # panel id, title
 
 
 class ReportScreen(RoomScreen):
-    """Failures by red bin; keys move, open, mark, requeue and copy paths."""
+    """Failures by red bin; keys move, open, mark, requeue, fix by hand and copy paths."""
 
     SCREEN_NAME = "report"
     TITLE = "Report"
@@ -278,10 +282,12 @@ class ReportScreen(RoomScreen):
         Binding("t", "mark('triaged')", "Triaged", id="report.triaged"),
         Binding("i", "mark('ignored')", "Ignore", id="report.ignored"),
         Binding("R", "requeue", "Requeue", id="report.requeue"),
+        Binding("e", "fix", "Fix by hand", id="report.fix"),
         Binding("o", "mark('open')", "Reopen", id="report.reopen"),
         Binding("y", "copy_path", "Copy path", id="report.copy"),
         Binding("h", "toggle_done", "Hide done", id="report.hide"),
         Binding("g", "reload", "Refresh", id="report.refresh"),
+        Binding("l", "curves", "Curves", id="report.curves"),
     ]
 
     DEFAULT_CSS = """
@@ -330,6 +336,20 @@ class ReportScreen(RoomScreen):
             super().__init__()
             self.text = text
             self.hint = hint
+
+    class FixReady(Message):
+        """The failed run's file is ready to edit (posted from a thread worker)."""
+
+        def __init__(self, target: FixTarget) -> None:
+            super().__init__()
+            self.target = target
+
+    class Fixed(Message):
+        """A hand fix was graded (and, when it passed, recorded as a demonstration)."""
+
+        def __init__(self, result: FixResult) -> None:
+            super().__init__()
+            self.result = result
 
     def __init__(self) -> None:
         super().__init__()
@@ -640,6 +660,12 @@ class ReportScreen(RoomScreen):
         if failure is not None:
             self._requeue(self.ctx.artifacts, self.ctx.clock, failure)
 
+    def action_fix(self) -> None:
+        """Open the failure's document in $EDITOR; a fix that passes its check becomes data."""
+        failure = self._need_failure()
+        if failure is not None:
+            self._prepare_fix(self.ctx.artifacts, failure)
+
     def action_copy_path(self) -> None:
         failure = self._need_failure()
         if failure is not None:
@@ -651,6 +677,24 @@ class ReportScreen(RoomScreen):
 
     def action_reload(self) -> None:
         self.reload()
+
+    def has_curves(self) -> bool:
+        """Whether the last read found a learning curve (or a broken curve file)."""
+        summary = self.data.summary if self.data is not None else None
+        return summary is not None and bool(summary.curves or summary.curve_problems)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the curves key shows in the footer only once there is a curve to look at
+        return self.has_curves() if action == "curves" else True
+
+    @on(Loaded)
+    def _curves_known(self, message: Loaded) -> None:
+        self.refresh_bindings()
+
+    def action_curves(self) -> None:
+        from pantheon_tui.screens.curves import CurvesScreen  # it borrows resolve_colour
+
+        self.app.push_screen(CurvesScreen(self.ctx.artifacts, poll_s=self.ctx.poll_s))
 
     # --- writes (thread workers; results come back as messages) -------------------------
 
@@ -690,6 +734,72 @@ class ReportScreen(RoomScreen):
                 f"job {job.id} queued again, but the mark was not written: {exc}"))
             return
         self.post_message(self.Marked(record, note=f"{failure.key}: job {job.id} queued again"))
+
+    @work(thread=True, group="report-fix", exit_on_error=False)
+    def _prepare_fix(self, artifacts: Path, failure: Failure) -> None:
+        from pantheon_engine.specialize.fixes import prepare_fix
+
+        try:
+            target = prepare_fix(artifacts, failure.run_id, failure.node)
+        except PantheonError as exc:
+            self.post_message(self.ActionFailed(exc.message, exc.hint))
+        except OSError as exc:
+            self.post_message(self.ActionFailed(f"{failure.key}: cannot prepare a fix: {exc}"))
+        else:
+            self.post_message(self.FixReady(target))
+
+    @on(FixReady)
+    def _edit_fix(self, message: FixReady) -> None:
+        """Hand the terminal to the editor (the room waits), then grade the file."""
+        from pantheon_engine.specialize.fixes import editor_command
+
+        target = message.target
+        command = editor_command(target.file)
+        try:
+            try:
+                with self.app.suspend():
+                    code = subprocess.run(command, check=False).returncode
+            except SuspendNotSupported:
+                if not self.app.is_headless:  # no terminal to hand over (a browser)
+                    self.notify(f"Edit {target.file} yourself, then run: pantheon fix "
+                                f"{target.run_id} --no-edit", title="fix", markup=False)
+                    return
+                code = subprocess.run(command, check=False, stdin=subprocess.DEVNULL,
+                                      capture_output=True).returncode
+        except OSError as exc:
+            self.notify(f"cannot start the editor {command[0]!r}: {exc}\nhint: set $VISUAL "
+                        "or $EDITOR", title="fix", severity="error", markup=False)
+            return
+        if code != 0:
+            self.notify(f"the editor exited with status {code}: nothing was checked; the "
+                        f"file is kept at {target.file}", title="fix", severity="warning",
+                        markup=False)
+            return
+        self._check_fix(self.ctx.artifacts, self.ctx.clock, target)
+
+    @work(thread=True, group="report-write", exit_on_error=False)
+    def _check_fix(self, artifacts: Path, clock: Callable[[], float],
+                   target: FixTarget) -> None:
+        from pantheon_engine.specialize.fixes import apply_fix_blocking
+
+        with self._write_lock:
+            try:
+                result = apply_fix_blocking(artifacts, target, clock=clock)
+            except PantheonError as exc:
+                self.post_message(self.ActionFailed(exc.message, exc.hint))
+                return
+            except OSError as exc:
+                self.post_message(self.ActionFailed(f"{target.run_id}: fix not checked: {exc}"))
+                return
+        self.post_message(self.Fixed(result))
+
+    @on(Fixed)
+    def _fixed(self, message: Fixed) -> None:
+        result = message.result
+        self.notify(result.render(), title="fix",
+                    severity="information" if result.recorded else "warning", markup=False)
+        if result.recorded:
+            self.reload()  # the engine marked the failure triaged
 
     @on(Marked)
     def _marked(self, message: Marked) -> None:
