@@ -24,7 +24,6 @@ from pantheon_engine.config import EngineSettings
 from pantheon_engine.engines.base import EngineRequest, Message
 from pantheon_engine.engines.openai import OpenAIEngine
 from pantheon_engine.engines.replay import RecordedReply
-from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
 from pantheon_engine.evals.runner import run_eval
 from pantheon_engine.evals.suite import load_suite
@@ -265,17 +264,16 @@ def test_serving_a_version_with_the_embedded_engine(art: Path) -> None:
     assert one.registry.get(AGENT).ref == f"{AGENT}@2" and one.served == {AGENT: 2}
     assert settings.model == "smollm2-135m"  # the caller's settings are left alone
 
-    # two model agents, one model per process: a version named explicitly is refused …
+    # two model agents that need different weights: one engine per file, routed by agent
     both = [AGENT, "review.peer"]
-    with pytest.raises(ConfigError, match=r"cannot serve doc\.frontmatter@2: review\.peer "
-                       "also runs on the model"):
-        plan_serving(registry, settings, store, agents=both, pinned={AGENT: 2})
-    # … the current version falls back to the base, and says so
+    pinned = plan_serving(registry, settings, store, agents=both, pinned={AGENT: 2})
+    assert pinned.served == {AGENT: 2} and pinned.notes == []
+    assert pinned.models == {AGENT: one.settings.model, "review.peer": "smollm2-135m"}
+    assert pinned.settings.model == "smollm2-135m"  # the default: agents nobody planned for
     store.set_current(AGENT, 2, action="promote", why="test")
     night = plan_serving(registry, settings, store, agents=both)
-    assert night.settings.model == "smollm2-135m" and night.served == {AGENT: 1}
-    assert night.registry.get(AGENT).ref == f"{AGENT}@1"
-    assert "doc.frontmatter@2 not served" in night.notes[0]
+    assert night.served == {AGENT: 2} and night.models == pinned.models
+    assert night.registry.get(AGENT).ref == f"{AGENT}@2"
     alone = plan_serving(registry, settings, store, agents=[AGENT])
     assert alone.served == {AGENT: 2} and alone.settings.model.endswith("2/model.gguf")
     other_base = plan_serving(registry, settings.model_copy(update={"model": "/x/other.gguf"}),
@@ -286,8 +284,8 @@ def test_serving_a_version_with_the_embedded_engine(art: Path) -> None:
     assert plan_serving(registry, settings, store, agents=["review.peer"]).served == {}
 
 
-def test_a_night_serves_the_current_version_when_its_flows_allow(art: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_night_serves_the_current_version_of_every_agent(art: Path,
+                                                           tmp_path: Path) -> None:
     from pantheon_engine.flows_builtin import resolve_flow
     from pantheon_engine.jobqueue import JobQueue
 
@@ -303,12 +301,14 @@ def test_a_night_serves_the_current_version_when_its_flows_allow(art: Path,
         night = plan_night(queue, default_registry(), settings, store)
         assert night.served == {AGENT: 3} and night.settings.model.endswith("3/model.gguf")
         assert night.registry.get(AGENT).ref == f"{AGENT}@3" and night.notes == []
-        # docops also runs the reviewers on the model: the base serves, and the night says so
+        # docops also runs the reviewers on the model: each agent gets its own weights
         queue.add(resolve_flow("docops"), {"path": "a.md", "rules": RULES,
                                            "workspace": str(tmp_path)})
         night = plan_night(queue, default_registry(), settings, store)
-        assert night.served == {AGENT: 1} and night.settings.model == "smollm2-135m"
-        assert "review.peer also runs on the model" in night.notes[0]
+        assert night.served == {AGENT: 3} and night.notes == []
+        assert night.models[AGENT].endswith("3/model.gguf")
+        assert night.models["review.peer"] == night.settings.model == "smollm2-135m"
+        assert night.registry.get(AGENT).ref == f"{AGENT}@3"
 
 
 def test_a_run_records_the_version_that_served(art: Path, docops_repo: Path,

@@ -416,7 +416,6 @@ def night_cmd(
 
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.config import load_settings, merge_engine
-    from pantheon_engine.engines.factory import make_engine
     from pantheon_engine.jobqueue import JobQueue
     from pantheon_engine.night import Night
     from pantheon_engine.policy import Policy
@@ -437,8 +436,7 @@ def night_cmd(
                 return None
             # each model agent's current version, its weights verified by hash
             serving = plan_night(queue, default_registry(), settings, VersionStore(artifacts))
-            engine_obj = make_engine(serving.settings, policy)
-            serving.configure(engine_obj)
+            engine_obj = serving.make_engine(policy)
             for note in serving.notes:
                 err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
             await engine_obj.start()  # preflight: the model loads (pulled first if missing)

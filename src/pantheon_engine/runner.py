@@ -7,7 +7,6 @@ from typing import Any, Literal
 
 from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.config import load_settings, merge_engine
-from pantheon_engine.engines.factory import make_engine
 from pantheon_engine.flows import Flow, load_flow
 from pantheon_engine.flows_builtin import agent_roots
 from pantheon_engine.orchestrator import Orchestrator, RunResult
@@ -43,8 +42,8 @@ async def run_once(
                            agents=model_agents([flow], registry))
     orchestrator.registry, settings = serving.registry, serving.settings
     needs_model = any(registry.get(n.agent).uses_model for n in flow.nodes)
-    engine_obj = make_engine(settings, policy) if needs_model else None
-    serving.configure(engine_obj)
+    # one engine, or one per distinct weights file when the agents' versions need it
+    engine_obj = serving.make_engine(policy) if needs_model else None
     if progress is not None:
         progress.print(f"[dim]{flow.name}: {len(flow.nodes)} nodes · {mode} · engine "
                        f"{engine_obj.name if engine_obj else 'none'} "

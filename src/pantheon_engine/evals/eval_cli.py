@@ -119,7 +119,6 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
     ``limit`` tasks (in suite order), for a quicker, smaller measurement."""
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.config import load_settings, merge_engine
-    from pantheon_engine.engines.factory import make_engine
     from pantheon_engine.evals.runner import agent_spec, plan, run_eval
     from pantheon_engine.evals.suite import load_suite
     from pantheon_engine.policy import Policy
@@ -151,8 +150,7 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
     spec = agent_spec(registry, agent if version else name)
     needs_model = any(registry.get(n.agent).uses_model for _, flow, _ in chosen
                       for n in flow.nodes)
-    engine_obj = make_engine(settings, policy) if needs_model else None
-    serving.configure(engine_obj)
+    engine_obj = serving.make_engine(policy) if needs_model else None
     total = len(chosen) * samples
     progress = Progress(TextColumn(f"[bold]eval {spec.ref}[/]"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

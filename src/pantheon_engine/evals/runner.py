@@ -236,7 +236,8 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
         entry.results.append(record)
     result = EvalResult.build(
         eval_id=eval_id, agent=spec.ref, engine=engine.name if engine else None,
-        model=engine.model if engine else None, suite=str(suite.folder), split=split_name,
+        model=engine.for_agent(spec.name).model if engine else None,
+        suite=str(suite.folder), split=split_name,
         samples=samples, temperature=temperature, seed=seed, seconds=seconds,
         tasks=list(by_task.values()), dir=str(root))
     result.write(root / "eval.json")

@@ -256,7 +256,7 @@ async def harvest_best_of_k(
     result = HarvestResult(
         harvest_id=harvest_id, agent=spec.ref, mode="best-of-k", suite=str(suite.folder),
         split=split, tasks=len(tasks), samples=samples, temperature=temperature,
-        engine=engine.name, model=engine.model, started_at=started_at,
+        engine=engine.name, model=engine.for_agent(spec.name).model, started_at=started_at,
         outcomes={"passed": evaluated.passed_samples,
                   "failed": evaluated.total_samples - evaluated.passed_samples},
         tasks_green=sum(t.passed > 0 for t in evaluated.tasks),
@@ -323,7 +323,8 @@ async def harvest_trajectories(
         return task, trajectory
 
     finished = await asyncio.gather(*(one(task) for task in chosen))
-    model = engine.model if (engine is not None and mode == "search") else "demo:solver"
+    model = engine.for_agent(spec.name).model if (engine is not None and mode == "search") \
+        else "demo:solver"
     for _task, trajectory in finished:  # in task order: the file does not depend on timing
         outcomes[trajectory.status] += 1
         keep = trajectory.status == "passed" or (

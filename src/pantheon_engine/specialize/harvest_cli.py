@@ -198,7 +198,6 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
     split's first ``limit`` tasks."""
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.config import load_settings, merge_engine
-    from pantheon_engine.engines.factory import make_engine
     from pantheon_engine.evals.runner import agent_spec, plan
     from pantheon_engine.evals.suite import load_suite
     from pantheon_engine.policy import Policy
@@ -247,8 +246,7 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
                                seed=seed)
     engine_obj = None
     if needs_engine:
-        engine_obj = make_engine(settings, policy)
-        serving.configure(engine_obj)
+        engine_obj = serving.make_engine(policy)
     total = len(tasks) * (samples if mode == "best-of-k" else 1)
     progress = Progress(TextColumn(f"[bold]harvest {spec.ref} ({mode})[/]"), BarColumn(),
                         MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

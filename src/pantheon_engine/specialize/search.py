@@ -276,7 +276,7 @@ async def search_task(spec: AgentSpec, task: SuiteTask, source_workspace: Path,
     """
     doc = doc_task(task)
     original = read_task_file(source_workspace, doc)
-    verifier = VerifierEngine(engine, spec, doc, original, config,
+    verifier = VerifierEngine(engine.for_agent(spec.name), spec, doc, original, config,
                               rng=random.Random(f"{config.seed}:{task.id}"))
     try:
         trajectory = await run_trajectory(spec, task, source_workspace, verifier, folder,

@@ -4,12 +4,16 @@ Every model agent with registered versions runs its current version unless the c
 names one (``pantheon eval doc.frontmatter@2``). How a version is served depends on the
 engine:
 
-* ``openvino`` (embedded): a version's adapter is merged into its own GGUF, and the engine
-  serves one model per process. So the merged file is served when every model agent of the
-  run maps to it (an eval of one agent; a flow whose only model agent is that one). When the
-  run's model agents need different weights, the run serves the base model and records the
-  base version for each agent, with a note saying so; a version named on the command line
-  is then refused instead. A version is verified by hash before its file is served.
+* ``openvino`` (embedded): a version's adapter is merged into its own GGUF, and a pipeline
+  serves one model. When every model agent of the run maps to one file (an eval of one
+  agent; a flow whose only model agent is that one) one engine serves it, exactly as
+  without versions. When the agents need different weights (``doc.frontmatter@2`` and the
+  reviewers on the base), the run gets a :class:`~pantheon_engine.engines.routed.RoutedEngine`:
+  one pipeline per distinct file, each agent's requests sent to its version's pipeline
+  (the pipelines share the CPU; SmolLM2-135M takes about 100 MB each). A version merged
+  onto another base than the run's model is not served (the base runs, with a note; named
+  on the command line, it is refused). A version is verified by hash before its file is
+  served.
 * ``openai`` (a vLLM server): a version maps to a LoRA module served by name (start vLLM
   with ``--enable-lora --lora-modules NAME@N=FOLDER``, see :func:`lora_modules`); each
   agent's requests name its module, the base version the server's model.
@@ -32,6 +36,7 @@ from pantheon_engine.config import EngineSettings
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.flows import Flow
+from pantheon_engine.policy import Policy
 from pantheon_engine.specialize.versions import BASE_VERSION, AgentVersion, VersionStore
 
 
@@ -45,12 +50,35 @@ class Serving:
     served: dict[str, int] = field(default_factory=dict)
     #: agent -> LoRA module name its requests ask for (openai engine)
     adapters: dict[str, str] = field(default_factory=dict)
+    #: agent -> the weights its version needs, when the run's agents need different ones
+    #: (embedded engine: one pipeline per file); empty when one model serves every agent
+    models: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def configure(self, engine: Engine | None) -> None:
         """Hand the adapter routing to an engine that routes per agent (openai)."""
         if self.adapters and engine is not None and hasattr(engine, "adapters"):
             engine.adapters = dict(self.adapters)  # type: ignore[attr-defined]
+
+    def make_engine(self, policy: Policy) -> Engine:
+        """The engine that serves this plan, ready to ``start()``: the factory's engine
+        (configured), or a routed engine with one inner engine per distinct weights file."""
+        from pantheon_engine.engines.factory import make_engine
+
+        if not self.models:
+            engine = make_engine(self.settings, policy)
+            self.configure(engine)
+            return engine
+        from pantheon_engine.engines.routed import RoutedEngine
+
+        default = self.settings.model
+        files = dict.fromkeys([default, *self.models.values()])
+        engines = {weights: make_engine(self.settings.model_copy(update={"model": weights}),
+                                        policy) for weights in files}
+        versions = [f"{name}@{self.served[name]}" for name, weights in sorted(self.models.items())
+                    if weights != default and name in self.served]
+        return RoutedEngine(engines, self.models, default=default,
+                            model=" + ".join([default, *versions]))
 
 
 def module_name(version: AgentVersion) -> str:
@@ -135,22 +163,25 @@ def plan_serving(registry: AgentRegistry, settings: EngineSettings, store: Versi
             store.verify(version)
             serving.adapters[name] = module_name(version)
     elif settings.name == "openvino" and adapted:
-        why = _why_not_merged(adapted, in_use, settings.model)
-        if why is None:
-            (version,) = adapted.values()
-            path = store.model_file(version)
-            assert path is not None  # a version with an adapter has its merged file
-            serving.settings.model = str(path.resolve())
+        weights = dict.fromkeys(sorted(in_use), settings.model)
+        for name, version in adapted.items():
+            why = _why_not_merged(version, settings.model)
+            if why is None:
+                path = store.model_file(version)
+                assert path is not None  # a version with an adapter has its merged file
+                weights[name] = str(path.resolve())
+            elif name in pinned:
+                raise ConfigError(f"cannot serve {version.ref}: {why}",
+                                  hint=f"run it with --model {version.base_model}")
+            else:
+                serving.notes.append(f"{version.ref} not served, version {BASE_VERSION} "
+                                     f"(the base) runs instead: {why}")
+                served[name] = BASE_VERSION
+        files = set(weights.values())
+        if len(files) == 1:  # one model serves every agent: one engine, as without versions
+            serving.settings.model = files.pop()
         else:
-            forced = [v.ref for name, v in adapted.items() if name in pinned]
-            if forced:
-                raise ConfigError(f"cannot serve {', '.join(forced)}: {why}",
-                                  hint="evaluate one agent at a time, or serve adapters by "
-                                  "name with --engine openai on vLLM")
-            refs = ", ".join(v.ref for v in adapted.values())
-            serving.notes.append(f"{refs} not served, version {BASE_VERSION} (the base) "
-                                 f"runs instead: {why}")
-            served.update(dict.fromkeys(adapted, BASE_VERSION))
+            serving.models = weights
     serving.served = served
     serving.registry = AgentRegistry(
         dataclasses.replace(spec, version=str(served[spec.name]))
@@ -158,18 +189,8 @@ def plan_serving(registry: AgentRegistry, settings: EngineSettings, store: Versi
     return serving
 
 
-def _why_not_merged(adapted: dict[str, AgentVersion], in_use: set[str],
-                    model: str) -> str | None:
-    """Why the embedded engine cannot serve the merged GGUF (None: it can)."""
-    if len(adapted) > 1:
-        return (f"the run needs {', '.join(v.ref for v in adapted.values())} at once, and "
-                "the embedded engine serves one model per process")
-    name, version = next(iter(adapted.items()))
-    others = sorted(in_use - {name})
-    if others:
-        verb = "runs" if len(others) == 1 else "run"
-        return (f"{', '.join(others)} also {verb} on the model, and the embedded engine "
-                "serves one model per process")
+def _why_not_merged(version: AgentVersion, model: str) -> str | None:
+    """Why the embedded engine cannot serve the merged GGUF of ``version`` (None: it can)."""
     if not _same_model(model, version.base_model):
         return f"{version.ref} was merged onto {version.base_model}, this run serves {model}"
     return None
