@@ -162,3 +162,46 @@ def test_specialize_runs_every_phase_on_the_embedded_model(tmp_path: Path) -> No
     saved = json.loads((specializer.folder / "report.json").read_text())
     assert saved["result"]["new"]["version"] == "doc.frontmatter@2"
     assert (specializer.folder / "report.txt").read_text().startswith("specialize ")
+
+
+def _eval_json(folder: Path, agent: str, passed: int, total: int, *, suite: str = "/s",
+               split: str = "holdout") -> Path:
+    from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
+
+    tasks = [TaskResult(id=f"h{i}", split=split, samples=1, passed=int(i < passed),
+                        results=[SampleResult(sample=0, passed=i < passed)])
+             for i in range(total)]
+    result = EvalResult.build(eval_id=f"e-{agent}-{passed}", agent=agent, engine="openvino",
+                              model="m", suite=suite, split=split, samples=1,
+                              temperature=None, seed=0, seconds=1.0, tasks=tasks)
+    path = folder / f"{agent}-{passed}-{split}.json"
+    path.write_text(result.model_dump_json())
+    return path
+
+
+def test_curve_points_come_from_holdout_evals_of_one_suite(tmp_path: Path) -> None:
+    art = tmp_path / "art"
+    for n, passed in ((0, 0), (100, 20), (200, 30), (400, 36)):
+        result = runner.invoke(app, [
+            "curve", "add", "doc.frontmatter", "--scope", "rule", "--examples", str(n),
+            "--eval", str(_eval_json(tmp_path, f"doc.frontmatter@{n + 1}", passed, 100)),
+            "--target", "0.3", "--artifacts", str(art)])
+        assert result.exit_code == 0, result.output
+    assert "target 30 %" in result.output and "fit:" in result.output
+    curve = json.loads((art / "agents/doc.frontmatter/curves/rule.json").read_text())
+    assert [p["examples"] for p in curve["points"]] == [0, 100, 200, 400]
+    assert [p["passed"] for p in curve["points"]] == [0, 20, 30, 36]
+    assert curve["fit"] is not None and 150 < curve["n_for_target"] < 250
+    shown = runner.invoke(app, ["curve", "show", "--artifacts", str(art)])
+    assert shown.exit_code == 0 and "scope rule" in shown.output
+    for bad, why in ((_eval_json(tmp_path, "codegen@2", 1, 10), "not doc.frontmatter"),
+                     (_eval_json(tmp_path, "doc.frontmatter@9", 1, 10, split="train"),
+                      "train split"),
+                     (_eval_json(tmp_path, "doc.frontmatter@9", 2, 10, suite="/other"),
+                      "measured on /s")):
+        result = runner.invoke(app, ["curve", "add", "doc.frontmatter", "--scope", "rule",
+                                     "--examples", "50", "--eval", str(bad),
+                                     "--artifacts", str(art)])
+        assert result.exit_code == 2 and why in result.output, result.output
+    assert len(json.loads((art / "agents/doc.frontmatter/curves/rule.json").read_text())
+               ["points"]) == 4  # nothing was added by a refused point

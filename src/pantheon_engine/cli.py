@@ -16,6 +16,7 @@ from rich.table import Table
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.eval_cli import eval_cmd
 from pantheon_engine.evals.suite_cli import suite_app
+from pantheon_engine.specialize.curve_cli import curve_app
 from pantheon_engine.specialize.fix_cli import fix_cmd
 from pantheon_engine.specialize.harvest_cli import harvest_cmd, traces_app
 from pantheon_engine.specialize.specialize_cli import specialize_cmd
@@ -44,6 +45,7 @@ app.add_typer(traces_app, name="traces")
 app.command("harvest")(harvest_cmd)
 app.command("train")(train_cmd)
 app.command("specialize")(specialize_cmd)
+app.add_typer(curve_app, name="curve")
 app.command("fix")(fix_cmd)
 
 console = Console()
