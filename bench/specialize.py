@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--own-tasks", type=int, default=64)
     parser.add_argument("--own-samples", type=int, default=2)
+    parser.add_argument("--own-min", type=int, default=16)
     parser.add_argument("--curve", default="50,100,200")
     parser.add_argument("--curve-tasks", type=int, default=None)
     parser.add_argument("--control-steps", type=int, default=20)
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
           file=sys.stderr)
     options = SpecializeOptions(
         agent="doc.frontmatter", suite=suite, artifacts=args.out / "artifacts",
-        own_tasks=args.own_tasks, own_samples=args.own_samples, epochs=args.epochs,
+        own_tasks=args.own_tasks, own_samples=args.own_samples, own_min=args.own_min,
+        epochs=args.epochs,
         max_steps=args.max_steps,
         curve=[int(n) for n in args.curve.split(",") if n.strip()],
         curve_tasks=args.curve_tasks, control_steps=args.control_steps, target=args.target)

@@ -414,8 +414,9 @@ class Specializer:
         if own_file is None or own_n < o.own_min:
             self.report.own_only_note = (
                 f"{own_n} example(s) of its own (from {self.report.own.get('green', 0)} "
-                f"green sample(s)); below the {o.own_min} an adapter needs, so the lift from "
-                "its own data is 0 by construction" if o.own_mode != "none"
+                f"green sample(s)), fewer than the {o.own_min} an adapter needs (--own-min): "
+                "no adapter was trained on them alone, so no lift from the model's own data "
+                "was measured" if o.own_mode != "none"
                 else "no own harvest was asked for (--own none)")
         else:
             own_data = self.folder / "own.jsonl"

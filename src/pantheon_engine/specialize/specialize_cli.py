@@ -44,6 +44,8 @@ def specialize_cmd(
         "(search)")] = 2,
     own_tasks: Annotated[int | None, typer.Option(
         "--own-tasks", help="train tasks the own harvest tries (default 64; 0: all)")] = 64,
+    own_min: Annotated[int, typer.Option(
+        "--own-min", help="fewest own examples worth an adapter of their own")] = 16,
     demos: Annotated[bool, typer.Option(
         "--demos/--no-demos", help="add the scripted demonstrator's green conversations")]
     = True,
@@ -93,7 +95,7 @@ def specialize_cmd(
                               hint="make one: pantheon suite make docops --tasks 500")
         options = SpecializeOptions(
             agent=agent, suite=suite, artifacts=artifacts, own_mode=own,  # type: ignore[arg-type]
-            own_samples=own_samples, own_tasks=own_tasks or None, demos=demos,
+            own_samples=own_samples, own_tasks=own_tasks or None, own_min=own_min, demos=demos,
             import_demos=import_demos, epochs=epochs, max_steps=max_steps, batch=batch,
             lr=lr, rank=rank, lora_alpha=lora_alpha, curve=parse_sizes(curve),
             curve_tasks=curve_tasks, target=target, control=control,
