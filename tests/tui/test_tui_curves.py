@@ -59,7 +59,9 @@ async def test_no_curve_no_key(room: RoomContext) -> None:
         await wait_until(pilot, lambda: screen.loads > 0, "the first load")
         ids = {b.binding.id for b in screen.active_bindings.values()}
         assert "report.curves" not in ids and "report.refresh" in ids
-        assert "reload" in footer_actions(screen) and "curves" not in footer_actions(screen)
+        # the footer draws its keys after the screen's first refresh
+        await wait_until(pilot, lambda: "reload" in footer_actions(screen), "the footer")
+        assert "curves" not in footer_actions(screen)
         await pilot.press("l")
         await pilot.pause()
         assert isinstance(app.screen, ReportScreen)
