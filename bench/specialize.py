@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--own-tasks", type=int, default=64)
     parser.add_argument("--own-samples", type=int, default=2)
-    parser.add_argument("--own-min", type=int, default=16)
+    parser.add_argument("--own-min", type=int, default=8)
     parser.add_argument("--curve", default="50,100,200")
     parser.add_argument("--curve-tasks", type=int, default=None)
     parser.add_argument("--control-steps", type=int, default=20)

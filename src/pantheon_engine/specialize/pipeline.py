@@ -54,7 +54,7 @@ class SpecializeOptions(BaseModel):
     own_samples: int = Field(default=2, ge=1)
     own_tasks: int | None = Field(default=64, ge=1)
     own_temperature: float = Field(default=0.8, gt=0)
-    own_min: int = Field(default=16, ge=1)
+    own_min: int = Field(default=8, ge=1)
     """fewest own examples worth an adapter of their own"""
     demos: bool = True
     import_demos: Path | None = None

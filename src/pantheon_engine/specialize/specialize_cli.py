@@ -45,7 +45,7 @@ def specialize_cmd(
     own_tasks: Annotated[int | None, typer.Option(
         "--own-tasks", help="train tasks the own harvest tries (default 64; 0: all)")] = 64,
     own_min: Annotated[int, typer.Option(
-        "--own-min", help="fewest own examples worth an adapter of their own")] = 16,
+        "--own-min", help="fewest own examples worth an adapter of their own")] = 8,
     demos: Annotated[bool, typer.Option(
         "--demos/--no-demos", help="add the scripted demonstrator's green conversations")]
     = True,
