@@ -18,6 +18,7 @@ from rich.console import Console
 
 from pantheon_engine.cli_options import ArtifactsOption
 from pantheon_engine.errors import ConfigError, PantheonError
+from pantheon_engine.specialize.curve import LearningCurve
 
 curve_app = typer.Typer(no_args_is_help=True,
                         help="Learning curves: pass rate against training examples.")
@@ -47,14 +48,14 @@ def curve_show(artifacts: ArtifactsOption = Path("artifacts")) -> None:
 
 
 def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json: Path, *,
-              target: float | None = None, description: str | None = None) -> Path:
+              target: float | None = None, description: str | None = None
+              ) -> tuple[LearningCurve, Path]:
     """Add the eval in ``eval_json`` as the point at ``examples`` of ``agent``'s ``scope``
-    curve (created when missing); returns the curve file."""
+    curve (created when missing); returns the curve and its file."""
     from pantheon_engine.atomic import read_json
     from pantheon_engine.evals.results import EvalResult
     from pantheon_engine.specialize.curve import (
         CurvePoint,
-        LearningCurve,
         curve_path,
         make_curve,
         save_curve,
@@ -89,7 +90,7 @@ def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json:
     else:
         curve = make_curve(agent, scope, result.suite, [point], target=target,
                            description=description)
-    return save_curve(artifacts, curve)
+    return curve, save_curve(artifacts, curve)
 
 
 @curve_app.command("add")
@@ -106,15 +107,13 @@ def curve_add(
     artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
     """Add one measured point (N examples → an eval's pass rate) to a learning curve."""
-    from pantheon_engine.atomic import read_json
-    from pantheon_engine.specialize.curve import LearningCurve, render_text
+    from pantheon_engine.specialize.curve import render_text
 
     try:
-        path = add_point(artifacts, agent.partition("@")[0], scope, examples, eval_json,
+        curve, path = add_point(artifacts, agent.partition("@")[0], scope, examples, eval_json,
                          target=target, description=description)
     except PantheonError as exc:
         _fail(exc)
         return
-    _out.print(render_text(LearningCurve.model_validate(read_json(path))), highlight=False,
-               soft_wrap=True, markup=False)
+    _out.print(render_text(curve), highlight=False, soft_wrap=True, markup=False)
     _out.print(f"curve: {path}", highlight=False, soft_wrap=True, markup=False)

@@ -28,7 +28,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,9 @@ from pantheon_engine.errors import ConfigError
 
 OwnMode = Literal["best-of-k", "search", "none"]
 DEFAULT_CURVE = (50, 100, 200, 400)
+HARVESTS_ONLY = "no-trace-store.sqlite"
+"""A trace store path that does not exist: mining then reads only the harvest files, which
+already hold every green run's examples (the store would add the same ones again)."""
 SCOPE_WORDS = {"file": "every rule of a file in one task",
                "rule": "one rule per task"}
 
@@ -253,15 +256,14 @@ class Specializer:
 
         return asyncio.run(mine_examples(
             self.name, out=out, artifacts=self.o.artifacts, suite=self.o.suite,
-            split="train", include=include, traces=self.folder / "no-traces.sqlite",
-            quiet=True))
+            split="train", include=include, traces=self.folder / HARVESTS_ONLY, quiet=True))
 
     def _train(self, data: Path, out: Path, *, steps: int | None,
-               checkpoints: list[int] = ()) -> Any:  # type: ignore[assignment]
-        from pantheon_engine.specialize.train_cli import _base_gguf, train_with_progress
+               checkpoints: Sequence[int] = ()) -> Any:
+        from pantheon_engine.specialize.train_cli import base_gguf, train_with_progress
 
         return train_with_progress(
-            self.name, data, out, gguf=_base_gguf(None, self.o.config), rank=self.o.rank,
+            self.name, data, out, gguf=base_gguf(None, self.o.config), rank=self.o.rank,
             alpha=self.o.lora_alpha, lr=self.o.lr, epochs=self.o.epochs, batch=self.o.batch,
             micro_batch=self.o.micro_batch, max_steps=steps, seed=self.o.seed,
             checkpoints=list(checkpoints))
@@ -387,11 +389,7 @@ class Specializer:
                                            f"{n} examples ({self.id})")
             measured.append((n, self._evaluate(point_version.ref, limit=o.curve_tasks),
                              point_version.ref))
-        final_limited = self._evaluate(version.ref, limit=o.curve_tasks) \
-            if o.curve_tasks is not None else None
-        new_eval = final_limited
-        if final_limited is None:
-            new_eval = self._evaluate(version.ref)
+        new_eval = self._evaluate(version.ref, limit=o.curve_tasks)
         measured.append((min(train_n, result.steps * o.batch), new_eval, version.ref))
         self.report.curve = str(self._save_curve(measured, result))
         self._phase("curve", started)

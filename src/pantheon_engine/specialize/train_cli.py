@@ -52,7 +52,7 @@ def _agent_name(ref: str) -> str:
     return spec.name
 
 
-def _base_gguf(base: str | None, config: Path | None) -> Path:
+def base_gguf(base: str | None, config: Path | None) -> Path:
     from pantheon_engine.config import load_settings
     from pantheon_engine.models import resolve_model
 
@@ -108,7 +108,7 @@ def train_cmd(
 
         name = _agent_name(agent)
         load_examples(data)  # a bad line is reported before anything heavy loads
-        gguf = _base_gguf(base, config)
+        gguf = base_gguf(base, config)
         folder = out or default_out(artifacts, name)
         targets = tuple(t.strip() for t in target.split(",") if t.strip())
         if not targets:
