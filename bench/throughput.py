@@ -42,10 +42,10 @@ from pantheon_engine.artifacts import RunArtifacts
 from pantheon_engine.docops.check import check_document
 from pantheon_engine.docops.rules import parse_rules
 from pantheon_engine.engines.base import Engine, EngineRequest
+from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.engines.isolated import IsolatedEngine
 from pantheon_engine.engines.openvino import OpenVINOEngine
 from pantheon_engine.errors import NodeFailed
-from pantheon_engine.models import resolve_model
 from pantheon_engine.policy import Policy
 
 DOC = """---

@@ -25,7 +25,7 @@ from typing import Any
 
 from pantheon_engine.atomic import atomic_write_json
 from pantheon_engine.flows_builtin import BUILTIN_DIR
-from pantheon_engine.jobqueue import JobQueue, NewJob
+from pantheon_engine.night.jobqueue import JobQueue, NewJob
 
 NIGHT_ID = "bench-night"
 NODES = ("plan", "codegen", "test", "reviewA", "reviewB", "merge")

@@ -15,21 +15,21 @@ from pantheon_engine.docops.check import check_document
 from pantheon_engine.docops.rules import KeyAbsent, KeyEquals, KeyRenamed, parse_rules
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.jobqueue import JobQueue, NewJob
 from pantheon_engine.kappa import KappaWindow
-from pantheon_engine.night import Night
-from pantheon_engine.orchestrator import Orchestrator
-from pantheon_engine.policy import Policy
-from pantheon_engine.reviewing.canary import (
+from pantheon_engine.night.drain import Night
+from pantheon_engine.night.jobqueue import JobQueue, NewJob
+from pantheon_engine.night.reviewing.canary import (
     SUMMARIES,
     CanarySource,
     generated_canaries,
     load_canaries,
     make_canary,
 )
-from pantheon_engine.reviewing.ledger import ReviewerLedger
-from pantheon_engine.reviewing.runner import CanaryRunner
-from pantheon_engine.runner import load_flow_checked
+from pantheon_engine.night.reviewing.ledger import ReviewerLedger
+from pantheon_engine.night.reviewing.runner import CanaryRunner
+from pantheon_engine.policy import Policy
+from pantheon_engine.run.orchestrator import Orchestrator
+from pantheon_engine.run.runner import load_flow_checked
 
 from conftest import FLOWS
 

@@ -9,7 +9,8 @@ from fractions import Fraction
 
 import pytest
 
-from pantheon_engine.capacity import (
+from pantheon_engine.errors import ConfigError, UserError
+from pantheon_engine.night.capacity import (
     DEFAULT_MAX_RHO,
     CapacityReport,
     capacity_report,
@@ -24,7 +25,6 @@ from pantheon_engine.capacity import (
     utilisation,
     wait_quantile,
 )
-from pantheon_engine.errors import ConfigError, UserError
 
 # --- independent exact references ----------------------------------------------------------
 

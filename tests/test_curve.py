@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pantheon_engine.evals.stats import wilson_interval
-from pantheon_engine.specialize.curve import (
+from pantheon_engine.evals.curve import (
     CurveError,
     CurveFit,
     CurvePoint,
@@ -28,7 +27,8 @@ from pantheon_engine.specialize.curve import (
     save_curve,
     solve_target,
 )
-from pantheon_engine.specialize.curve_svg import curves_svg, nice_step, x_axis
+from pantheon_engine.evals.curve_svg import curves_svg, nice_step, x_axis
+from pantheon_engine.evals.stats import wilson_interval
 
 SIZES = (0, 25, 50, 100, 200, 400, 800)
 

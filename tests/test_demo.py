@@ -14,7 +14,11 @@ import pytest
 import yaml
 
 from pantheon_engine.agents.registry import default_registry
-from pantheon_engine.demo import (
+from pantheon_engine.docops.check import check_document
+from pantheon_engine.docops.rules import load_rules_file, parse_rules, rules_json
+from pantheon_engine.docops.solver import solve
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.night.demo import (
     DOCS,
     DOCS_GLOB,
     RULES_YAML,
@@ -23,14 +27,10 @@ from pantheon_engine.demo import (
     doc_name,
     doc_text,
 )
-from pantheon_engine.docops.check import check_document
-from pantheon_engine.docops.rules import load_rules_file, parse_rules, rules_json
-from pantheon_engine.docops.solver import solve
-from pantheon_engine.errors import ConfigError
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.orchestrator import Orchestrator
+from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.policy import Policy
-from pantheon_engine.runner import load_flow_checked
+from pantheon_engine.run.orchestrator import Orchestrator
+from pantheon_engine.run.runner import load_flow_checked
 from pantheon_engine.tools.registry import call_tool
 
 from conftest import FLOWS, git_repo

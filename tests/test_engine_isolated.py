@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine.engines.base import EngineRequest, Message, OutputConstraint
+from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.engines.isolated import IsolatedEngine
 from pantheon_engine.engines.openvino import OpenVINOEngine
 from pantheon_engine.errors import EngineUnavailable
-from pantheon_engine.models import resolve_model
 
 
 def isolated(path: Path, **kwargs: object) -> IsolatedEngine:

@@ -13,9 +13,9 @@ import pytest_asyncio
 from pydantic import BaseModel, ConfigDict
 
 from pantheon_engine.engines.base import EngineRequest, Message, OutputConstraint
+from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.engines.openvino import OpenVINOEngine, constraint_key
 from pantheon_engine.errors import EngineError, EngineUnavailable
-from pantheon_engine.models import resolve_model
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pantheon_engine.envelope import (
+from pantheon_engine.loop.envelope import (
     EnvelopeError,
     FinalAnswer,
     ToolCall,

@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 
 import pytest
 
-import pantheon_engine.expr as expr_mod
+import pantheon_engine.run.expr as expr_mod
 from pantheon_engine.errors import FlowError, UserError
-from pantheon_engine.expr import (
+from pantheon_engine.run.expr import (
     MAX_DEPTH,
     MAX_LENGTH,
     Expr,

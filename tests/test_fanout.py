@@ -12,9 +12,9 @@ import pytest
 
 from pantheon_engine.docops.rules import load_rules_file, rules_json
 from pantheon_engine.errors import SpecError
-from pantheon_engine.fanout import match_files, queue_each, shared_input
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.specs import FlowInput
+from pantheon_engine.night.fanout import match_files, queue_each, shared_input
+from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.specs import FlowInput
 
 from conftest import FLOWS
 

@@ -22,14 +22,15 @@ from typer.testing import CliRunner
 
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.atomic import atomic_write_json, read_json
-from pantheon_engine.cli import app
+from pantheon_engine.cli.main import app
 from pantheon_engine.docops.rules import parse_rules
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.errors import ConfigError, SpecError, WorkspaceError
 from pantheon_engine.evals.suite import SuiteTask
-from pantheon_engine.orchestrator import Orchestrator
+from pantheon_engine.night.triage import TriageLog
 from pantheon_engine.policy import Policy
-from pantheon_engine.runner import load_flow_checked
+from pantheon_engine.run.orchestrator import Orchestrator
+from pantheon_engine.run.runner import load_flow_checked
 from pantheon_engine.specialize.demos import demonstrate
 from pantheon_engine.specialize.fixes import (
     InexpressibleFix,
@@ -39,7 +40,6 @@ from pantheon_engine.specialize.fixes import (
     prepare_fix,
 )
 from pantheon_engine.specialize.mine import mine, read_examples
-from pantheon_engine.triage import TriageLog
 
 from conftest import FLOWS
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine.errors import FlowError, UserError
-from pantheon_engine.expr import ExprEvalError
-from pantheon_engine.flows import (
+from pantheon_engine.flows_builtin import BUILTIN_DIR
+from pantheon_engine.run.expr import ExprEvalError
+from pantheon_engine.run.flows import (
     MAX_FLOW_BYTES,
     Flow,
     FlowNode,
@@ -25,7 +26,6 @@ from pantheon_engine.flows import (
     validate_flow,
     when_context,
 )
-from pantheon_engine.flows_builtin import BUILTIN_DIR
 
 AGENTS = {"plan.validate", "codegen", "test.pytest", "review.peer", "merge.gate", "docs.write"}
 

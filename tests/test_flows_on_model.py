@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine.artifacts import verify_manifest
-from pantheon_engine.runner import run_once
+from pantheon_engine.run.runner import run_once
 
 from conftest import EXAMPLES, FLOWS
 
@@ -70,7 +70,7 @@ async def test_spec2code_on_the_embedded_model(spec_repo: Path, tmp_path: Path) 
 
 
 async def test_a_scaffolded_flow_runs_on_the_embedded_model(tmp_path: Path) -> None:
-    from pantheon_engine.scaffold import scaffold_flow
+    from pantheon_engine.agents.scaffold import scaffold_flow
 
     project = tmp_path / "project"
     (project / "flows").mkdir(parents=True)

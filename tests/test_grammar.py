@@ -14,8 +14,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from pantheon_engine.envelope import FinalAnswer, ToolCall, parse_envelope
-from pantheon_engine.grammar import (
+from pantheon_engine.loop.envelope import FinalAnswer, ToolCall, parse_envelope
+from pantheon_engine.loop.grammar import (
     INTEGER,
     NUMBER,
     XGRAMMAR_REPEAT_LIMIT,
@@ -489,7 +489,7 @@ def test_envelope_regex_escapes_tool_names() -> None:
 
 def _gguf() -> Path:
     """The default model (pulled into the cache when missing), or PANTHEON_TEST_GGUF."""
-    from pantheon_engine.models import resolve_model
+    from pantheon_engine.engines.catalogue import resolve_model
 
     if os.environ.get("PANTHEON_TEST_GGUF"):
         return Path(os.environ["PANTHEON_TEST_GGUF"])

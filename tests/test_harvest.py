@@ -26,12 +26,12 @@ from pantheon_engine.engines.replay import ReplayEngine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.runner import run_eval
 from pantheon_engine.evals.suite import Suite, SuiteTask, load_suite
-from pantheon_engine.grammar import envelope_regex
+from pantheon_engine.loop.grammar import envelope_regex
+from pantheon_engine.loop.traces import TraceStore
 from pantheon_engine.specialize.demos import DEMO_SUMMARY, demonstrate, scripted_replies
 from pantheon_engine.specialize.harvest import harvest_best_of_k, harvest_trajectories
 from pantheon_engine.specialize.mine import HARVEST_MARKER, find_runs, mine, read_examples
 from pantheon_engine.specialize.search import SearchConfig, search_task
-from pantheon_engine.traces import TraceStore
 from test_mine import (
     AGENT,
     BREAKS_A_KEY,
@@ -324,7 +324,7 @@ async def test_best_of_k_keeps_only_the_passing_runs(suite_dir: Path, tmp_path: 
 
 
 def test_harvest_command_then_mine_with_include(suite_dir: Path, tmp_path: Path) -> None:
-    from pantheon_engine.cli import app
+    from pantheon_engine.cli.main import app
 
     art = tmp_path / "art"
     runner = CliRunner()
@@ -384,8 +384,8 @@ class RecordingReplay(ReplayEngine):
 
 async def test_a_queued_best_of_k_harvest_is_a_night_like_any_other(
         suite_dir: Path, tmp_path: Path) -> None:
-    from pantheon_engine.jobqueue import JobQueue
-    from pantheon_engine.night import Night
+    from pantheon_engine.night.drain import Night
+    from pantheon_engine.night.jobqueue import JobQueue
     from pantheon_engine.policy import Policy
     from pantheon_engine.specialize.harvest import queue_best_of_k
 

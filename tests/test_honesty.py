@@ -18,10 +18,10 @@ from pantheon_engine.docops.rules import parse_rules
 from pantheon_engine.docops.solver import solve
 from pantheon_engine.engines.base import Completion, EngineRequest
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
-from pantheon_engine.grammar import compact_json
-from pantheon_engine.orchestrator import Orchestrator
+from pantheon_engine.loop.grammar import compact_json
 from pantheon_engine.policy import Policy
-from pantheon_engine.runner import load_flow_checked
+from pantheon_engine.run.orchestrator import Orchestrator
+from pantheon_engine.run.runner import load_flow_checked
 
 from conftest import FLOWS
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from pantheon_engine.agents.spec import CheckFailed, Limits
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
-from pantheon_engine.loop import FAILURE_KINDS, LoopSinks, ModelCallRecord, ToolLoop
+from pantheon_engine.loop.tool_loop import FAILURE_KINDS, LoopSinks, ModelCallRecord, ToolLoop
 from pantheon_engine.tools.base import ToolContext
 from pantheon_engine.tools.registry import get_tool
 

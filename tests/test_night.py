@@ -8,8 +8,8 @@ from pathlib import Path
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.atomic import iter_jsonl
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
-from pantheon_engine.jobqueue import JobQueue, NewJob
-from pantheon_engine.night import Night
+from pantheon_engine.night.drain import Night
+from pantheon_engine.night.jobqueue import JobQueue, NewJob
 from pantheon_engine.policy import Policy
 
 from conftest import FLOWS
@@ -137,7 +137,7 @@ async def test_a_crashed_nights_claims_are_finished_by_the_next(docops_repo: Pat
                                                                 tmp_path: Path) -> None:
     import time
 
-    from pantheon_engine.jobqueue import JobQueue
+    from pantheon_engine.night.jobqueue import JobQueue
 
     art = tmp_path / "art"
     queue = queue_jobs(art, docops_repo, 4)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine.errors import UserError
-from pantheon_engine.jobqueue import (
+from pantheon_engine.night.jobqueue import (
     SCHEMA_VERSION,
     JobQueue,
     NewJob,

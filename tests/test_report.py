@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pantheon_engine.kappa import cohen_kappa
-from pantheon_engine.report import (
+from pantheon_engine.night.report import (
     PassRate,
     Summary,
     build_summary,
@@ -762,7 +762,7 @@ def test_empty_artifacts_folder(tmp_path: Path) -> None:
 def test_kappa_by_reviewer_agent(tmp_path: Path) -> None:
     """Pairs group by the reviewers' agent@version, as run.json names them."""
     from pantheon_engine.atomic import atomic_write_json
-    from pantheon_engine.report import build_summary
+    from pantheon_engine.night.report import build_summary
 
     verdicts = [("pass", "pass"), ("fail", "fail"), ("pass", "fail"), ("pass", "pass")]
     for index, (a, b) in enumerate(verdicts):
@@ -791,7 +791,7 @@ def test_kappa_by_reviewer_agent(tmp_path: Path) -> None:
 
 
 def _learning_curves(root: Path) -> None:
-    from pantheon_engine.specialize.curve import CurvePoint, make_curve, save_curve
+    from pantheon_engine.evals.curve import CurvePoint, make_curve, save_curve
 
     for scope, passed in (("rule", (0, 61, 98, 126, 141)), ("file", (0, 30, 45, 55, 58))):
         points = [CurvePoint(examples=n, passed=p, total=200, version=f"doc.frontmatter@{i + 1}")

@@ -15,11 +15,11 @@ from pantheon_engine.engines.base import Completion, Engine, EngineRequest, Engi
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.engines.routed import RoutedEngine, merge_stats
 from pantheon_engine.errors import ConfigError, EngineUnavailable
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.night import Night
+from pantheon_engine.night.drain import Night
+from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.policy import Policy
-from pantheon_engine.specialize.serving import plan_night, plan_serving
-from pantheon_engine.specialize.versions import TamperedVersion, VersionStore
+from pantheon_engine.run.serving import plan_night, plan_serving
+from pantheon_engine.run.versions import TamperedVersion, VersionStore
 from test_versions import AGENT, GOOD, RULES, trainer_folder
 
 from conftest import FLOWS
@@ -207,7 +207,7 @@ async def test_a_night_of_docops_serves_the_promoted_version_next_to_the_reviewe
 def test_one_run_serves_two_versions_each_from_its_own_weights(tmp_path: Path) -> None:
     """doc.frontmatter@2 (a strong adapter) and review.peer@2 (a zero adapter: the base's
     weights) served together: each agent's greedy reply comes from its own file."""
-    from pantheon_engine.models import resolve_model
+    from pantheon_engine.engines.catalogue import resolve_model
     from test_merge_gguf import write_adapter
 
     base_gguf = resolve_model("smollm2-135m", allow_download=True, progress=False)

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pantheon_engine.cli import app
+from pantheon_engine.cli.main import app
+from pantheon_engine.cli.specialize import parse_sizes
 from pantheon_engine.docops.check import check_document
 from pantheon_engine.docops.generate import make_docops_suite
 from pantheon_engine.docops.rules import parse_rules
@@ -18,7 +19,6 @@ from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.suite import load_suite
 from pantheon_engine.specialize.controls import CONTROL_SOURCE, shuffle_replies
 from pantheon_engine.specialize.pipeline import curve_steps, suite_scope
-from pantheon_engine.specialize.specialize_cli import parse_sizes
 
 runner = CliRunner()
 
@@ -124,9 +124,9 @@ def test_specialize_runs_every_phase_on_the_embedded_model(tmp_path: Path) -> No
     """Harvest to promotion on a tiny suite: versions, the curve, the refused control."""
     pytest.importorskip("torch")
     pytest.importorskip("peft")
-    from pantheon_engine.specialize.curve import read_curves
+    from pantheon_engine.evals.curve import read_curves
+    from pantheon_engine.run.versions import VersionStore
     from pantheon_engine.specialize.pipeline import SpecializeOptions, Specializer
-    from pantheon_engine.specialize.versions import VersionStore
 
     make_docops_suite(tmp_path / "suite", 8, seed=3, scope="rule")
     art = tmp_path / "art"

@@ -1,4 +1,4 @@
-"""Spec files and the road from a spec to a queued job (``pantheon_engine.specs``)."""
+"""Spec files and the road from a spec to a queued job (``pantheon_engine.night.specs``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pantheon_engine.errors import SpecError
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.specs import (
+from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.specs import (
     FieldProblem,
     FlowInput,
     enqueue,

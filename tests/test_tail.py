@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from pantheon_engine.atomic import append_jsonl
-from pantheon_engine.tail import JsonlTail, latest_night, night_dirs
+from pantheon_engine.night.tail import JsonlTail, latest_night, night_dirs
 
 
 def test_reads_only_new_complete_lines(tmp_path: Path) -> None:

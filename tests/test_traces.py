@@ -14,10 +14,8 @@ from pydantic import BaseModel
 from pantheon_engine.agents.spec import Limits
 from pantheon_engine.engines.base import Message, OutputConstraint
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
-from pantheon_engine.loop import LoopSinks, ModelCallRecord, ToolCallRecord, ToolLoop
-from pantheon_engine.tools.base import ToolContext
-from pantheon_engine.tools.registry import get_tool
-from pantheon_engine.traces import (
+from pantheon_engine.loop.tool_loop import LoopSinks, ModelCallRecord, ToolCallRecord, ToolLoop
+from pantheon_engine.loop.traces import (
     RESULT_LIMIT,
     SCHEMA_VERSION,
     RequestTap,
@@ -27,6 +25,8 @@ from pantheon_engine.traces import (
     default_traces_path,
     truncate_result,
 )
+from pantheon_engine.tools.base import ToolContext
+from pantheon_engine.tools.registry import get_tool
 
 KEY = TraceKey(night_id="n1", run_id="r1", node_id="scan", agent="doc.reader@1", attempt=2)
 
@@ -362,7 +362,7 @@ def test_queries_filter_by_run_agent_and_limit(tmp_path: Path) -> None:
 
 
 def test_a_locked_file_keeps_the_rows_for_later(tmp_path: Path) -> None:
-    from pantheon_engine.traces import TraceBusy
+    from pantheon_engine.loop.traces import TraceBusy
 
     path = tmp_path / "t.sqlite"
     with TraceStore(path, flush_interval_s=None, busy_timeout_ms=50) as store:

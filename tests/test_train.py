@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from pantheon_engine.cli import app
+from pantheon_engine.cli.main import app
+from pantheon_engine.cli.train import default_out
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.specialize.train_cli import default_out
 from pantheon_engine.specialize.train_data import (
     IGNORE,
     Example,
@@ -143,7 +143,7 @@ def test_cli_refuses_an_unknown_agent(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def gguf() -> Path:
-    from pantheon_engine.models import resolve_model
+    from pantheon_engine.engines.catalogue import resolve_model
 
     return resolve_model("smollm2-135m", allow_download=False, night=False)
 

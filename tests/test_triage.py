@@ -9,9 +9,9 @@ import pytest
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.errors import SpecError
 from pantheon_engine.flows_builtin import BUILTIN_DIR
-from pantheon_engine.jobqueue import JobQueue, QueueError
-from pantheon_engine.report import build_summary
-from pantheon_engine.triage import (
+from pantheon_engine.night.jobqueue import JobQueue, QueueError
+from pantheon_engine.night.report import build_summary
+from pantheon_engine.night.triage import (
     Failure,
     TriageLog,
     artifact_files,

@@ -22,20 +22,20 @@ import pytest
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.config import EngineSettings
 from pantheon_engine.engines.base import EngineRequest, Message
+from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.engines.openai import OpenAIEngine
 from pantheon_engine.engines.replay import RecordedReply
-from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
-from pantheon_engine.evals.runner import run_eval
-from pantheon_engine.evals.suite import load_suite
-from pantheon_engine.models import resolve_model
-from pantheon_engine.specialize.promote import (
+from pantheon_engine.evals.promote import (
     PromotionRefused,
     latest_comparison,
     promote,
     write_comparison,
 )
-from pantheon_engine.specialize.serving import plan_night, plan_serving, vllm_lora_args
-from pantheon_engine.specialize.versions import (
+from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
+from pantheon_engine.evals.runner import run_eval
+from pantheon_engine.evals.suite import load_suite
+from pantheon_engine.run.serving import plan_night, plan_serving, vllm_lora_args
+from pantheon_engine.run.versions import (
     TamperedVersion,
     VersionError,
     VersionStore,
@@ -287,7 +287,7 @@ def test_serving_a_version_with_the_embedded_engine(art: Path) -> None:
 def test_a_night_serves_the_current_version_of_every_agent(art: Path,
                                                            tmp_path: Path) -> None:
     from pantheon_engine.flows_builtin import resolve_flow
-    from pantheon_engine.jobqueue import JobQueue
+    from pantheon_engine.night.jobqueue import JobQueue
 
     store = VersionStore(art)
     store.set_current(AGENT, 3, action="promote", why="test")
@@ -314,7 +314,7 @@ def test_a_night_serves_the_current_version_of_every_agent(art: Path,
 def test_a_run_records_the_version_that_served(art: Path, docops_repo: Path,
                                               tmp_path: Path) -> None:
     from pantheon_engine.flows_builtin import resolve_flow
-    from pantheon_engine.runner import run_once
+    from pantheon_engine.run.runner import run_once
 
     VersionStore(art).set_current(AGENT, 2, action="promote", why="test")
     replies = tmp_path / "replies.jsonl"

@@ -1,4 +1,4 @@
-from pantheon_engine.cli import main
+from pantheon_engine.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -26,7 +26,7 @@ from typing import Any
 import watchfiles
 from textual.message import Message
 
-from pantheon_engine.tail import JsonlTail, latest_night, night_dirs
+from pantheon_engine.night.tail import JsonlTail, latest_night, night_dirs
 
 __all__ = [
     "METRICS_FILE",

@@ -19,7 +19,7 @@ import pytest
 
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.flows_builtin import BUILTIN_DIR
-from pantheon_engine.jobqueue import JobQueue
+from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_tui.context import RoomContext, TuiSettings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
-from pantheon_engine.specialize.curve import CurvePoint, LearningCurve, make_curve, save_curve
+from pantheon_engine.evals.curve import CurvePoint, LearningCurve, make_curve, save_curve
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.curves import CurvesScreen

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from pantheon_engine.night.triage import TriageLog
 from pantheon_engine.specialize.mine import read_examples
-from pantheon_engine.triage import TriageLog
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.report import ReportScreen

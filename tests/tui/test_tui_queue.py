@@ -8,7 +8,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from pantheon_engine.jobqueue import JobQueue
+from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens import queue as queue_screen

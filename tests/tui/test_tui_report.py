@@ -21,8 +21,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 import pantheon_tui.screens.report as report_module
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.triage import TriageLog
+from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.triage import TriageLog
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.report import ReportData, ReportScreen, load_report

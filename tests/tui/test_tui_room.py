@@ -158,8 +158,9 @@ def test_bare_pantheon_without_a_terminal_prints_help() -> None:
 
 
 def test_the_engine_runs_without_loading_textual() -> None:
-    code = ("import sys, pantheon_engine.cli, pantheon_engine.night, pantheon_engine.report, "
-            "pantheon_engine.triage, pantheon_engine.specs, pantheon_engine.tail\n"
+    code = ("import sys, pantheon_engine.cli.main, pantheon_engine.night.drain, "
+            "pantheon_engine.night.report, pantheon_engine.night.triage, "
+            "pantheon_engine.night.specs, pantheon_engine.night.tail\n"
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'pantheon_tui')]\n"
             "assert not bad, bad")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -9,8 +9,8 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static, TextArea
 
-from pantheon_engine.jobqueue import JobQueue
-from pantheon_engine.specs import FlowInput
+from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.specs import FlowInput
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.specs import SpecForm, SpecsScreen

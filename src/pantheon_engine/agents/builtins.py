@@ -25,13 +25,13 @@ from pantheon_engine.agents.io import (
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change
-from pantheon_engine.reviewing.ledger import KAPPA_MIN
+from pantheon_engine.night.reviewing.ledger import KAPPA_MIN
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
 #: the merge gate refuses to merge while reviewer agreement is below this (Cohen's κ);
 #: with canaries on, the gate's other thresholds (false-pass rate, canaries needed) are
-#: in :mod:`pantheon_engine.reviewing.ledger` and node params override them
+#: in :mod:`pantheon_engine.night.reviewing.ledger` and node params override them
 KAPPA_THRESHOLD = KAPPA_MIN
 DIFF_PREVIEW = 3_000
 

@@ -15,7 +15,13 @@ from pantheon_engine.agents.spec import AgentSpec, Prepared
 from pantheon_engine.artifacts import NodeArtifacts
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError, NodeFailed
-from pantheon_engine.loop import LoopResult, LoopSinks, ToolLoop, describe_tools, schema_shape
+from pantheon_engine.loop.tool_loop import (
+    LoopResult,
+    LoopSinks,
+    ToolLoop,
+    describe_tools,
+    schema_shape,
+)
 from pantheon_engine.tools.base import Tool, ToolContext
 from pantheon_engine.tools.registry import get_tool
 
@@ -125,7 +131,7 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
     engine: Engine = ctx.engine.for_agent(agent.name)  # a version served by name: its adapter
     store = ctx.extra.get("traces")
     if store is not None:  # every request, reply and tool call also goes to the trace store
-        from pantheon_engine.traces import RequestTap, TraceKey
+        from pantheon_engine.loop.traces import RequestTap, TraceKey
 
         engine = tap = RequestTap(engine)
         key = TraceKey(night_id=ctx.extra.get("night_id"), run_id=ctx.run_id,

@@ -20,7 +20,7 @@ from pantheon_engine.agents.io import CodePatch, DocFinal, DocTask
 from pantheon_engine.agents.spec import AgentSpec, Limits, Prepared
 from pantheon_engine.docops.rules import rules_text
 from pantheon_engine.errors import NodeFailed, WorkspaceError
-from pantheon_engine.grammar import compact_json
+from pantheon_engine.loop.grammar import compact_json
 from pantheon_engine.tools.frontmatter import FrontMatterError, split_front_matter
 from pantheon_engine.tools.workspace import resolve_in_workspace
 

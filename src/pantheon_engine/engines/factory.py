@@ -29,8 +29,8 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
         return OpenAIEngine(base_url=settings.base_url, model=model,
                             concurrency=settings.concurrency,
                             api_key=settings.api_key if policy.mode == "day" else None)
+    from pantheon_engine.engines.catalogue import resolve_model
     from pantheon_engine.engines.openvino import OpenVINOEngine
-    from pantheon_engine.models import resolve_model
 
     path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night",
                          progress=sys.stderr.isatty())

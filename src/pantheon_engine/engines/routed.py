@@ -2,7 +2,7 @@
 
 The embedded engine serves one model per pipeline, and openvino-genai cannot switch LoRA
 adapters per request on a GGUF pipeline, so a version is served from its own merged GGUF
-(see :mod:`pantheon_engine.specialize.serving`). When a run's model agents need different
+(see :mod:`pantheon_engine.run.serving`). When a run's model agents need different
 weights (``doc.frontmatter@2`` next to the reviewers on the base), a :class:`RoutedEngine`
 holds one inner engine per distinct file and hands each agent the engine of its version
 through :meth:`Engine.for_agent`, the hook the tool loop already asks (the OpenAI engine

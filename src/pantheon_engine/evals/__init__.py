@@ -1,1 +1,1 @@
-"""Measuring agents: task suites, evals over a suite split, and the statistics they report."""
+"""Measure: task suites, evals over a split, their statistics, promotion and learning curves."""

@@ -27,10 +27,10 @@ from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import RunFailure, SpecError
 from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
 from pantheon_engine.evals.suite import Suite, SuiteTask, resolve_flow
-from pantheon_engine.flows import ID_PATTERN, Flow, validate_flow
-from pantheon_engine.orchestrator import Orchestrator, RunResult
 from pantheon_engine.policy import Policy
-from pantheon_engine.runner import load_flow_checked
+from pantheon_engine.run.flows import ID_PATTERN, Flow, validate_flow
+from pantheon_engine.run.orchestrator import Orchestrator, RunResult
+from pantheon_engine.run.runner import load_flow_checked
 
 #: called after each sample: (samples done, samples in all, task id, the sample's result)
 Progress = Callable[[int, int, str, SampleResult], None]

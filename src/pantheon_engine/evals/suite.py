@@ -29,8 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.errors import FlowError, SpecError, SuiteError, WorkspaceError
-from pantheon_engine.flows import Flow, load_flow
 from pantheon_engine.flows_builtin import resolve_flow as find_flow
+from pantheon_engine.run.flows import Flow, load_flow
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 TASKS_FILE = "tasks.jsonl"

@@ -1,5 +1,6 @@
-"""Specialisation: turn green work into training data, train per-agent adapters, serve them.
+"""Learn: turn verified work into training data and train per-agent adapters.
 
-Harvest and mining (this package's ``harvest``, ``search``, ``demos``, ``mine`` and
-``secrets`` modules) produce the datasets; see docs/specialize.md.
+Harvest, search, demonstrations, morning fixes and mining produce the datasets; ``train``
+fits an adapter and ``pipeline`` runs harvest → train → eval → promote in one go. Serving a
+trained version lives in :mod:`pantheon_engine.run`; see docs/specialize.md.
 """

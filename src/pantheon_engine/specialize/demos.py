@@ -32,9 +32,9 @@ from pantheon_engine.atomic import iter_jsonl
 from pantheon_engine.docops.check import check_document
 from pantheon_engine.docops.solver import solve
 from pantheon_engine.engines.base import Completion, Engine, EngineRequest
-from pantheon_engine.envelope import FinalAnswer, ToolCall, envelope_text
 from pantheon_engine.errors import EngineError, NodeFailed, SpecError, WorkspaceError
 from pantheon_engine.evals.suite import SuiteTask
+from pantheon_engine.loop.envelope import FinalAnswer, ToolCall, envelope_text
 from pantheon_engine.policy import Policy
 from pantheon_engine.specialize.mine import Example, make_example
 from pantheon_engine.tools.workspace import resolve_in_workspace

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from pantheon_engine.docops.check import UnreadableDocument, read_document
 from pantheon_engine.docops.rules import KeyAbsent, KeyRenamed, LowercaseKeys, Rule
-from pantheon_engine.envelope import ToolCall, envelope_text
+from pantheon_engine.loop.envelope import ToolCall, envelope_text
 
 
 class FixCall(BaseModel):

@@ -54,9 +54,10 @@ from pantheon_engine.docops.check import (
     CheckReport,
     check_document,
 )
-from pantheon_engine.envelope import FinalAnswer, envelope_text
 from pantheon_engine.errors import ConfigError, SpecError, WorkspaceError
 from pantheon_engine.evals.suite import ID_PATTERN, SuiteTask
+from pantheon_engine.loop.envelope import FinalAnswer, envelope_text
+from pantheon_engine.night.triage import TriageLog
 from pantheon_engine.specialize.demos import (
     DEMO_SUMMARY,
     DemoEngine,
@@ -79,7 +80,6 @@ from pantheon_engine.specialize.mine import (
 from pantheon_engine.tools.base import ToolContext
 from pantheon_engine.tools.registry import get_tool
 from pantheon_engine.tools.workspace import resolve_in_workspace
-from pantheon_engine.triage import TriageLog
 
 FIXES_DIR = "fixes"
 #: the harvest-format file a fix's examples are appended to, in the agent's harvest folder

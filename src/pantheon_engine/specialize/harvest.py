@@ -150,12 +150,12 @@ def queue_best_of_k(suite: Suite, *, agent: str, registry: AgentRegistry, artifa
 
     Each job carries its seed (``seed + sample``), the temperature and the facts mining
     needs (task id, split, source ``best-of-k``, the harvest id) in its input's
-    :data:`~pantheon_engine.night.SAMPLING_KEY`; ``pantheon night`` drains them like any
+    :data:`~pantheon_engine.night.drain.SAMPLING_KEY`; ``pantheon night`` drains them like any
     other jobs (leases, resume, metrics, report) and ``pantheon traces mine`` collects the
     green runs.
     """
-    from pantheon_engine.jobqueue import JobQueue, NewJob
-    from pantheon_engine.night import SAMPLING_KEY
+    from pantheon_engine.night.drain import SAMPLING_KEY
+    from pantheon_engine.night.jobqueue import JobQueue, NewJob
 
     if temperature <= 0:
         raise ConfigError(f"best-of-k needs a temperature above 0, got {temperature}")
@@ -219,7 +219,7 @@ async def harvest_best_of_k(
     """``samples`` runs per train task through :func:`run_eval`, traces recorded; the
     green runs' steps become the harvest's examples (source ``best-of-k``). ``limit``: only
     the split's first ``limit`` tasks."""
-    from pantheon_engine.traces import TraceStore
+    from pantheon_engine.loop.traces import TraceStore
 
     if temperature <= 0:
         raise ConfigError(f"best-of-k needs a temperature above 0, got {temperature}",

@@ -39,10 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from pantheon_engine.agents.spec import AgentSpec, Prepared
 from pantheon_engine.atomic import atomic_write_text, read_dict
-from pantheon_engine.envelope import EnvelopeError, FinalAnswer, parse_envelope
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.suite import Suite
-from pantheon_engine.loop import unbind
+from pantheon_engine.loop.envelope import EnvelopeError, FinalAnswer, parse_envelope
+from pantheon_engine.loop.tool_loop import unbind
 from pantheon_engine.specialize.secrets import scan_texts
 from pantheon_engine.tools.registry import get_tool
 
@@ -516,7 +516,7 @@ class Miner:
 
 def open_traces(artifacts: Path, traces: Path | None = None) -> Any:
     """The trace store of an artifacts folder, opened for reading (it must exist)."""
-    from pantheon_engine.traces import TraceStore, default_traces_path
+    from pantheon_engine.loop.traces import TraceStore, default_traces_path
 
     path = Path(traces) if traces is not None else default_traces_path(artifacts)
     if not path.is_file():
@@ -537,7 +537,7 @@ async def mine(artifacts: Path, spec: AgentSpec, *, agent: str | None = None,
     trace store only the ``include`` files are read (and without those either, that is
     a :class:`ConfigError`).
     """
-    from pantheon_engine.traces import default_traces_path
+    from pantheon_engine.loop.traces import default_traces_path
 
     curator = curator or Curator(guard)
     path = Path(traces) if traces is not None else default_traces_path(artifacts)

@@ -234,7 +234,7 @@ class Specializer:
                     artifacts=self.o.artifacts, config=self.o.config)
 
     def _evaluate(self, ref: str, *, limit: int | None = None) -> Any:
-        from pantheon_engine.evals.eval_cli import evaluate
+        from pantheon_engine.cli.eval import evaluate
 
         return asyncio.run(evaluate(
             ref, suite=self.o.suite, split="holdout", samples=1, temperature=None,
@@ -242,7 +242,7 @@ class Specializer:
             show_progress=True, limit=limit, **self._common()))
 
     def _harvest(self, mode: str, **extra: Any) -> Any:
-        from pantheon_engine.specialize.harvest_cli import harvest
+        from pantheon_engine.cli.harvest import harvest
 
         options: dict[str, Any] = dict(
             split="train", samples=self.o.own_samples, temperature=self.o.own_temperature,
@@ -252,7 +252,7 @@ class Specializer:
         return asyncio.run(harvest(self.name, suite=self.o.suite, mode=mode, **options))
 
     def _mine(self, out: Path, include: list[Path]) -> Any:
-        from pantheon_engine.specialize.harvest_cli import mine_examples
+        from pantheon_engine.cli.harvest import mine_examples
 
         return asyncio.run(mine_examples(
             self.name, out=out, artifacts=self.o.artifacts, suite=self.o.suite,
@@ -260,7 +260,7 @@ class Specializer:
 
     def _train(self, data: Path, out: Path, *, steps: int | None,
                checkpoints: Sequence[int] = ()) -> Any:
-        from pantheon_engine.specialize.train_cli import base_gguf, train_with_progress
+        from pantheon_engine.cli.train import base_gguf, train_with_progress
 
         return train_with_progress(
             self.name, data, out, gguf=base_gguf(None, self.o.config), rank=self.o.rank,
@@ -269,21 +269,21 @@ class Specializer:
             checkpoints=list(checkpoints))
 
     def _register(self, train_dir: Path, *, note: str, checkpoint: int | None = None) -> Any:
-        from pantheon_engine.specialize.versions import VersionStore
+        from pantheon_engine.run.versions import VersionStore
 
         return VersionStore(self.o.artifacts).register_training(
             self.name, train_dir, note=note, checkpoint=checkpoint)
 
     def _compare(self, new: Any, against: Any, *, promote: bool) -> Paired:
-        from pantheon_engine.specialize.promote import (
+        from pantheon_engine.evals.promote import (
             PromotionRefused,
             compare_versions,
             decide,
         )
-        from pantheon_engine.specialize.promote import (
+        from pantheon_engine.evals.promote import (
             promote as promote_version,
         )
-        from pantheon_engine.specialize.versions import VersionStore, parse_ref
+        from pantheon_engine.run.versions import VersionStore, parse_ref
 
         record, path = compare_versions(self.o.artifacts, new, against)
         paired = Paired(new=Measured.of(new), against=Measured.of(against), wins=record.wins,
@@ -317,7 +317,7 @@ class Specializer:
         return self.folder / "report.json"
 
     def run(self) -> SpecializeReport:
-        from pantheon_engine.specialize.versions import VersionStore
+        from pantheon_engine.run.versions import VersionStore
 
         o = self.o
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -447,7 +447,7 @@ class Specializer:
         return self.report
 
     def _save_curve(self, measured: list[tuple[int, Any, str]], result: Any) -> Path:
-        from pantheon_engine.specialize.curve import CurvePoint, make_curve, save_curve
+        from pantheon_engine.evals.curve import CurvePoint, make_curve, save_curve
 
         points = [CurvePoint(examples=n, passed=e.passed_samples, total=e.total_samples,
                              pass_rate=e.pass_at_1, interval=tuple(e.pass_at_1_interval),

@@ -33,14 +33,14 @@ from pantheon_engine.agents.io import DocTask
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.docops.check import CheckReport, check_document
 from pantheon_engine.engines.base import Completion, Engine, EngineRequest
-from pantheon_engine.envelope import (
+from pantheon_engine.errors import EngineError, PantheonError
+from pantheon_engine.evals.suite import SuiteTask
+from pantheon_engine.loop.envelope import (
     EnvelopeError,
     FinalAnswer,
     looks_like_tool_call,
     parse_envelope,
 )
-from pantheon_engine.errors import EngineError, PantheonError
-from pantheon_engine.evals.suite import SuiteTask
 from pantheon_engine.policy import Policy
 from pantheon_engine.specialize.demos import (
     RecordingEngine,

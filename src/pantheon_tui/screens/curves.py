@@ -29,7 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
-from pantheon_engine.specialize.curve import (
+from pantheon_engine.evals.curve import (
     CurveSet,
     LearningCurve,
     curve_files,
@@ -37,7 +37,7 @@ from pantheon_engine.specialize.curve import (
     read_curves,
     target_text,
 )
-from pantheon_engine.specialize.curve_report import POINT_HEADER, point_rows
+from pantheon_engine.evals.curve_report import POINT_HEADER, point_rows
 from pantheon_tui.screens.report import resolve_colour
 from pantheon_tui.widgets.curve_chart import POINT_CHAR, CurveChart
 

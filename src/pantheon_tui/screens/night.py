@@ -36,7 +36,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from pantheon_engine.agents.builtins import KAPPA_THRESHOLD
-from pantheon_engine.capacity import DEFAULT_MAX_RHO
+from pantheon_engine.night.capacity import DEFAULT_MAX_RHO
 from pantheon_tui.screens.base import RoomScreen
 from pantheon_tui.watch import MetricsUpdate, NightFollower, NightMetrics, follow
 from pantheon_tui.widgets.trend import Aggregate, Bad, Trend, TrendData, format_number

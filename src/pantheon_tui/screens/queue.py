@@ -34,7 +34,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from pantheon_engine.errors import PantheonError
-from pantheon_engine.jobqueue import STATES, Job, JobQueue, QueueError, default_queue_path
+from pantheon_engine.night.jobqueue import STATES, Job, JobQueue, QueueError, default_queue_path
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.base import RoomScreen
 

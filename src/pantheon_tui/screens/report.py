@@ -41,7 +41,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
 from pantheon_engine.errors import PantheonError
-from pantheon_engine.report import (
+from pantheon_engine.night.report import (
     Summary,
     build_summary,
     gate_kappa_text,
@@ -50,7 +50,7 @@ from pantheon_engine.report import (
     kappa_text,
     percent,
 )
-from pantheon_engine.triage import (
+from pantheon_engine.night.triage import (
     Failure,
     FailureBin,
     Mark,

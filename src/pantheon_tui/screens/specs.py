@@ -38,8 +38,8 @@ from textual.widgets import Footer, Header, Input, OptionList, Select, Static, T
 from textual.widgets.option_list import Option
 
 from pantheon_engine.errors import PantheonError
-from pantheon_engine.jobqueue import Job
-from pantheon_engine.specs import (
+from pantheon_engine.night.jobqueue import Job
+from pantheon_engine.night.specs import (
     FieldProblem,
     FlowInput,
     SpecEntry,

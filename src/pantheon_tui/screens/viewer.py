@@ -31,7 +31,7 @@ from textual.strip import Strip
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from pantheon_engine.triage import artifact_files
+from pantheon_engine.night.triage import artifact_files
 
 if TYPE_CHECKING:
     from pantheon_tui.app import ControlRoom

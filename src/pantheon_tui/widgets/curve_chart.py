@@ -3,7 +3,7 @@
 Every scope of an agent shares one chart, each in its own style: a measured point is ``●``
 with its Wilson 95 % interval as a ``│`` bar, the fitted ``p(N)`` is a line of ``·`` and
 the target pass rate a ``╌`` rule across the chart. The N axis is the report chart's
-(:func:`pantheon_engine.specialize.curve_svg.x_axis`), so both show the same range.
+(:func:`pantheon_engine.evals.curve_svg.x_axis`), so both show the same range.
 
 :func:`chart_lines` is a pure function of the curves and the size (tests read its text);
 :class:`CurveChart` is the Rich renderable that gives it the width it is drawn at.
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.text import Text
 
-from pantheon_engine.specialize.curve import LearningCurve
-from pantheon_engine.specialize.curve_svg import legend_label, x_axis
+from pantheon_engine.evals.curve import LearningCurve
+from pantheon_engine.evals.curve_svg import legend_label, x_axis
 
 __all__ = ["FIT_CHAR", "INTERVAL_CHAR", "POINT_CHAR", "TARGET_CHAR", "CurveChart",
            "chart_lines"]

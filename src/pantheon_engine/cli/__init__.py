@@ -1,0 +1,1 @@
+"""The commands: the only layer that prints, parses flags and exits; nothing imports it."""

@@ -1,0 +1,116 @@
+"""``pantheon specialize AGENT --suite DIR``: harvest to promotion in one command.
+
+Exit status: 0 when every phase ran (whether or not the new version was promoted), 2 for
+bad input (an unknown agent, a bad suite, no training data), 3 when the night policy
+refuses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from pantheon_engine.cli.options import ArtifactsOption, ConfigOption, EngineOption, ModelOption
+from pantheon_engine.errors import ConfigError, PantheonError
+
+_out = Console()
+_err = Console(stderr=True)
+
+
+def parse_sizes(text: str) -> list[int]:
+    """``50,100,200`` → [50, 100, 200]; a ConfigError names what is wrong."""
+    try:
+        sizes = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise ConfigError(f"--curve {text!r}: expected example counts such as 50,100,200") \
+            from None
+    if any(n < 1 for n in sizes):
+        raise ConfigError(f"--curve {text!r}: example counts are at least 1")
+    return sizes
+
+
+def specialize_cmd(
+    agent: Annotated[str, typer.Argument(help="the agent to specialize")],
+    suite: Annotated[Path, typer.Option("--suite", help="suite folder: workspace/ and "
+                                        "tasks.jsonl (train is harvested, holdout measures)")],
+    own: Annotated[str, typer.Option(
+        "--own", help="how the model finds its own green traces: best-of-k | search | "
+        "none")] = "best-of-k",
+    own_samples: Annotated[int, typer.Option(
+        "--own-samples", help="samples per task (best-of-k) or candidates per step "
+        "(search)")] = 2,
+    own_tasks: Annotated[int | None, typer.Option(
+        "--own-tasks", help="train tasks the own harvest tries (default 64; 0: all)")] = 64,
+    own_min: Annotated[int, typer.Option(
+        "--own-min", help="fewest own examples worth an adapter of their own")] = 8,
+    demos: Annotated[bool, typer.Option(
+        "--demos/--no-demos", help="add the scripted demonstrator's green conversations")]
+    = True,
+    import_demos: Annotated[Path | None, typer.Option(
+        "--import-demos", help="import demonstrations from this JSONL instead")] = None,
+    epochs: Annotated[int, typer.Option("--epochs", help="passes over the data")] = 2,
+    max_steps: Annotated[int | None, typer.Option(
+        "--max-steps", help="train this many steps instead of --epochs")] = None,
+    batch: Annotated[int, typer.Option("--batch", help="examples per step")] = 8,
+    lr: Annotated[float, typer.Option("--lr", help="peak learning rate")] = 2e-4,
+    rank: Annotated[int, typer.Option("--rank", help="LoRA rank")] = 16,
+    lora_alpha: Annotated[float, typer.Option("--lora-alpha", help="LoRA alpha")] = 32,
+    curve: Annotated[str, typer.Option(
+        "--curve", help="learning-curve sizes N (examples), comma-separated")]
+    = "50,100,200,400",
+    curve_tasks: Annotated[int | None, typer.Option(
+        "--curve-tasks", help="holdout tasks per curve point (default: all)")] = None,
+    target: Annotated[float | None, typer.Option(
+        "--target", help="pass rate whose N the curve's fit predicts (e.g. 0.3)")] = None,
+    control: Annotated[bool, typer.Option(
+        "--control/--no-control", help="also train on shuffled replies and show that "
+        "promotion refuses it")] = True,
+    control_steps: Annotated[int, typer.Option(
+        "--control-steps", help="training steps of the control adapter")] = 20,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", help="significance level the promotion needs")] = 0.05,
+    promote: Annotated[bool, typer.Option(
+        "--promote/--no-promote", help="promote the new version if it wins")] = True,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="runs at once")]
+    = 32,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    artifacts: ArtifactsOption = Path("artifacts"),
+    config: ConfigOption = None,
+) -> None:
+    """Harvest, mine, train, measure the learning curve, evaluate, promote: all of it."""
+    from pantheon_engine.policy import Policy
+    from pantheon_engine.specialize.pipeline import SpecializeOptions, Specializer
+
+    try:
+        if own not in ("best-of-k", "search", "none"):
+            raise ConfigError(f"--own {own!r}: expected best-of-k, search or none")
+        Policy(mode="night").preflight()  # local only, like a night
+        if not (suite / "tasks.jsonl").is_file():
+            raise ConfigError(f"--suite {suite}: no tasks.jsonl there",
+                              hint="make one: pantheon suite make docops --tasks 500")
+        options = SpecializeOptions(
+            agent=agent, suite=suite, artifacts=artifacts, own_mode=own,  # type: ignore[arg-type]
+            own_samples=own_samples, own_tasks=own_tasks or None, own_min=own_min, demos=demos,
+            import_demos=import_demos, epochs=epochs, max_steps=max_steps, batch=batch,
+            lr=lr, rank=rank, lora_alpha=lora_alpha, curve=parse_sizes(curve),
+            curve_tasks=curve_tasks, target=target, control=control,
+            control_steps=control_steps, alpha=alpha, promote=promote,
+            concurrency=concurrency, seed=seed, engine=engine, model=model, config=config)
+        runner = Specializer(options, say=lambda text: _err.print(
+            f"[bold]{text}[/]", highlight=False, soft_wrap=True))
+        report = runner.run()
+    except PantheonError as exc:
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+    except ValueError as exc:  # pydantic: an option out of range
+        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    for line in report.lines():
+        _out.print(line, highlight=False, soft_wrap=True, markup=False)
+    _out.print(f"report: {runner.folder / 'report.json'}", highlight=False, soft_wrap=True,
+               markup=False)

@@ -1,0 +1,98 @@
+"""``pantheon suite``: generate task suites and check hand-written ones."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from pantheon_engine.evals.suite import Suite
+
+suite_app = typer.Typer(no_args_is_help=True, help="Task suites: generate and check them.")
+
+GENERATORS = ("docops",)
+
+
+def print_suite_summary(suite: Suite, out: Console) -> None:
+    """Tasks per split, agents and flows, and (when tasks record them) edits and rule kinds."""
+    splits = Counter(t.split for t in suite.tasks)
+    out.print(f"[bold]{suite.folder}[/]: {len(suite.tasks)} tasks · train {splits['train']} · "
+              f"holdout {splits['holdout']}", highlight=False, soft_wrap=True)
+    out.print(f"workspace: {suite.workspace}", highlight=False, soft_wrap=True)
+    runs = Counter(f"agent {t.agent}" if t.agent else f"flow {t.flow}" for t in suite.tasks)
+    out.print("runs: " + ", ".join(f"{name} ×{n}" for name, n in sorted(runs.items())),
+              highlight=False, soft_wrap=True)
+    edits = Counter(t.meta["edits"] for t in suite.tasks
+                    if isinstance(t.meta.get("edits"), int))
+    if edits:
+        out.print("edits needed (tasks):", highlight=False)
+        top = max(edits.values())
+        for n in range(min(edits), max(edits) + 1):
+            bar = "█" * round(30 * edits[n] / top)
+            out.print(f"  {n:>2} │ {bar} {edits[n]}", highlight=False)
+    kinds = Counter(k for t in suite.tasks for k in t.meta.get("rule_kinds") or []
+                    if isinstance(k, str))
+    if kinds:
+        out.print("rule kinds (tasks): " + "  ".join(f"{k}: {n}" for k, n in kinds.items()),
+                  highlight=False, soft_wrap=True)
+
+
+@suite_app.command("make")
+def suite_make(
+    kind: Annotated[str, typer.Argument(help="the generator: docops")],
+    tasks: Annotated[int, typer.Option("--tasks", help="how many tasks (one per document)")]
+    = 300,
+    seed: Annotated[int, typer.Option("--seed", help="the same seed writes the same suite")]
+    = 7,
+    out: Annotated[Path | None, typer.Option("--out", help="suite folder to write")] = None,
+    holdout_share: Annotated[float, typer.Option(
+        "--holdout-share", help="share of the documents held out")] = 0.4,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace the suite in a non-empty --out")] = False,
+    scope: Annotated[str, typer.Option(
+        "--scope", help="file: all of a document's rules per task; rule: one rule per "
+        "task")] = "file",
+) -> None:
+    """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout."""
+    from pantheon_engine.cli.main import console, fail
+    from pantheon_engine.docops.generate import make_docops_suite
+    from pantheon_engine.errors import ConfigError, PantheonError
+    from pantheon_engine.evals.suite import load_suite
+
+    try:
+        if kind not in GENERATORS:
+            raise ConfigError(f"unknown suite generator {kind!r}",
+                              hint=f"generators: {', '.join(GENERATORS)}")
+        folder = out if out is not None else Path("suites") / f"{kind}-{seed}"
+        summary = make_docops_suite(folder, tasks, seed, holdout_share, force=force,
+                                    scope=scope)  # type: ignore[arg-type]
+        suite = load_suite(folder)
+    except PantheonError as exc:
+        fail(exc)
+        return
+    print_suite_summary(suite, console)
+    if summary["redrawn"]:
+        console.print(f"[dim]{summary['redrawn']} draws were not solvable through the tools "
+                      "and were drawn again[/]", highlight=False)
+
+
+@suite_app.command("check")
+def suite_check(
+    folder: Annotated[Path, typer.Argument(help="suite folder (workspace/ and tasks.jsonl)")],
+) -> None:
+    """Validate a suite and summarise it (exit 2 with every problem named)."""
+    from pantheon_engine.cli.main import console, fail
+    from pantheon_engine.errors import PantheonError
+    from pantheon_engine.evals.suite import load_suite
+
+    try:
+        suite = load_suite(folder)
+    except PantheonError as exc:
+        fail(exc)
+        return
+    print_suite_summary(suite, console)

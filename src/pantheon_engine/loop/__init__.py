@@ -1,0 +1,1 @@
+"""The tool loop: the reply envelope, the grammar that keeps replies valid, and the traces."""

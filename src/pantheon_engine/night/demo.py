@@ -1,0 +1,171 @@
+"""``pantheon demo``: a small repository with work for one night, and the jobs queued.
+
+The workspace is a git repository with Markdown documents and the house rules their front
+matter must follow (``rules.yaml``), and a small Python package with two specs. The
+documents break the rules in different ways (a few already follow them); one docops job
+per document is queued by fanning out over ``docs/*.md`` with the rules, exactly as
+``pantheon queue add docops --rules rules.yaml --each 'docs/*.md'`` would, plus one
+spec2code job per spec. The flows are the built-in ones, so the demo works from any folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from pantheon_engine.docops.rules import load_rules_file, rules_json
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.flows_builtin import BUILTIN_DIR
+from pantheon_engine.night.fanout import fan_out
+from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.specs import FlowInput
+
+__all__ = ["DOCS", "DOCS_GLOB", "PACKAGE", "RULES_YAML", "SPECS", "Demo", "create_demo"]
+
+RULES_YAML = """\
+# House rules for the front matter of docs/*.md. Queue them again with:
+#   pantheon queue add docops --rules rules.yaml --each 'docs/*.md'
+rules:
+  - kind: lowercase_keys        # Title -> title
+  - kind: absent                # drafts are not published
+    key: draft
+  - kind: equals
+    key: status
+    value: published
+  - kind: date                  # when present: YYYY-MM-DD
+    key: date
+  - kind: list                  # when present: a YAML list
+    key: tags
+  - kind: title_heading         # title = the text of the first "# " heading
+"""
+
+DOCS_GLOB = "docs/*.md"
+
+#: (title, body, front matter as written): each breaks the rules its own way, or not at all
+DOCS: list[tuple[str, str, str]] = [
+    ("Getting started", "Install the tool, then run the setup script.",
+     "Title: Getting started\ndraft: true\nowner: docs-team\n"),
+    ("Release process", "Tag, build, publish; in that order.",
+     "title: Release process\nstatus: draft\ndate: 2024/03/05\ntags: release, process\n"),
+    ("On-call handbook", "Who answers the pager, and how.",
+     "title: On-call handbook\nstatus: published\ndate: 2024-02-01\ntags: [oncall]\n"),
+    ("Style guide", "Short sentences. Plain words.",
+     "title: Style Guide\nStatus: published\nowner: docs-team\n"),
+    ("Architecture", "Three services and a queue.",
+     "status: published\ndate: March 4, 2024\n"),
+    ("Testing", "Every change ships with a test.",
+     "Title: Testing\nTags: testing; ci\nstatus: review\n"),
+    ("Security", "Secrets never go into the repository.",
+     "title: Security\nstatus: published\nowner: security-team\ntags: [secrets, access]\n"),
+    ("Glossary", "The words we use, and what they mean.",
+     "title: Glossary\ndraft: false\nstatus: published\ndate: 2024-01-15\n"),
+    ("Roadmap", "What we build next quarter.",
+     "title: Roadmap\nstatus: published\ndate: 20240610\ntags: roadmap\n"),
+    ("FAQ", "Questions people ask every week.",
+     "title: FAQ\nstatus: Published\ndate: 2024-04-01\ntags: [faq]\n"),
+    ("Contributing", "Fork, branch, pull request.",
+     "Title: Contributing\nowner: docs-team\ndate: 5 May 2024\ntags: [process, git]\n"),
+    ("Changelog policy", "One line per user-visible change.",
+     "title: Changelog policy\nstatus: published\ndate: 2023-11-20\n"),
+]
+
+PACKAGE = {
+    "textkit/__init__.py": '"""Small text helpers."""\n',
+    "textkit/words.py": (
+        '"""Word helpers."""\n\n\ndef count_words(text: str) -> int:\n'
+        '    """Number of whitespace-separated words in ``text``."""\n'
+        "    return len(text.split())\n"
+    ),
+    "tests/test_words.py": (
+        "from textkit.words import count_words\n\n\n"
+        "def test_count_words() -> None:\n"
+        '    assert count_words("a b  c") == 3\n'
+    ),
+    "conftest.py": "",
+}
+
+SPECS = [
+    {
+        "title": "Add shout() to textkit.words",
+        "scope": "Add shout(text: str) -> str returning the text upper-cased with one "
+                 "exclamation mark appended. Keep count_words unchanged.",
+        "acceptance": ['shout("hello") returns "HELLO!"', "count_words keeps working"],
+        "files": ["textkit/words.py"],
+        "tests": "tests",
+    },
+    {
+        "title": "Add count_vowels() to textkit.words",
+        "scope": "Add count_vowels(text: str) -> int counting a, e, i, o, u in any case.",
+        "acceptance": ['count_vowels("Pantheon") returns 3'],
+        "files": ["textkit/words.py"],
+        "tests": "tests",
+    },
+]
+
+
+class Demo(BaseModel):
+    """What ``create_demo`` made: the workspace, its rules file and the jobs queued."""
+
+    workspace: str
+    rules: str
+    queued: int
+    depth: int
+    docops: int
+    spec2code: int
+
+
+def doc_name(index: int, title: str) -> str:
+    return f"docs/{index:02d}-{title.lower().replace(' ', '-')}.md"
+
+
+def doc_text(title: str, body: str, meta: str) -> str:
+    return f"---\n{meta}---\n# {title}\n\n{body}\n"
+
+
+def _write_files(folder: Path) -> None:
+    (folder / "docs").mkdir(parents=True)
+    for index, (title, body, meta) in enumerate(DOCS):
+        (folder / doc_name(index, title)).write_text(doc_text(title, body, meta),
+                                                     encoding="utf-8")
+    (folder / "rules.yaml").write_text(RULES_YAML, encoding="utf-8")
+    for rel, text in PACKAGE.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
+    (folder / "specs").mkdir()
+    for index, spec in enumerate(SPECS):
+        # the spec file names its workspace relative to itself, so it can be queued again
+        (folder / "specs" / f"{index:02d}.json").write_text(
+            json.dumps({"workspace": "..", **spec}, indent=2) + "\n")
+
+
+def _commit(folder: Path) -> None:
+    ident = ["-c", "user.name=Pantheon demo", "-c", "user.email=demo@localhost",
+             "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 [*ident, "commit", "-q", "-m", "demo workspace"]):
+        subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+
+def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = False) -> Demo:
+    """Write the demo repository and queue its jobs (all checked, then one transaction)."""
+    folder = Path(folder).resolve()
+    if folder.exists():
+        if not force:
+            raise ConfigError(f"{folder} exists", hint="pass --force to recreate it")
+        shutil.rmtree(folder)
+    docops = FlowInput(BUILTIN_DIR / "docops.yaml")
+    spec2code = FlowInput(BUILTIN_DIR / "spec2code.yaml")
+    _write_files(folder)
+    _commit(folder)
+    rules = {"rules": rules_json(load_rules_file(folder / "rules.yaml"))}
+    jobs = fan_out(docops, DOCS_GLOB, shared=rules, workspace=folder)
+    jobs += [spec2code.job({"workspace": str(folder), **spec}) for spec in SPECS]
+    with JobQueue.for_artifacts(artifacts) as queue:
+        added = queue.add_many(jobs)
+        depth = queue.depth()
+    return Demo(workspace=str(folder), rules=str(folder / "rules.yaml"), queued=len(added),
+                depth=depth, docops=len(DOCS), spec2code=len(SPECS))

@@ -1,7 +1,0 @@
-"""Reviewers are measured, not trusted: canaries (known-answer review items) mixed into
-the review stream, and a ledger of how each reviewer does on them."""
-
-from pantheon_engine.reviewing.canary import Canary, CanarySource, load_canaries
-from pantheon_engine.reviewing.ledger import GateConfig, ReviewerLedger
-
-__all__ = ["Canary", "CanarySource", "GateConfig", "ReviewerLedger", "load_canaries"]
