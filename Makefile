@@ -20,6 +20,7 @@ test: $(VENV)/.installed
 	$(BIN)/pantheon models pull
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed

@@ -28,8 +28,8 @@ from pantheon_engine.night.reviewing.canary import (
 from pantheon_engine.night.reviewing.ledger import ReviewerLedger
 from pantheon_engine.night.reviewing.runner import CanaryRunner
 from pantheon_engine.policy import Policy
+from pantheon_engine.run.flows import load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator
-from pantheon_engine.run.runner import load_flow_checked
 
 from conftest import FLOWS
 

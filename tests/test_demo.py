@@ -29,8 +29,8 @@ from pantheon_engine.night.demo import (
 )
 from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.policy import Policy
+from pantheon_engine.run.flows import load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator
-from pantheon_engine.run.runner import load_flow_checked
 from pantheon_engine.tools.registry import call_tool
 
 from conftest import FLOWS, git_repo

@@ -29,8 +29,8 @@ from pantheon_engine.errors import ConfigError, SpecError, WorkspaceError
 from pantheon_engine.evals.suite import SuiteTask
 from pantheon_engine.night.triage import TriageLog
 from pantheon_engine.policy import Policy
+from pantheon_engine.run.flows import load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator
-from pantheon_engine.run.runner import load_flow_checked
 from pantheon_engine.specialize.demos import demonstrate
 from pantheon_engine.specialize.fixes import (
     InexpressibleFix,

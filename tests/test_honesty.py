@@ -20,8 +20,8 @@ from pantheon_engine.engines.base import Completion, EngineRequest
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.loop.grammar import compact_json
 from pantheon_engine.policy import Policy
+from pantheon_engine.run.flows import load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator
-from pantheon_engine.run.runner import load_flow_checked
 
 from conftest import FLOWS
 

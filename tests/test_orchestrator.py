@@ -13,9 +13,8 @@ from pantheon_engine.artifacts import verify_manifest
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.errors import SpecError
 from pantheon_engine.policy import Policy
-from pantheon_engine.run.flows import parse_flow
+from pantheon_engine.run.flows import load_flow_checked, parse_flow
 from pantheon_engine.run.orchestrator import Orchestrator
-from pantheon_engine.run.runner import load_flow_checked
 
 from conftest import EXAMPLES, FLOWS
 

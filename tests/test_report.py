@@ -16,16 +16,11 @@ from typing import Any
 import pytest
 
 from pantheon_engine.kappa import cohen_kappa
-from pantheon_engine.night.report import (
-    PassRate,
-    Summary,
-    build_summary,
-    kappa_text,
-    pass_rate_text,
-    render_html,
-    render_markdown,
-    write_report,
-)
+from pantheon_engine.night.report import render_markdown, write_report
+from pantheon_engine.night.report_html import render_html
+from pantheon_engine.night.report_text import kappa_text, pass_rate_text
+from pantheon_engine.night.summary import build_summary
+from pantheon_engine.night.summary_model import PassRate, Summary
 
 DOCOPS = {
     "frontmatter": "doc.frontmatter@1.0.0",
@@ -762,7 +757,7 @@ def test_empty_artifacts_folder(tmp_path: Path) -> None:
 def test_kappa_by_reviewer_agent(tmp_path: Path) -> None:
     """Pairs group by the reviewers' agent@version, as run.json names them."""
     from pantheon_engine.atomic import atomic_write_json
-    from pantheon_engine.night.report import build_summary
+    from pantheon_engine.night.summary import build_summary
 
     verdicts = [("pass", "pass"), ("fail", "fail"), ("pass", "fail"), ("pass", "pass")]
     for index, (a, b) in enumerate(verdicts):

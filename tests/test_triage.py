@@ -10,7 +10,7 @@ from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.errors import SpecError
 from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_engine.night.jobqueue import JobQueue, QueueError
-from pantheon_engine.night.report import build_summary
+from pantheon_engine.night.summary import build_summary
 from pantheon_engine.night.triage import (
     Failure,
     TriageLog,

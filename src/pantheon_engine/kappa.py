@@ -34,7 +34,10 @@ from typing import TypeVar
 
 from pantheon_engine.errors import ConfigError
 
-__all__ = ["KappaWindow", "cohen_kappa", "kappa_by"]
+#: the merge gate's default: two reviewers must agree at least this far beyond chance
+KAPPA_MIN = 0.6
+
+__all__ = ["KAPPA_MIN", "KappaWindow", "cohen_kappa", "kappa_by"]
 
 K = TypeVar("K", bound=Hashable)
 

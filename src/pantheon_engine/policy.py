@@ -30,7 +30,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -281,7 +281,7 @@ def _make_wrappers() -> dict[str, tuple[Any, str, Any]]:
     orig_connect = sock_cls.connect
     orig_connect_ex = sock_cls.connect_ex
     orig_sendto = sock_cls.sendto
-    orig_sendmsg = getattr(sock_cls, "sendmsg", None)
+    orig_sendmsg: Callable[..., int] | None = getattr(sock_cls, "sendmsg", None)
     orig_create_connection = socket.create_connection
     orig_getaddrinfo = socket.getaddrinfo
     orig_gethostbyname = socket.gethostbyname
@@ -300,12 +300,6 @@ def _make_wrappers() -> dict[str, tuple[Any, str, Any]]:
         if args:
             _check_address(self.family, args[-1])
         return orig_sendto(self, data, *args)
-
-    def sendmsg(self: socket.socket, buffers: Any, *args: Any, **kwargs: Any) -> int:
-        address = kwargs.get("address", args[2] if len(args) >= 3 else None)
-        if address is not None:
-            _check_address(self.family, address)
-        return orig_sendmsg(self, buffers, *args, **kwargs)
 
     def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
         host = address[0] if isinstance(address, tuple) and address else address
@@ -334,7 +328,14 @@ def _make_wrappers() -> dict[str, tuple[Any, str, Any]]:
         "gethostbyname": (socket, "gethostbyname", gethostbyname),
         "gethostbyname_ex": (socket, "gethostbyname_ex", gethostbyname_ex),
     }
-    if orig_sendmsg is not None:
+    if orig_sendmsg is not None:  # socket.socket has no sendmsg on Windows
+
+        def sendmsg(self: socket.socket, buffers: Any, *args: Any, **kwargs: Any) -> int:
+            address = kwargs.get("address", args[2] if len(args) >= 3 else None)
+            if address is not None:
+                _check_address(self.family, address)
+            return orig_sendmsg(self, buffers, *args, **kwargs)
+
         wrappers["socket.sendmsg"] = (sock_cls, "sendmsg", sendmsg)
     return wrappers
 

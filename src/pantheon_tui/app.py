@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -67,7 +68,9 @@ class ControlRoom(App[None]):
     @classmethod
     def all_binding_ids(cls) -> list[str]:
         ids = binding_ids(cls.BINDINGS)
-        for screen in (*ROOM_SCREENS.values(), ArtifactViewer, CurvesScreen, HelpScreen):
+        screens: list[type[Screen[Any]]] = [*ROOM_SCREENS.values(), ArtifactViewer,
+                                                CurvesScreen, HelpScreen]
+        for screen in screens:
             ids += binding_ids(screen.BINDINGS)
         return ids
 

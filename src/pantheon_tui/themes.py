@@ -3,6 +3,9 @@
 A theme file holds Textual's theme fields (``name``, ``dark``, ``primary``, ``background``
 …) and an optional ``[variables]`` table. A file that cannot be read, or whose colours do
 not parse, is reported by name and skipped; the control room then keeps its default theme.
+
+:func:`resolve_colour` turns a theme variable into the plain colour a Rich style takes, for
+the screens that colour text themselves (the Report and Curves screens).
 """
 
 from __future__ import annotations
@@ -85,3 +88,14 @@ def load_themes(folder: Path) -> tuple[list[Theme], list[ThemeProblem]]:
         except ValueError as exc:
             problems.append(ThemeProblem(path, str(exc)))
     return themes, problems
+
+
+def resolve_colour(variables: dict[str, str], name: str) -> str:
+    """Theme variable ``name`` as an opaque ``#rrggbb`` (alpha laid over the background),
+    the form Rich styles take; the foreground when the variable is not a plain colour."""
+    background = Color.parse(variables.get("background", "#000000"))
+    try:
+        colour = Color.parse(variables[name])
+    except (KeyError, ColorParseError):
+        colour = Color.parse(variables.get("foreground", "#ffffff"))
+    return (background + colour).hex6

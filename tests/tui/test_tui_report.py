@@ -25,7 +25,8 @@ from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.night.triage import TriageLog
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
-from pantheon_tui.screens.report import ReportData, ReportScreen, load_report
+from pantheon_tui.screens.report import ReportScreen
+from pantheon_tui.screens.report_data import ReportData, load_report
 from pantheon_tui.screens.viewer import ArtifactViewer, CodeView, layout_lines, render_file
 
 from tui.conftest import REFUSED_REASON

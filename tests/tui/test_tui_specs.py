@@ -13,7 +13,8 @@ from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.night.specs import FlowInput
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
-from pantheon_tui.screens.specs import SpecForm, SpecsScreen
+from pantheon_tui.screens.specs import SpecsScreen
+from pantheon_tui.screens.specs_data import SpecForm
 
 from tui.pilot_helpers import record_notes, wait_for
 

@@ -25,7 +25,7 @@ from pantheon_engine.agents.io import (
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change
-from pantheon_engine.night.reviewing.ledger import KAPPA_MIN
+from pantheon_engine.kappa import KAPPA_MIN
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"

@@ -16,7 +16,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+
+# Limits and CheckFailed belong to the loop; agent files import them from here.
+from pantheon_engine.loop.limits import CheckFailed as CheckFailed
+from pantheon_engine.loop.limits import Limits as Limits
 
 if TYPE_CHECKING:
     from pantheon_engine.agents.context import AgentContext
@@ -29,27 +33,6 @@ class Runtime(BaseModel):
     model: str = "default"
     origin: Literal["local", "external"] = "local"
     base_url: str | None = None
-
-
-class Limits(BaseModel):
-    max_steps: int = Field(default=8, ge=1)
-    max_failures: int = Field(default=4, ge=0)
-    tool_timeout_s: float = Field(default=60.0, gt=0)
-    max_tokens: int = Field(default=256, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
-    node_timeout_s: float = Field(default=900.0, gt=0)
-    history: int = Field(default=3, ge=0, description="past exchanges kept in the prompt")
-    grammar_max_string: int | None = Field(
-        default=128, ge=1,
-        description="longest string the constrained grammar admits (None: unbounded; "
-        "bounds above 128 make XGrammar compile slowly)")
-
-
-class CheckFailed(Exception):
-    """Raised by a ``finish`` hook when the final answer does not pass the agent's checks.
-
-    Inside the loop the message goes back to the model (kind ``check``) while budget remains.
-    """
 
 
 @dataclass

@@ -14,21 +14,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from pantheon_engine.cli.options import ArtifactsOption
+from pantheon_engine.agents.ref import AgentRef
+from pantheon_engine.cli.options import ArtifactsOption, err_console, fail, say
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.curve import LearningCurve
 
 curve_app = typer.Typer(no_args_is_help=True,
                         help="Learning curves: pass rate against training examples.")
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(exc: PantheonError) -> None:
-    _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
 
 
 @curve_app.command("show")
@@ -38,13 +31,12 @@ def curve_show(artifacts: ArtifactsOption = Path("artifacts")) -> None:
 
     found = read_curves(artifacts)
     for problem in found.problems:
-        _err.print(f"skipped {problem}", highlight=False, soft_wrap=True, markup=False)
+        err_console.print(f"skipped {problem}", highlight=False, soft_wrap=True, markup=False)
     if not found.curves:
-        _out.print(f"no learning curve under {artifacts} yet (pantheon specialize measures "
-                   "one)", highlight=False, soft_wrap=True, markup=False)
+        say(f"no learning curve under {artifacts} yet (pantheon specialize measures one)")
         return
     for curve in found.curves:
-        _out.print(render_text(curve), highlight=False, soft_wrap=True, markup=False)
+        say(render_text(curve))
 
 
 def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json: Path, *,
@@ -67,14 +59,15 @@ def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json:
         result = EvalResult.model_validate(read_json(eval_json))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"--eval {eval_json}: not an eval.json ({exc})") from None
-    if result.agent.partition("@")[0] != agent:
+    if AgentRef.name_of(result.agent) != agent:
         raise ConfigError(f"--eval {eval_json} measured {result.agent}, not {agent}")
     if result.split != "holdout":
         raise ConfigError(f"--eval {eval_json} ran on the {result.split} split",
                           hint="a curve point is measured on holdout tasks")
-    point = CurvePoint(examples=examples, passed=result.passed_samples,
-                       total=result.total_samples, version=result.agent,
-                       eval_id=result.eval_id)
+    # pass_rate and interval follow from passed and total (the model's validator)
+    point = CurvePoint.model_validate({
+        "examples": examples, "passed": result.passed_samples, "total": result.total_samples,
+        "version": result.agent, "eval_id": result.eval_id})
     path = curve_path(artifacts, agent, scope)
     if path.is_file():
         curve = LearningCurve.model_validate(read_json(path))
@@ -110,10 +103,9 @@ def curve_add(
     from pantheon_engine.evals.curve import render_text
 
     try:
-        curve, path = add_point(artifacts, agent.partition("@")[0], scope, examples, eval_json,
-                         target=target, description=description)
+        curve, path = add_point(artifacts, AgentRef.parse(agent).name, scope, examples,
+                                eval_json, target=target, description=description)
     except PantheonError as exc:
-        _fail(exc)
-        return
-    _out.print(render_text(curve), highlight=False, soft_wrap=True, markup=False)
-    _out.print(f"curve: {path}", highlight=False, soft_wrap=True, markup=False)
+        fail(exc)
+    say(render_text(curve))
+    say(f"curve: {path}")

@@ -17,17 +17,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from pantheon_engine.cli.options import ArtifactsOption
+from pantheon_engine.agents.ref import AgentRef
+from pantheon_engine.cli.options import ArtifactsOption, err_console, fail, say
 from pantheon_engine.errors import ConfigError, PantheonError
-
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _say(text: str) -> None:
-    _out.print(text, highlight=False, soft_wrap=True, markup=False)
 
 
 def fix_cmd(
@@ -52,8 +45,8 @@ def fix_cmd(
     try:
         target = prepare_fix(artifacts, run_id, node, fresh=fresh)
         if not as_json:
-            _say(f"{target.path} of run {run_id} ({target.agent}, from the "
-                 f"{target.origin}): {target.file}")
+            say(f"{target.path} of run {run_id} ({target.agent}, from the "
+                f"{target.origin}): {target.file}")
         if edit:
             command = editor_command(target.file)
             try:
@@ -63,21 +56,20 @@ def fix_cmd(
                                   hint="set $VISUAL or $EDITOR, or edit the file yourself "
                                   "and run pantheon fix --no-edit") from None
             if code != 0:
-                _err.print(f"the editor exited with status {code}: nothing was checked; "
-                           f"the file is kept at {target.file}", highlight=False,
-                           soft_wrap=True, markup=False)
+                err_console.print(f"the editor exited with status {code}: nothing was checked; "
+                          f"the file is kept at {target.file}", highlight=False,
+                          soft_wrap=True, markup=False)
                 raise typer.Exit(1)
         result = apply_fix_blocking(artifacts, target)
     except PantheonError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
-        _say(result.render())
+        say(result.render())
         if result.recorded:
-            name = result.agent.partition("@")[0]
-            _say(f"merge with: pantheon traces mine {name} --out data/{name}.jsonl "
-                 f"--include {result.out}")
+            name = AgentRef.name_of(result.agent)
+            say(f"merge with: pantheon traces mine {name} --out data/{name}.jsonl "
+                f"--include {result.out}")
     if not result.recorded:
         raise typer.Exit(1)

@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from pantheon_engine.cli.options import ArtifactsOption, ConfigOption, EngineOption, ModelOption
+from pantheon_engine.cli.options import (
+    ArtifactsOption,
+    ConfigOption,
+    EngineOption,
+    ModelOption,
+    err_console,
+    fail,
+    say,
+)
 from pantheon_engine.errors import ConfigError, PantheonError
-
-_out = Console()
-_err = Console(stderr=True)
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -94,23 +98,21 @@ def specialize_cmd(
             raise ConfigError(f"--suite {suite}: no tasks.jsonl there",
                               hint="make one: pantheon suite make docops --tasks 500")
         options = SpecializeOptions(
-            agent=agent, suite=suite, artifacts=artifacts, own_mode=own,  # type: ignore[arg-type]
+            agent=agent, suite=suite, artifacts=artifacts, own_mode=own,
             own_samples=own_samples, own_tasks=own_tasks or None, own_min=own_min, demos=demos,
             import_demos=import_demos, epochs=epochs, max_steps=max_steps, batch=batch,
             lr=lr, rank=rank, lora_alpha=lora_alpha, curve=parse_sizes(curve),
             curve_tasks=curve_tasks, target=target, control=control,
             control_steps=control_steps, alpha=alpha, promote=promote,
             concurrency=concurrency, seed=seed, engine=engine, model=model, config=config)
-        runner = Specializer(options, say=lambda text: _err.print(
-            f"[bold]{text}[/]", highlight=False, soft_wrap=True))
+        runner = Specializer(options, say=lambda text: err_console.print(
+            f"[bold]{text}[/]", highlight=False, soft_wrap=True), console=err_console)
         report = runner.run()
     except PantheonError as exc:
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(exc.exit_code) from None
+        fail(exc)
     except ValueError as exc:  # pydantic: an option out of range
-        _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     for line in report.lines():
-        _out.print(line, highlight=False, soft_wrap=True, markup=False)
-    _out.print(f"report: {runner.folder / 'report.json'}", highlight=False, soft_wrap=True,
-               markup=False)
+        say(line)
+    say(f"report: {runner.folder / 'report.json'}")

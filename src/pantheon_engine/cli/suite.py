@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pantheon_engine.cli.options import console, fail
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -59,7 +61,6 @@ def suite_make(
         "task")] = "file",
 ) -> None:
     """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout."""
-    from pantheon_engine.cli.main import console, fail
     from pantheon_engine.docops.generate import make_docops_suite
     from pantheon_engine.errors import ConfigError, PantheonError
     from pantheon_engine.evals.suite import load_suite
@@ -74,7 +75,6 @@ def suite_make(
         suite = load_suite(folder)
     except PantheonError as exc:
         fail(exc)
-        return
     print_suite_summary(suite, console)
     if summary["redrawn"]:
         console.print(f"[dim]{summary['redrawn']} draws were not solvable through the tools "
@@ -86,7 +86,6 @@ def suite_check(
     folder: Annotated[Path, typer.Argument(help="suite folder (workspace/ and tasks.jsonl)")],
 ) -> None:
     """Validate a suite and summarise it (exit 2 with every problem named)."""
-    from pantheon_engine.cli.main import console, fail
     from pantheon_engine.errors import PantheonError
     from pantheon_engine.evals.suite import load_suite
 
@@ -94,5 +93,4 @@ def suite_check(
         suite = load_suite(folder)
     except PantheonError as exc:
         fail(exc)
-        return
     print_suite_summary(suite, console)

@@ -6,32 +6,15 @@ a base that is not a GGUF, an output folder in use, the trainer not installed).
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
+from pantheon_engine.agents.ref import AgentRef
+from pantheon_engine.cli.options import ArtifactsOption, ConfigOption, err_console, fail, say
 from pantheon_engine.errors import ConfigError, PantheonError
-
-_out = Console()
-_err = Console(stderr=True)
-
-
-def _fail(exc: PantheonError) -> None:
-    _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
 
 
 def default_out(artifacts: Path, agent: str, now: datetime | None = None) -> Path:
@@ -45,23 +28,11 @@ def _agent_name(ref: str) -> str:
     trained for the agent, whatever version is current)."""
     from pantheon_engine.agents.registry import default_registry
 
-    name = ref.partition("@")[0]
+    name = AgentRef.parse(ref).name
     spec = default_registry().get(name)
     if not spec.uses_model:
         raise ConfigError(f"{name} does not use a model: there is nothing to train")
     return spec.name
-
-
-def base_gguf(base: str | None, config: Path | None) -> Path:
-    from pantheon_engine.config import load_settings
-    from pantheon_engine.engines.catalogue import resolve_model
-
-    name = base or load_settings(config).engine.model
-    path = resolve_model(name, allow_download=False, night=False)
-    if path.is_dir():
-        raise ConfigError(f"--base {name}: the trainer needs a GGUF file, not an OpenVINO IR "
-                          f"folder ({path})")
-    return path
 
 
 def train_cmd(
@@ -94,15 +65,16 @@ def train_cmd(
     base: Annotated[str | None, typer.Option(
         "--base", help="base GGUF: catalogue name or path (default: the engine's model)")]
     = None,
-    artifacts: Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
-    = Path("artifacts"),
+    artifacts: ArtifactsOption = Path("artifacts"),
     register: Annotated[bool, typer.Option(
         "--register/--no-register", help="register the adapter as the agent's next version")]
     = True,
-    config: Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
-    = None,
+    config: ConfigOption = None,
 ) -> None:
     """Train a LoRA adapter for AGENT on mined examples (loss on the replies only)."""
+    from pantheon_engine.engines.catalogue import base_gguf
+    from pantheon_engine.specialize.train_service import train_with_progress
+
     try:
         from pantheon_engine.specialize.train_data import load_examples
 
@@ -118,77 +90,24 @@ def train_cmd(
         except ValueError:
             raise ConfigError(f"--checkpoints {checkpoints!r}: expected steps such as "
                               "13,25,50") from None
-        result = train_with_progress(name, data, folder, gguf=gguf, rank=rank, alpha=alpha,
-                        dropout=dropout, lr=lr, epochs=epochs, batch=batch,
-                        micro_batch=micro_batch, max_steps=max_steps, eval_share=eval_share,
-                        eval_every=eval_every, target=targets, seed=seed,
-                        checkpoints=steps)
+        result = train_with_progress(name, data, folder, gguf=gguf, console=err_console, rank=rank,
+                                     alpha=alpha, dropout=dropout, lr=lr, epochs=epochs,
+                                     batch=batch, micro_batch=micro_batch,
+                                     max_steps=max_steps, eval_share=eval_share,
+                                     eval_every=eval_every, target=targets, seed=seed,
+                                     checkpoints=steps)
     except PantheonError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     from pantheon_engine.specialize.train import summary_lines
 
     for line in summary_lines(result):
-        _out.print(line, highlight=False, soft_wrap=True, markup=False)
+        say(line)
     if register:  # the adapter becomes the next version (never current until promoted)
         from pantheon_engine.run.versions import VersionStore
 
         try:
             version = VersionStore(artifacts).register_training(name, folder)
         except PantheonError as exc:
-            _fail(exc)
-            return
-        _out.print(f"registered {name}@{version.number} (not current: evaluate it with "
-                   f"pantheon eval {name}@{version.number} --against {name} …, then "
-                   "pantheon promote)", highlight=False, soft_wrap=True, markup=False)
-
-
-def _quiet_libraries() -> None:
-    """The progress bar below says what happens; the libraries' own bars and deprecation
-    notices would only interleave with it."""
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    with contextlib.suppress(ImportError):
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
-
-
-def train_with_progress(agent: str, data: Path, folder: Path, *, gguf: Path,
-                        **options: Any) -> Any:
-    from pantheon_engine.specialize.train import TrainEvent, train_lora
-
-    _quiet_libraries()
-
-    progress = Progress(
-        TextColumn(f"[bold]train {agent}[/]"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        console=_err, transient=True, disable=not _err.is_terminal)
-    bar = progress.add_task("steps", total=None, info="loading the base")
-    shown: dict[str, float | None] = {"loss": None, "eval": None}
-
-    def info() -> str:
-        parts = []
-        if shown["loss"] is not None:
-            parts.append(f"loss {shown['loss']:.3f}")
-        if shown["eval"] is not None:
-            parts.append(f"eval {shown['eval']:.3f}")
-        return "  ".join(parts)
-
-    def on_event(event: TrainEvent) -> None:
-        if event.phase == "load":
-            progress.update(bar, info=event.message)
-            return
-        if event.eval_loss is not None:
-            shown["eval"] = event.eval_loss
-        if event.loss is not None:
-            shown["loss"] = event.loss
-        text = info() if event.phase != "save" else "saving the adapter"
-        if event.phase == "eval" and event.step == 0:
-            text = f"eval loss before training {event.eval_loss:.3f}"
-        progress.update(bar, total=event.total, completed=event.step, info=text)
-
-    _err.print(f"train {agent}: {data} on {gguf.name} -> {folder}", highlight=False,
-               soft_wrap=True, markup=False)
-    with progress:
-        return train_lora(agent, data, folder, base_gguf=gguf, progress=on_event, **options)
+            fail(exc)
+        say(f"registered {version.ref} (not current: evaluate it with pantheon eval "
+            f"{version.ref} --against {name} …, then pantheon promote)")

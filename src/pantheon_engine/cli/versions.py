@@ -12,23 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from pantheon_engine.agents.ref import AgentRef
+from pantheon_engine.cli.options import ArtifactsOption, err_console, fail, say
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.promote import DEFAULT_ALPHA
-from pantheon_engine.run.versions import AgentVersion, VersionStore, parse_ref
-
-_out = Console()
-_err = Console(stderr=True)
-
-ArtifactsOpt = Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
-
-
-def _fail(exc: PantheonError) -> None:
-    _err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-    raise typer.Exit(exc.exit_code)
+from pantheon_engine.run.versions import AgentVersion, VersionStore
 
 
 def promote_cmd(
@@ -38,23 +29,23 @@ def promote_cmd(
     why: Annotated[str | None, typer.Option("--why", help="a note for the history")] = None,
     by: Annotated[str | None, typer.Option("--by", help="who promotes (default: you)")]
     = None,
-    artifacts: ArtifactsOpt = Path("artifacts"),
+    artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
     """Make NAME@N current, only if it beat the current version on the paired holdout
     tasks of its latest comparison (pantheon eval NAME@N --against NAME@CURRENT)."""
     from pantheon_engine.evals.promote import promote
 
     try:
-        agent, number = parse_ref(ref)
+        wanted = AgentRef.parse(ref)
+        agent, number = wanted.name, wanted.version
         if number is None:
-            raise ConfigError(f"{ref!r} names no version", hint=f"e.g. {agent}@2")
+            raise ConfigError(f"{ref!r} names no version", hint=f"e.g. {AgentRef(agent, 2)}")
         change, decision = promote(VersionStore(artifacts), agent, number, alpha=alpha,
                                    by=by, why=why or "")
     except PantheonError as exc:
-        _fail(exc)
-        return
-    _out.print(f"promoted {agent}@{change.to_version} (was @{change.from_version}): "
-               f"{decision.reason}", highlight=False, soft_wrap=True, markup=False)
+        fail(exc)
+    say(f"promoted {agent}@{change.to_version} (was @{change.from_version}): "
+        f"{decision.reason}")
 
 
 def rollback_cmd(
@@ -62,17 +53,15 @@ def rollback_cmd(
     why: Annotated[str | None, typer.Option("--why", help="a note for the history")] = None,
     by: Annotated[str | None, typer.Option("--by", help="who rolls back (default: you)")]
     = None,
-    artifacts: ArtifactsOpt = Path("artifacts"),
+    artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
     """Restore the version that was current before the last promotion."""
     try:
-        name, _ = parse_ref(agent)
+        name = AgentRef.parse(agent).name
         change = VersionStore(artifacts).rollback(name, why=why or "", by=by)
     except PantheonError as exc:
-        _fail(exc)
-        return
-    _out.print(f"rolled back {name}: @{change.from_version} -> @{change.to_version} is "
-               "current", highlight=False, soft_wrap=True, markup=False)
+        fail(exc)
+    say(f"rolled back {name}: @{change.from_version} -> @{change.to_version} is current")
 
 
 def register_cmd(
@@ -84,7 +73,7 @@ def register_cmd(
         "--base", help="the base model it was trained on (default: what the training "
         "folder records, else smollm2-135m)")] = None,
     note: Annotated[str, typer.Option("--note", help="what this version is")] = "",
-    artifacts: ArtifactsOpt = Path("artifacts"),
+    artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
     """Register an adapter as the next version of AGENT: merged into the base GGUF, every
     file hashed. It serves only when named (AGENT@N) until it is promoted."""
@@ -92,14 +81,14 @@ def register_cmd(
 
     store = VersionStore(artifacts)
     progress = Progress(TextColumn("[bold]merge[/]"), BarColumn(), MofNCompleteColumn(),
-                        console=_err, transient=True, disable=not _err.is_terminal)
+                        console=err_console, transient=True, disable=not err_console.is_terminal)
     bar = progress.add_task("tensors", total=None)
 
     def on_progress(done: int, total: int) -> None:
         progress.update(bar, completed=done, total=total)
 
     try:
-        name, _ = parse_ref(agent)
+        name = AgentRef.parse(agent).name
         if not default_registry().get(name).uses_model:
             raise ConfigError(f"{name} does not use a model: an adapter cannot change it")
         with progress:
@@ -111,16 +100,13 @@ def register_cmd(
                                                  base_model=base or "smollm2-135m",
                                                  note=note, progress=on_progress)
     except PantheonError as exc:
-        _fail(exc)
-        return
+        fail(exc)
     merge = version.metrics.get("merge", {})
-    _out.print(f"registered {version.ref} (parent @{version.parent}, base "
-               f"{version.base_model}): {merge.get('touched', 0)} tensors merged into "
-               f"{store.folder(name, version.number) / (version.gguf or '')}",
-               highlight=False, soft_wrap=True, markup=False)
-    _out.print(f"measure it: pantheon eval {version.ref} --against {name}@"
-               f"{store.current(name).number} --suite SUITE_DIR --split holdout",
-               highlight=False, soft_wrap=True, markup=False)
+    say(f"registered {version.ref} (parent @{version.parent}, base {version.base_model}): "
+        f"{merge.get('touched', 0)} tensors merged into "
+        f"{store.folder(name, version.number) / (version.gguf or '')}")
+    say(f"measure it: pantheon eval {version.ref} --against {store.current(name).ref} "
+        "--suite SUITE_DIR --split holdout")
 
 
 def _pass_rate(version: AgentVersion) -> str:

@@ -140,17 +140,19 @@ KEY_SPELLINGS: dict[str, list[str]] = {
 RENAMES = {"writer": "author", "by": "author", "pubdate": "date", "published": "date",
            "last_modified": "updated", "keywords": "tags", "summary": "description",
            "excerpt": "description", "permalink": "slug"}
-LEGACY_KEYS = {"layout": ["post", "page", "doc"], "wp_id": [1042, 77, 3190],
-               "old_url": ["/blog/2019/old-post", "/wiki/Page_1", "/docs/v1/guide"],
-               "comments": [True, False], "legacy_id": ["A-113", "X7", "doc-0042"],
-               "disqus_id": ["thread-12", "t-9981"], "migrated_from": ["confluence", "wiki"]}
+LEGACY_KEYS: dict[str, list[str | int | bool]] = {
+    "layout": ["post", "page", "doc"], "wp_id": [1042, 77, 3190],
+    "old_url": ["/blog/2019/old-post", "/wiki/Page_1", "/docs/v1/guide"],
+    "comments": [True, False], "legacy_id": ["A-113", "X7", "doc-0042"],
+    "disqus_id": ["thread-12", "t-9981"], "migrated_from": ["confluence", "wiki"]}
 #: keys that no rule ever names: a change must leave them alone
-EXTRA_KEYS = {"weight": [1, 5, 10, 20], "toc": [True, False],
-              "series": ["Platform basics", "Operations", "Release notes"],
-              "reading_time": ["4 min", "10 min", "2 min"],
-              "audience": ["engineers", "everyone", "new hires"],
-              "nav_order": [1, 2, 3, 7], "cover_image": ["/img/cover.png", "img/hero.jpg"],
-              "sidebar_label": ["Overview", "Guide", "FAQ"]}
+EXTRA_KEYS: dict[str, list[str | int | bool]] = {
+    "weight": [1, 5, 10, 20], "toc": [True, False],
+    "series": ["Platform basics", "Operations", "Release notes"],
+    "reading_time": ["4 min", "10 min", "2 min"],
+    "audience": ["engineers", "everyone", "new hires"],
+    "nav_order": [1, 2, 3, 7], "cover_image": ["/img/cover.png", "img/hero.jpg"],
+    "sidebar_label": ["Overview", "Guide", "FAQ"]}
 EQUALS_VALUES = {"status": ["published", "review", "final", "archived"],
                  "lang": ["en", "de", "fr", "es", "en-GB"],
                  "visibility": ["public", "internal"],

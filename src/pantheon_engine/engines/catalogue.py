@@ -57,6 +57,7 @@ __all__ = [
     "CatalogueEntry",
     "HFModel",
     "ModelInfo",
+    "base_gguf",
     "hf_dir",
     "hf_endpoint",
     "is_gguf_file",
@@ -487,7 +488,7 @@ def _extract_member(
     fsync_dir(target.parent)
 
 
-def _progress_bar(enabled: bool):  # -> rich.progress.Progress
+def _progress_bar(enabled: bool) -> Progress:
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -835,6 +836,20 @@ def resolve_model(
         "a Hugging Face id ORG/REPO)",
         hint="`pantheon models list` shows what is available",
     )
+
+
+def base_gguf(base: str | None, config: Path | None) -> Path:
+    """The GGUF a LoRA training starts from: ``base`` (``--base``: a catalogue name or a
+    path), else the engine's model in ``pantheon.toml``. Never downloads; the trainer
+    reads GGUF weights only, so an OpenVINO IR folder is refused."""
+    from pantheon_engine.config import load_settings
+
+    name = base or load_settings(config).engine.model
+    path = resolve_model(name, allow_download=False, night=False)
+    if path.is_dir():
+        raise ConfigError(f"--base {name}: the trainer needs a GGUF file, not an OpenVINO IR "
+                          f"folder ({path})")
+    return path
 
 
 def remove_model(name: str) -> bool:

@@ -34,11 +34,12 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
 
     path = resolve_model(settings.model, allow_download=True, night=policy.mode == "night",
                          progress=sys.stderr.isatty())
-    options = {"max_num_seqs": max(settings.concurrency, 1), "model_name": settings.model}
+    max_num_seqs = max(settings.concurrency, 1)
     if not settings.isolate:
-        return OpenVINOEngine(path, **options)
+        return OpenVINOEngine(path, max_num_seqs=max_num_seqs, model_name=settings.model)
     from pantheon_engine.engines.isolated import IsolatedEngine
 
     # the pipeline's steps hold the GIL: in a child process they never stall the agents
     return IsolatedEngine(OpenVINOEngine, name="openvino", model=settings.model,
-                          supports_constraints=True, model_path=str(path), **options)
+                          supports_constraints=True, model_path=str(path),
+                          max_num_seqs=max_num_seqs, model_name=settings.model)

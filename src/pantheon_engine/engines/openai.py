@@ -320,6 +320,7 @@ class OpenAIEngine(Engine):
                 }
             }
         fields: dict[str, Any] = {}
+        legacy: dict[str, Any]
         if constraint.json_schema is not None:
             fields["structured_outputs"] = {"json": constraint.json_schema}
             legacy = {"guided_json": constraint.json_schema}
@@ -394,7 +395,7 @@ class OpenAIEngine(Engine):
         )
 
     def _backoff(self, attempt: int) -> float:
-        delay = min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
+        delay: float = min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
         return delay * (0.75 + 0.5 * random.random())
 
     def _parse(self, response: httpx.Response, queued: float, started: float) -> Completion:

@@ -38,7 +38,7 @@ def nice_step(span: float, ticks: int = 5) -> float:
     if span <= 0:
         return 1.0
     raw = span / ticks
-    power = 10 ** math.floor(math.log10(raw))
+    power: float = 10 ** math.floor(math.log10(raw))  # an int from 1 up: keeps ticks whole
     for factor in (1, 2, 5, 10):
         if factor * power >= raw:
             return max(1.0, factor * power)

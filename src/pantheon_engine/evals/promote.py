@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import atomic_write_json, read_json
 from pantheon_engine.evals.results import Comparison, EvalResult, compare
@@ -111,14 +112,17 @@ def _side(result: EvalResult, number: int, digest: str) -> EvalSide:
 def write_comparison(store: VersionStore, new: EvalResult, against: EvalResult
                      ) -> tuple[VersionComparison, Path]:
     """Pair two evals of versions of one agent and write the comparison JSON."""
-    agent, _, new_n = new.agent.partition("@")
-    other, _, against_n = against.agent.partition("@")
-    if agent != other:
+    new_ref, against_ref = AgentRef.parse(new.agent), AgentRef.parse(against.agent)
+    agent = new_ref.name
+    if agent != against_ref.name:
         raise VersionError(f"cannot compare {new.agent} with {against.agent}: two agents")
     if (new.suite, new.split) != (against.suite, against.split):
         raise VersionError(f"{new.agent} ran on {new.suite} ({new.split}), {against.agent} on "
                            f"{against.suite} ({against.split}): not the same tasks")
-    a, b = store.get(agent, int(new_n)), store.get(agent, int(against_n))
+    if new_ref.version is None or against_ref.version is None:
+        raise VersionError(f"cannot compare {new.agent} with {against.agent}: an eval of a "
+                           "version names it (NAME@N)")
+    a, b = store.get(agent, new_ref.version), store.get(agent, against_ref.version)
     record = VersionComparison(
         id=new_run_id(f"{agent}-{a.number}-vs-{b.number}"), agent=agent, suite=new.suite,
         split=new.split, samples=new.samples,

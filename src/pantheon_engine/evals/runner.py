@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.agents.registry import AgentRegistry
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.artifacts import new_run_id
@@ -28,9 +29,8 @@ from pantheon_engine.errors import RunFailure, SpecError
 from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
 from pantheon_engine.evals.suite import Suite, SuiteTask, resolve_flow
 from pantheon_engine.policy import Policy
-from pantheon_engine.run.flows import ID_PATTERN, Flow, validate_flow
+from pantheon_engine.run.flows import ID_PATTERN, Flow, load_flow_checked, validate_flow
 from pantheon_engine.run.orchestrator import Orchestrator, RunResult
-from pantheon_engine.run.runner import load_flow_checked
 
 #: called after each sample: (samples done, samples in all, task id, the sample's result)
 Progress = Callable[[int, int, str, SampleResult], None]
@@ -40,12 +40,19 @@ ERROR_MAX = 300
 
 
 def agent_spec(registry: AgentRegistry, ref: str) -> AgentSpec:
-    """The registered agent ``name`` or ``name@version``; a version mismatch is refused."""
-    name, _, version = ref.partition("@")
-    spec = registry.get(name)
-    if version and version != spec.version:
-        raise SpecError(f"{name}@{version} is not registered: the registry has {spec.ref}",
-                        hint=f"evaluate {spec.ref} (or just {name})")
+    """The registered agent ``name`` or ``name@version``; a version mismatch is refused.
+
+    The registry's own ``spec.ref`` is taken as it is (an agent file may declare any version
+    string); anything else must parse as an :class:`AgentRef`.
+    """
+    name = AgentRef.name_of(ref)
+    if name in registry and ref == registry.get(name).ref:
+        return registry.get(name)
+    wanted = AgentRef.parse(ref)
+    spec = registry.get(wanted.name)
+    if wanted.version is not None and str(wanted) != spec.ref:
+        raise SpecError(f"{wanted} is not registered: the registry has {spec.ref}",
+                        hint=f"evaluate {spec.ref} (or just {spec.name})")
     return spec
 
 
@@ -101,7 +108,7 @@ def plan(suite: Suite, spec: AgentSpec, split: str | None,
                            artifacts_root=Path("."))
     for task in suite.split(None if split in (None, "all") else split):
         if task.agent is not None:
-            if task.agent.partition("@")[0] != spec.name:
+            if AgentRef.name_of(task.agent) != spec.name:
                 continue
             own = own or agent_flow(spec, registry)
             flow = own

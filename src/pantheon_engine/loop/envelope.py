@@ -222,7 +222,8 @@ def _first_object(text: str) -> dict[str, Any]:
             continue
         candidate = text[start : end + 1]
         try:
-            value = _loads(candidate)
+            # balanced braces from a "{": what parses is a JSON object
+            value: dict[str, Any] = _loads(candidate)
         except _DuplicateKey as exc:
             raise EnvelopeError("schema", str(exc)) from None
         except RecursionError:

@@ -209,7 +209,8 @@ def _as_schema(schema: Any) -> Mapping[str, Any]:
         return schema
     to_schema = getattr(schema, "model_json_schema", None)
     if callable(to_schema):
-        return to_schema()
+        model_schema: Mapping[str, Any] = to_schema()
+        return model_schema
     if schema is True:
         return {}
     raise ValueError(f"expected a JSON schema (a mapping), got {type(schema).__name__}")
@@ -497,6 +498,8 @@ class _Builder:
         hi = self.max_items
         array = _container("[", "]", inner, 0, hi)
         obj = _container("{", "}", key + ":" + inner, 0, hi)
+        # lo = 0 <= hi (max_items is checked >= 0), so neither container can be None
+        assert array is not None and obj is not None
         return _alt([scalar, array, obj])
 
 

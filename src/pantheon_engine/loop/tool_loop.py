@@ -20,7 +20,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
-from pantheon_engine.agents.spec import CheckFailed, Limits
 from pantheon_engine.engines.base import Engine, EngineRequest, Message, OutputConstraint
 from pantheon_engine.errors import ToolArgsError, ToolFailure, ToolTimeout, WorkspaceError
 from pantheon_engine.faults import crash_point
@@ -32,6 +31,7 @@ from pantheon_engine.loop.envelope import (
     parse_envelope,
 )
 from pantheon_engine.loop.grammar import compact_json, envelope_regex
+from pantheon_engine.loop.limits import CheckFailed, Limits
 from pantheon_engine.tools.base import Tool, ToolContext
 
 FailureKind = Literal[

@@ -39,9 +39,8 @@ from pantheon_engine.night.reviewing.canary import CanarySource, load_canaries
 from pantheon_engine.night.reviewing.ledger import ReviewerLedger
 from pantheon_engine.night.reviewing.runner import CanaryRunner
 from pantheon_engine.policy import Policy
-from pantheon_engine.run.flows import Flow
+from pantheon_engine.run.flows import Flow, load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator, RunResult
-from pantheon_engine.run.runner import load_flow_checked
 
 #: key of a job input holding sampling options: {"seed", "temperature", "meta"}
 SAMPLING_KEY = "_sampling"
@@ -163,7 +162,8 @@ class Night:
             **(read_dict(self.dir / "night.json") or {}), "finished_at": utc_now(),
             **result.model_dump(exclude={"dir"}),
         })
-        from pantheon_engine.night.report import build_summary, write_report
+        from pantheon_engine.night.report import write_report
+        from pantheon_engine.night.summary import build_summary
 
         summary = build_summary(self.artifacts, night_id=self.night_id)
         write_report(self.artifacts, summary, self.dir)

@@ -497,7 +497,7 @@ class JobQueue:
             rows = self._conn.execute(
                 "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state"
             ).fetchall()
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         out.update({r["state"]: r["n"] for r in rows})
         return out
 

@@ -22,8 +22,7 @@ from pantheon_engine.atomic import atomic_write_json
 from pantheon_engine.errors import SpecError
 from pantheon_engine.flows_builtin import BUILTIN_DIR, agent_roots, resolve_flow
 from pantheon_engine.night.jobqueue import Job, JobQueue, NewJob
-from pantheon_engine.run.flows import Flow
-from pantheon_engine.run.runner import load_flow_checked
+from pantheon_engine.run.flows import Flow, load_flow_checked
 
 __all__ = [
     "FieldProblem",
@@ -246,4 +245,5 @@ def pick_flow(folder: Path | str, preferred: Path | str | None = None, *,
         return Path(preferred)
     flows = list_flows(folder, builtins=builtins)
     named = [f for f in flows if f.name == DEFAULT_FLOW]
-    return (named or flows or [None])[0]
+    candidates = named or flows
+    return candidates[0] if candidates else None

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from pantheon_engine.atomic import append_jsonl, iter_jsonl, read_dict
 from pantheon_engine.errors import SpecError
 from pantheon_engine.night.jobqueue import Job, JobQueue, QueueError
-from pantheon_engine.night.report import Summary
+from pantheon_engine.night.summary_model import Summary
 
 __all__ = [
     "ARTIFACT_ORDER",

@@ -285,8 +285,8 @@ class _Validator:
                 self.visit(right, d)
             return
         if isinstance(node, ast.BoolOp):
-            for value in node.values:
-                self.visit(value, d)
+            for operand in node.values:
+                self.visit(operand, d)
             return
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.Invert):

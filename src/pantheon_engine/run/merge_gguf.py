@@ -33,7 +33,7 @@ import struct
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -107,7 +107,10 @@ class MergeReport(BaseModel):
     sha256: str
 
 
-def _pattern(patterns: dict[str, Any], module: str, default: Any) -> Any:
+_V = TypeVar("_V")
+
+
+def _pattern(patterns: dict[str, _V], module: str, default: _V) -> _V:
     """PEFT's rule: a pattern key matches a module whose name ends with it."""
     for key, value in patterns.items():
         if re.fullmatch(rf"(.*\.)?{key}", module):
@@ -315,8 +318,8 @@ def merge_lora_into_gguf(base: Path, adapter_dir: Path, out: Path, *,
         writer.write_ti_data_to_file()
         total = len(reader.tensors)
         for done, tensor in enumerate(reader.tensors, 1):
-            data = merged.get(tensor.name)
-            writer.write_tensor_data(tensor.data if data is None else data,
+            replaced = merged.get(tensor.name)
+            writer.write_tensor_data(tensor.data if replaced is None else replaced,
                                      tensor_endianess=reader.endianess)
             if progress is not None:
                 progress(done, total)

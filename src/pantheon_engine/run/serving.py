@@ -21,21 +21,26 @@ engine:
 
 The served registry carries the versions served (``AgentSpec.version``), so ``run.json``'s
 ``agents`` map, the trace store and ``eval.json`` name the version that actually ran.
+
+:func:`open_serving` is the one way a command gets there: the policy, the engine settings,
+the command's own checks, the plan and the engine, opened in that order and closed in
+reverse (``pantheon run``, ``eval``, ``harvest`` and ``night`` all go through it).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pantheon_engine.agents.registry import AgentRegistry
-from pantheon_engine.config import EngineSettings
+from pantheon_engine.config import EngineSettings, load_settings, merge_engine
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.policy import Policy
+from pantheon_engine.policy import Mode, Policy
 from pantheon_engine.run.flows import Flow
 from pantheon_engine.run.versions import BASE_VERSION, AgentVersion, VersionStore
 
@@ -58,7 +63,7 @@ class Serving:
     def configure(self, engine: Engine | None) -> None:
         """Hand the adapter routing to an engine that routes per agent (openai)."""
         if self.adapters and engine is not None and hasattr(engine, "adapters"):
-            engine.adapters = dict(self.adapters)  # type: ignore[attr-defined]
+            engine.adapters = dict(self.adapters)
 
     def make_engine(self, policy: Policy) -> Engine:
         """The engine that serves this plan, ready to ``start()``: the factory's engine
@@ -196,11 +201,10 @@ def _why_not_merged(version: AgentVersion, model: str) -> str | None:
     return None
 
 
-def plan_night(queue: Any, registry: AgentRegistry, settings: EngineSettings,
-               store: VersionStore) -> Serving:
-    """:func:`plan_serving` for a night: the model agents of every queued or running job."""
+def queued_agents(queue: Any, registry: AgentRegistry) -> set[str]:
+    """The model agents of every queued or running job's flow (what a night serves)."""
     from pantheon_engine.errors import PantheonError
-    from pantheon_engine.run.runner import load_flow_checked
+    from pantheon_engine.run.flows import load_flow_checked
 
     flows = []
     for path in sorted({job.flow for job in queue.list(states=["queued", "running"],
@@ -209,4 +213,114 @@ def plan_night(queue: Any, registry: AgentRegistry, settings: EngineSettings,
             flows.append(load_flow_checked(Path(path), registry))
         except PantheonError:
             continue  # the night reports that job's bad flow when it claims it
-    return plan_serving(registry, settings, store, agents=model_agents(flows, registry))
+    return model_agents(flows, registry)
+
+
+def plan_night(queue: Any, registry: AgentRegistry, settings: EngineSettings,
+               store: VersionStore) -> Serving:
+    """:func:`plan_serving` for a night: the model agents of every queued or running job."""
+    return plan_serving(registry, settings, store, agents=queued_agents(queue, registry))
+
+
+# --- opening and closing what a run serves -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """The engine a command asked for (``--engine``, ``--model``, ``--base-url``,
+    ``--replay``, ``--config``; None: what ``pantheon.toml`` says)."""
+
+    name: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    replay: str | None = None
+    config: Path | None = None
+    concurrency: int | None = None
+
+    def settings(self) -> EngineSettings:
+        """These options over ``pantheon.toml``; a ConfigError for a bad file or value."""
+        return merge_engine(load_settings(self.config), name=self.name, model=self.model,
+                            base_url=self.base_url, replay=self.replay,
+                            concurrency=self.concurrency)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServingScope(Generic[T]):
+    """What a command runs, decided by its own checks before any model loads.
+
+    ``agents``: the model agents the run calls; ``pinned``: versions named on the command
+    line (agent -> N); ``engine``: False when no agent of the run calls a model (no engine
+    is made); ``record_only``: nothing will be served at all, so the plan is the replay
+    engine's (versions are recorded, and a pinned version merged onto another base is not
+    refused); ``prepared``: what the command found on the way (its flow, its tasks), handed
+    back on :class:`Served`.
+    """
+
+    registry: AgentRegistry
+    agents: Collection[str]
+    prepared: T
+    pinned: Mapping[str, int] | None = None
+    engine: bool = True
+    record_only: bool = False
+
+
+@dataclass(frozen=True)
+class Served(Generic[T]):
+    """An open serving set-up: the policy in force, the served registry (every agent at the
+    version it runs), the settings, the plan, and the engine (started; None when nothing
+    calls a model)."""
+
+    policy: Policy
+    registry: AgentRegistry
+    settings: EngineSettings
+    plan: Serving
+    engine: Engine | None
+    prepared: T
+
+
+@asynccontextmanager
+async def open_serving(
+    mode: Mode, options: EngineOptions, *, artifacts: Path,
+    scope: Callable[[], ServingScope[T]],
+    planned: Callable[[Serving], None] | None = None,
+    ready: Callable[[Served[T]], None] | None = None,
+) -> AsyncIterator[Served[T]]:
+    """Open what a run serves, one step after another, and close it in reverse.
+
+    1. the policy: at night a cloud credential stops everything here, before anything else;
+    2. the engine settings (``options`` over ``pantheon.toml``);
+    3. ``scope()``: the command's own checks (its agents, suite, flow or queue), so that bad
+       input fails before a model loads;
+    4. the serving plan: each model agent's version and weights, verified by hash;
+       ``planned(plan)`` sees it before the engine is made;
+    5. the engine: made, shown to ``ready(served)``, then started (the model loads here).
+
+    On the way out the engine is closed; one whose ``start()`` failed is not.
+    """
+    policy = Policy(mode=mode)
+    policy.preflight()
+    settings = options.settings()
+    wanted = scope()
+    if wanted.record_only:
+        settings = settings.model_copy(update={"name": "replay"})
+    plan = plan_serving(wanted.registry, settings, VersionStore(artifacts),
+                        agents=wanted.agents,
+                        pinned=dict(wanted.pinned) if wanted.pinned is not None else None)
+    if planned is not None:
+        planned(plan)
+    engine = plan.make_engine(policy) if wanted.engine else None
+    served = Served(policy=policy, registry=plan.registry, settings=plan.settings, plan=plan,
+                    engine=engine, prepared=wanted.prepared)
+    if ready is not None:
+        ready(served)
+    if engine is None:
+        yield served
+        return
+    await engine.start()
+    try:
+        yield served
+    finally:
+        await engine.close()

@@ -24,7 +24,6 @@ import contextlib
 import fcntl
 import getpass
 import hashlib
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,6 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import sha256_file, utc_now
 from pantheon_engine.atomic import atomic_write_json, read_json
 from pantheon_engine.config import DEFAULT_MODEL
@@ -44,7 +44,6 @@ MERGED_GGUF = "model.gguf"
 VERSION_FILE = "version.json"
 FORMAT = 1
 
-_REF = re.compile(r"^(?P<agent>[^@\s]+)(?:@(?P<number>\d+))?$")
 
 
 class VersionError(UserError):
@@ -131,16 +130,6 @@ class AgentEntry(BaseModel):
 class RegistryData(BaseModel):
     format: int = FORMAT
     agents: dict[str, AgentEntry] = Field(default_factory=dict)
-
-
-def parse_ref(ref: str) -> tuple[str, int | None]:
-    """``name`` or ``name@N`` -> (name, N or None)."""
-    match = _REF.match(ref.strip())
-    if match is None:
-        raise ConfigError(f"{ref!r} is not an agent reference",
-                          hint="write NAME or NAME@N, e.g. doc.frontmatter@2")
-    number = match["number"]
-    return match["agent"], int(number) if number is not None else None
 
 
 def current_user() -> str:
@@ -474,7 +463,8 @@ def record_eval(store: VersionStore, result: Any) -> bool:
     """
     if result.split != "holdout":
         return False
-    agent, number = parse_ref(result.agent)
+    ref = AgentRef.parse(result.agent)
+    agent, number = ref.name, ref.version
     if number is None:
         return False
     known = store.entry(agent)

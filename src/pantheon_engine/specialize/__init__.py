@@ -4,3 +4,11 @@ Harvest, search, demonstrations, morning fixes and mining produce the datasets; 
 fits an adapter and ``pipeline`` runs harvest → train → eval → promote in one go. Serving a
 trained version lives in :mod:`pantheon_engine.run`; see docs/specialize.md.
 """
+
+# Here, not in .harvesting, so that the command line reads them without loading the harvest.
+HARVEST_MODES = ("best-of-k", "search", "demos", "import")
+"""The ways ``pantheon harvest`` gets green examples (see :mod:`.harvest`)."""
+BEST_OF_K_CONCURRENCY = 32
+"""Best-of-k runs at once when no concurrency is given."""
+SEARCH_CONCURRENCY = 4
+"""Tasks searched at once when no concurrency is given (each has k samples in flight)."""

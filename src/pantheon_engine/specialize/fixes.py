@@ -46,6 +46,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from pantheon_engine.agents.io import DocTask
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.artifacts import utc_now
@@ -196,10 +197,11 @@ def docops_node(meta: dict[str, Any], registry: AgentRegistry,
     ``node`` is the failure's node: the agent's own (a loop that ran out of steps) or a node
     downstream of it (its check, the merge gate); then the agent the check graded is meant.
     """
-    agents = meta.get("agents") if isinstance(meta.get("agents"), dict) else {}
+    raw_agents = meta.get("agents")
+    agents: dict[str, Any] = raw_agents if isinstance(raw_agents, dict) else {}
     found: list[tuple[str, AgentSpec, str]] = []
     for node_id, ref in agents.items():
-        name = str(ref).partition("@")[0]
+        name = AgentRef.name_of(str(ref))
         if name in registry and _is_doc_agent(registry.get(name)):
             found.append((str(node_id), registry.get(name), str(ref)))
     if node is not None:
@@ -209,8 +211,9 @@ def docops_node(meta: dict[str, Any], registry: AgentRegistry,
         own = [f for f in found if f[0] == node]
         if own:
             return own[0]
-    check = meta.get("check") if isinstance(meta.get("check"), dict) else {}
-    graded = {str(g).partition("@")[0] for g in check.get("graded") or []}
+    raw_check = meta.get("check")
+    check: dict[str, Any] = raw_check if isinstance(raw_check, dict) else {}
+    graded = {AgentRef.name_of(str(g)) for g in check.get("graded") or []}
     narrowed = [f for f in found if f[1].name in graded] or found
     if len(narrowed) == 1:
         return narrowed[0]
@@ -304,7 +307,8 @@ def prepare_fix(artifacts: Path, run_id: str, node: str | None = None, *,
     meta = read_run(artifacts, run_id)
     registry = registry or default_registry()
     failed = node or str(meta.get("failed_node") or "")
-    agents = meta.get("agents") if isinstance(meta.get("agents"), dict) else {}
+    raw_agents = meta.get("agents")
+    agents: dict[str, Any] = raw_agents if isinstance(raw_agents, dict) else {}
     agent_node, spec, ref = docops_node(meta, registry,
                                         node or (failed if failed in agents else None))
     if meta.get("split") == "holdout":
@@ -433,7 +437,7 @@ async def apply_fix(artifacts: Path, target: FixTarget, *,
     """Check the edited copy; when it passes, replay it and record the demonstration."""
     artifacts = Path(artifacts)
     registry = registry or default_registry()
-    spec = registry.get(target.agent.partition("@")[0])
+    spec = registry.get(AgentRef.name_of(target.agent))
     try:
         fixed = target.file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

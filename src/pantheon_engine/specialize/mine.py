@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.agents.spec import AgentSpec, Prepared
 from pantheon_engine.atomic import atomic_write_text, read_dict
 from pantheon_engine.errors import ConfigError
@@ -210,7 +211,8 @@ def read_examples(path: Path, *, source: str | None = None,
         if not isinstance(data, dict):
             raise ConfigError(f"{path}:{number}: an example is a JSON object")
         if source is not None:
-            meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+            raw_meta = data.get("meta")
+            meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
             data = {**data, "meta": _imported_meta(meta, data, source, agent)}
         try:
             examples.append(Example.model_validate(data))
@@ -333,7 +335,7 @@ class ExampleCounts(BaseModel):
     @classmethod
     def of(cls, curator: Curator, skipped: Counter[str] | None = None) -> ExampleCounts:
         kinds = Counter(e.meta.kind for e in curator.kept)
-        sources = Counter(e.meta.source for e in curator.kept)
+        sources: Counter[str] = Counter(e.meta.source for e in curator.kept)
         dropped = Counter(curator.dropped)
         dropped.update(skipped or {})
         return cls(examples=len(curator.kept),
@@ -387,7 +389,7 @@ class RunRecord:
 
 def _agent_matches(ref: str, wanted: str) -> bool:
     """``doc.frontmatter@1`` matches ``doc.frontmatter`` and ``doc.frontmatter@1``."""
-    return ref == wanted if "@" in wanted else ref.partition("@")[0] == wanted
+    return ref == wanted if "@" in wanted else AgentRef.name_of(ref) == wanted
 
 
 def _read_runs(folder: Path) -> list[tuple[Path, dict[str, Any]]]:

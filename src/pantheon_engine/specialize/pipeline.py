@@ -33,10 +33,27 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from rich.console import Console
 
+from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import atomic_write_json
+from pantheon_engine.engines.catalogue import base_gguf
 from pantheon_engine.errors import ConfigError
+from pantheon_engine.evals.curve import CurvePoint, make_curve, save_curve
+from pantheon_engine.evals.evaluate import evaluate
+from pantheon_engine.evals.promote import PromotionRefused, compare_versions, decide
+from pantheon_engine.evals.promote import promote as promote_version
+from pantheon_engine.evals.results import EvalResult
+from pantheon_engine.run.serving import EngineOptions
+from pantheon_engine.run.versions import AgentVersion, VersionStore
+from pantheon_engine.specialize.controls import shuffle_replies
+from pantheon_engine.specialize.harvest import HarvestResult
+from pantheon_engine.specialize.harvest_service import harvest, mine_examples
+from pantheon_engine.specialize.mine import MineResult
+from pantheon_engine.specialize.train import TrainResult, split_eval
+from pantheon_engine.specialize.train_data import load_examples
+from pantheon_engine.specialize.train_service import train_with_progress
 
 OwnMode = Literal["best-of-k", "search", "none"]
 DEFAULT_CURVE = (50, 100, 200, 400)
@@ -94,7 +111,7 @@ class Measured(BaseModel):
     seconds: float
 
     @classmethod
-    def of(cls, result: Any) -> Measured:
+    def of(cls, result: EvalResult) -> Measured:
         return cls(version=result.agent, passed=result.passed_samples,
                    total=result.total_samples, pass_at_1=result.pass_at_1,
                    interval=tuple(result.pass_at_1_interval), eval_id=result.eval_id,
@@ -213,12 +230,15 @@ def suite_scope(suite: Path) -> str:
 
 
 class Specializer:
-    """Runs the phases; ``say`` prints a line, each phase's own bar shows its progress."""
+    """Runs the phases; ``say`` prints a line, each phase's own bar shows its progress on
+    ``console`` (stderr unless given)."""
 
-    def __init__(self, options: SpecializeOptions, say: Phase = print) -> None:
+    def __init__(self, options: SpecializeOptions, say: Phase = print,
+                 console: Console | None = None) -> None:
         self.o = options
         self.say = say
-        self.name = options.agent.partition("@")[0]
+        self.console = console if console is not None else Console(stderr=True)
+        self.name = AgentRef.parse(options.agent).name
         self.id = new_run_id(f"specialize-{self.name}")
         self.folder = options.artifacts / "specialize" / self.name / self.id
         self.report = SpecializeReport(
@@ -229,72 +249,56 @@ class Specializer:
 
     # --- the commands each phase runs ---------------------------------------------------
 
-    def _common(self) -> dict[str, Any]:
-        return dict(engine=self.o.engine, model=self.o.model, base_url=None, replay=None,
-                    artifacts=self.o.artifacts, config=self.o.config)
+    def _engine(self) -> EngineOptions:
+        return EngineOptions(name=self.o.engine, model=self.o.model, config=self.o.config)
 
-    def _evaluate(self, ref: str, *, limit: int | None = None) -> Any:
-        from pantheon_engine.cli.eval import evaluate
-
+    def _evaluate(self, ref: str, *, limit: int | None = None) -> EvalResult:
         return asyncio.run(evaluate(
             ref, suite=self.o.suite, split="holdout", samples=1, temperature=None,
             concurrency=self.o.concurrency, seed=self.o.seed, mode="night",
-            show_progress=True, limit=limit, **self._common()))
+            engine=self._engine(), artifacts=self.o.artifacts, console=self.console,
+            show_progress=True, limit=limit))
 
-    def _harvest(self, mode: str, **extra: Any) -> Any:
-        from pantheon_engine.cli.harvest import harvest
+    def _harvest(self, mode: str, *, limit: int | None = None,
+                 demos: Path | None = None) -> HarvestResult:
+        return asyncio.run(harvest(
+            self.name, suite=self.o.suite, mode=mode, split="train",
+            samples=self.o.own_samples, temperature=self.o.own_temperature, demos=demos,
+            rounds=2, keep_unfinished=False, queue=False, concurrency=None, seed=self.o.seed,
+            policy_mode="night", engine=self._engine(), artifacts=self.o.artifacts,
+            console=self.console, show_progress=True, limit=limit))
 
-        options: dict[str, Any] = dict(
-            split="train", samples=self.o.own_samples, temperature=self.o.own_temperature,
-            demos=None, rounds=2, keep_unfinished=False, queue=False, concurrency=None,
-            seed=self.o.seed, policy_mode="night", show_progress=True, **self._common())
-        options.update(extra)
-        return asyncio.run(harvest(self.name, suite=self.o.suite, mode=mode, **options))
-
-    def _mine(self, out: Path, include: list[Path]) -> Any:
-        from pantheon_engine.cli.harvest import mine_examples
-
+    def _mine(self, out: Path, include: list[Path]) -> MineResult:
         return asyncio.run(mine_examples(
             self.name, out=out, artifacts=self.o.artifacts, suite=self.o.suite,
-            split="train", include=include, traces=self.folder / HARVESTS_ONLY, quiet=True))
+            split="train", include=include, traces=self.folder / HARVESTS_ONLY,
+            console=self.console, quiet=True))
 
     def _train(self, data: Path, out: Path, *, steps: int | None,
-               checkpoints: Sequence[int] = ()) -> Any:
-        from pantheon_engine.cli.train import base_gguf, train_with_progress
-
+               checkpoints: Sequence[int] = ()) -> TrainResult:
         return train_with_progress(
-            self.name, data, out, gguf=base_gguf(None, self.o.config), rank=self.o.rank,
-            alpha=self.o.lora_alpha, lr=self.o.lr, epochs=self.o.epochs, batch=self.o.batch,
-            micro_batch=self.o.micro_batch, max_steps=steps, seed=self.o.seed,
-            checkpoints=list(checkpoints))
+            self.name, data, out, gguf=base_gguf(None, self.o.config), console=self.console,
+            rank=self.o.rank, alpha=self.o.lora_alpha, lr=self.o.lr, epochs=self.o.epochs,
+            batch=self.o.batch, micro_batch=self.o.micro_batch, max_steps=steps,
+            seed=self.o.seed, checkpoints=list(checkpoints))
 
-    def _register(self, train_dir: Path, *, note: str, checkpoint: int | None = None) -> Any:
-        from pantheon_engine.run.versions import VersionStore
-
+    def _register(self, train_dir: Path, *, note: str,
+                  checkpoint: int | None = None) -> AgentVersion:
         return VersionStore(self.o.artifacts).register_training(
             self.name, train_dir, note=note, checkpoint=checkpoint)
 
-    def _compare(self, new: Any, against: Any, *, promote: bool) -> Paired:
-        from pantheon_engine.evals.promote import (
-            PromotionRefused,
-            compare_versions,
-            decide,
-        )
-        from pantheon_engine.evals.promote import (
-            promote as promote_version,
-        )
-        from pantheon_engine.run.versions import VersionStore, parse_ref
-
+    def _compare(self, new: EvalResult, against: EvalResult, *, promote: bool) -> Paired:
         record, path = compare_versions(self.o.artifacts, new, against)
         paired = Paired(new=Measured.of(new), against=Measured.of(against), wins=record.wins,
                         losses=record.losses, p_value=record.paired.p_value,
                         comparison=str(path))
         if promote:
-            name, number = parse_ref(new.agent)
-            assert number is not None
+            ref = AgentRef.parse(new.agent)
+            assert ref.version is not None
             try:
-                _, decision = promote_version(VersionStore(self.o.artifacts), name, number,
-                                              alpha=self.o.alpha, why="pantheon specialize")
+                _, decision = promote_version(VersionStore(self.o.artifacts), ref.name,
+                                              ref.version, alpha=self.o.alpha,
+                                              why="pantheon specialize")
                 paired.promoted, paired.decision = True, decision.reason
             except PromotionRefused as exc:
                 paired.promoted, paired.decision = False, exc.message
@@ -317,8 +321,6 @@ class Specializer:
         return self.folder / "report.json"
 
     def run(self) -> SpecializeReport:
-        from pantheon_engine.run.versions import VersionStore
-
         o = self.o
         self.folder.mkdir(parents=True, exist_ok=True)
         store = VersionStore(o.artifacts)
@@ -340,11 +342,13 @@ class Specializer:
 
         self.say("[2/9] demonstrations")
         started = time.monotonic()
+        demos: HarvestResult | None = None
         if o.import_demos is not None:
             demos = self._harvest("import", demos=o.import_demos)
-            includes.append(Path(demos.out))
         elif o.demos:
             demos = self._harvest("demos")
+        if demos is not None:
+            assert demos.out is not None  # a harvest that ran (none is queued) wrote its file
             includes.append(Path(demos.out))
         self._phase("demos", started)
 
@@ -361,9 +365,6 @@ class Specializer:
 
         self.say(f"[4/9] training on {mined.counts.examples} examples")
         started = time.monotonic()
-        from pantheon_engine.specialize.train import split_eval
-        from pantheon_engine.specialize.train_data import load_examples
-
         loaded = load_examples(data)
         train_n = len(split_eval(loaded, 0.1, o.seed)[0])
         points = curve_steps(o.curve, o.batch, train_n)
@@ -381,8 +382,9 @@ class Specializer:
 
         self.say("[5/9] the learning curve: each checkpoint on the holdout")
         started = time.monotonic()
-        base_eval = self._evaluate(f"{self.name}@{current}", limit=o.curve_tasks)
-        measured: list[tuple[int, Any, str]] = [(0, base_eval, f"{self.name}@{current}")]
+        base_ref = str(AgentRef(self.name, current))
+        base_eval = self._evaluate(base_ref, limit=o.curve_tasks)
+        measured: list[tuple[int, EvalResult, str]] = [(0, base_eval, base_ref)]
         for step, n in sorted(points.items()):
             point_version = self._register(self.folder / "train", checkpoint=step,
                                            note=f"learning curve: the adapter after its first "
@@ -397,7 +399,7 @@ class Specializer:
         self.say("[6/9] the new version against the current one on the holdout")
         started = time.monotonic()
         if o.curve_tasks is not None:  # the curve ran on part of the holdout: all of it now
-            base_eval = self._evaluate(f"{self.name}@{current}")
+            base_eval = self._evaluate(base_ref)
             new_eval = self._evaluate(version.ref)
         self._phase("eval", started)
 
@@ -430,8 +432,6 @@ class Specializer:
         self.say("[9/9] control: shuffled replies, which promotion must refuse")
         started = time.monotonic()
         if o.control:
-            from pantheon_engine.specialize.controls import shuffle_replies
-
             shuffled = self.folder / "shuffled.jsonl"
             shuffle_replies(data, shuffled, seed=o.seed)
             self._train(shuffled, self.folder / "train-control", steps=o.control_steps)
@@ -446,9 +446,8 @@ class Specializer:
         self.save()
         return self.report
 
-    def _save_curve(self, measured: list[tuple[int, Any, str]], result: Any) -> Path:
-        from pantheon_engine.evals.curve import CurvePoint, make_curve, save_curve
-
+    def _save_curve(self, measured: list[tuple[int, EvalResult, str]],
+                    result: TrainResult) -> Path:
         points = [CurvePoint(examples=n, passed=e.passed_samples, total=e.total_samples,
                              pass_rate=e.pass_at_1, interval=tuple(e.pass_at_1_interval),
                              version=ref, eval_id=e.eval_id,

@@ -141,7 +141,7 @@ class VerifierEngine(RecordingEngine):
         self.original = original
         self.config = config
         self.rng = rng
-        self.stats: list[StepStats] = []
+        self.step_stats: list[StepStats] = []  # not `stats`: that is the Engine method
         self.sampled = 0
         self._scratch = Path(tempfile.mkdtemp(prefix="pantheon-search-"))
 
@@ -160,8 +160,8 @@ class VerifierEngine(RecordingEngine):
         current = resolve_in_workspace(self.workspace, self.task.path).read_text(
             encoding="utf-8")
         report = self._check(current)
-        stats = StepStats(step=len(self.stats) + 1, score_before=score_report(report))
-        self.stats.append(stats)
+        stats = StepStats(step=len(self.step_stats) + 1, score_before=score_report(report))
+        self.step_stats.append(stats)
         seen: Counter[str] = Counter()
         judged: dict[str, Candidate] = {}
         for _ in range(self.config.rounds):
@@ -286,5 +286,5 @@ async def search_task(spec: AgentSpec, task: SuiteTask, source_workspace: Path,
     if trajectory.error_kind == SearchStuck.kind and trajectory.status == "failed":
         trajectory.status = "stuck"
     return trajectory, SearchOutcome(task_id=task.id, status=trajectory.status,
-                                     steps=verifier.stats, sampled=verifier.sampled,
+                                     steps=verifier.step_stats, sampled=verifier.sampled,
                                      error=trajectory.error)

@@ -174,7 +174,7 @@ def _dequantise_to(gguf: Path, sha256: str, target: Path) -> None:
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
                                                  dtype=torch.float32)
     # The weights are plain fp32 tensors now; only the loader's marker says "gguf".
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]  # typed as a submodule by torch
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +222,8 @@ def load_base(gguf: Path, *, sha256: str | None = None, quantize: bool = False,
                 bnb_4bit_compute_dtype=torch.bfloat16))
     else:
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
+        model = model.to(device)  # type: ignore[arg-type]  # transformers' stub wants a model
     return model, tokenizer, cached
 
 
@@ -480,7 +481,9 @@ def train_lora(
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     torch.manual_seed(seed)  # the adapter's initial A matrices and the dropout masks
     peft_model = get_peft_model(model, LoraConfig(
-        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=list(target),
+        # peft annotates lora_alpha as int; it only scales by alpha / r, a float works
+        r=rank, lora_alpha=alpha,  # type: ignore[arg-type]
+        lora_dropout=dropout, target_modules=list(target),
         bias="none", task_type="CAUSAL_LM"))
     causal_lm = peft_model.get_base_model()
     params = [p for p in peft_model.parameters() if p.requires_grad]

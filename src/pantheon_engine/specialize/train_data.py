@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from pantheon_engine.errors import SpecError
 
@@ -124,7 +125,7 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _where(error: dict[str, Any]) -> str:
+def _where(error: ErrorDetails) -> str:
     loc = ".".join(str(part) for part in error.get("loc", ()))
     return f"{loc}: {error['msg']}" if loc else str(error["msg"])
 

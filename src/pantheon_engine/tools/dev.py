@@ -121,8 +121,8 @@ async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
         if index.is_file():
             shutil.copyfile(index, env["GIT_INDEX_FILE"])
         # the whole work tree: a pathspec naming a deleted file would make `git add` fail
-        added = await _git(ctx, ["add", "--intent-to-add", "--", "."], extra=env)
-        _checked(added, "git add -N")
+        intent = await _git(ctx, ["add", "--intent-to-add", "--", "."], extra=env)
+        _checked(intent, "git add -N")
         diff_opts = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames"]
         diff_opts += ["--relative", "--src-prefix=a/", "--dst-prefix=b/", "--numstat", "-p"]
         cap = ctx.output_cap + _LIST_CAP

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from pantheon_engine.errors import (
     PantheonError,
     RunFailure,
@@ -63,7 +65,7 @@ async def call_tool(
     tool = get_tool(name)
     root = workspace_root(workspace)
     ctx = ToolContext(workspace=root) if ctx is None else dataclasses.replace(ctx, workspace=root)
-    result = await tool.invoke(ctx, args)
+    result: BaseModel = await tool.invoke(ctx, args)
     return result.model_dump(mode="json")
 
 

@@ -38,7 +38,7 @@ from pantheon_engine.evals.curve import (
     target_text,
 )
 from pantheon_engine.evals.curve_report import POINT_HEADER, point_rows
-from pantheon_tui.screens.report import resolve_colour
+from pantheon_tui.themes import resolve_colour
 from pantheon_tui.widgets.curve_chart import POINT_CHAR, CurveChart
 
 __all__ = ["CurvesData", "CurvesScreen", "Signature", "curves_signature", "load_curves_view"]

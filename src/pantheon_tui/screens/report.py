@@ -11,28 +11,23 @@ failure bins, each failure's detail and the triage marks) that hands its result 
 and requeues are written in thread workers too and come back as messages, so a slow disk or
 a busy queue file never stalls the keyboard. Nothing here reads the wall clock for what it
 draws: times go through the room's clock and time zone, so snapshots are stable.
+
+This module holds the screen: loading, drawing and moving. What it shows as plain data is
+:mod:`pantheon_tui.screens.report_data`, the fact panels' text
+:mod:`pantheon_tui.widgets.report_facts`, and the actions on a failure with their writes
+:class:`pantheon_tui.screens.report_triage.TriageScreen`, its base.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import subprocess
-import threading
-import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.color import Color, ColorParseError
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.theme import Theme
@@ -40,225 +35,31 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import Worker, get_current_worker
 
-from pantheon_engine.errors import PantheonError
-from pantheon_engine.night.report import (
-    Summary,
-    build_summary,
-    gate_kappa_text,
-    gate_text,
-    interval_text,
-    kappa_text,
-    percent,
+from pantheon_engine.night.summary_model import Summary
+from pantheon_engine.night.triage import Failure, TriageMark
+from pantheon_tui.screens.curves import CurvesScreen
+from pantheon_tui.screens.report_data import (
+    COLUMNS,
+    ReportData,
+    RowSpec,
+    build_rows,
+    load_report,
+    summary_line,
+    timestamp_of,
 )
-from pantheon_engine.night.triage import (
-    Failure,
-    FailureBin,
-    Mark,
-    TriageLog,
-    TriageMark,
-    failure_bins,
-    failure_detail,
-    requeue_run,
-)
-from pantheon_tui.screens.base import RoomScreen
-from pantheon_tui.screens.viewer import ArtifactViewer
+from pantheon_tui.screens.report_triage import TriageScreen
+from pantheon_tui.themes import resolve_colour
+from pantheon_tui.widgets.report_facts import rates_text, refused_text, reviewers_text
 
-if TYPE_CHECKING:  # the fix machinery loads when a fix is asked for, not with the room
-    from pantheon_engine.specialize.fixes import FixResult, FixTarget
-
-MARKS = ("open", "triaged", "requeued", "ignored")
 MARK_COLOURS = {  # theme variables
     "open": "warning",
     "triaged": "success",
     "requeued": "primary",
     "ignored": "foreground-muted",
 }
-# A bin header shows agent, node, error kind and count in the columns its failures use
-# for run, node, started and mark.
-COLUMNS = (("bin / run", "what"), ("node", "node"), ("error / started", "started"),
-           ("mark", "mark"))
-STARTED_FORMAT = "%m-%d %H:%M"
-BIN_PREFIX = "bin:"
 # A reload of a big folder costs CPU the event loop shares (the GIL): the next one waits
 # at least this many times as long as the last one took.
 POLL_BACKOFF = 5.0
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class FailureInfo:
-    """One failure with what the detail pane shows; ``started`` is a unix time."""
-
-    failure: Failure
-    detail: dict[str, Any]
-    started: float | None
-
-
-@dataclass(frozen=True)
-class ReportData:
-    """What one read of the artifacts folder found (built off the event loop)."""
-
-    summary: Summary
-    bins: list[FailureBin]
-    failures: dict[str, FailureInfo]  # failure key -> info
-    marks: dict[str, TriageMark]
-    seconds: float  # how long the read took
-
-
-def load_report(artifacts: Path) -> ReportData:
-    """Read the summary, bins, failure details and marks of ``artifacts`` (blocking)."""
-    began = time.perf_counter()
-    summary = build_summary(artifacts)
-    bins = failure_bins(summary)
-    failures: dict[str, FailureInfo] = {}
-    for group in bins:
-        for failure in group.failures:
-            detail = failure_detail(artifacts, failure)
-            failures[failure.key] = FailureInfo(failure, detail, _timestamp(detail["started_at"]))
-    marks = TriageLog(artifacts).marks()
-    return ReportData(summary, bins, failures, marks, time.perf_counter() - began)
-
-
-def _timestamp(value: Any) -> float | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value).timestamp()
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def resolve_colour(variables: dict[str, str], name: str) -> str:
-    """Theme variable ``name`` as an opaque ``#rrggbb`` (alpha laid over the background),
-    the form Rich styles take; the foreground when the variable is not a plain colour."""
-    background = Color.parse(variables.get("background", "#000000"))
-    try:
-        colour = Color.parse(variables[name])
-    except (KeyError, ColorParseError):
-        colour = Color.parse(variables.get("foreground", "#ffffff"))
-    return (background + colour).hex6
-
-
-def mark_of(marks: dict[str, TriageMark], key: str) -> str:
-    found = marks.get(key)
-    return found.mark if found is not None else "open"
-
-
-@dataclass(frozen=True)
-class RowSpec:
-    """One table row as plain data: a bin header (``failure`` is None) or a failure."""
-
-    key: str
-    cells: tuple[str, str, str, str]
-    mark: str  # the mark of a failure row, "bin" for a header
-    failure: Failure | None = None
-
-
-def bin_key(group: FailureBin) -> str:
-    return f"{BIN_PREFIX}{group.agent}|{group.node}|{group.error_kind}"
-
-
-def build_rows(data: ReportData, marks: dict[str, TriageMark], *, hide_done: bool,
-               clock_text: Callable[[float | None, str], str]) -> list[RowSpec]:
-    """The rows of the table: each bin's header, then its failures (open ones only when
-    ``hide_done``); a bin left with nothing to show is left out."""
-    rows: list[RowSpec] = []
-    for group in data.bins:
-        members = [(f, mark_of(marks, f.key)) for f in group.failures]
-        open_count = sum(mark == "open" for _, mark in members)
-        shown = [(f, m) for f, m in members if m == "open" or not hide_done]
-        if not shown:
-            continue
-        count = f"{len(members)} · {open_count} open"
-        rows.append(RowSpec(bin_key(group), (group.agent, group.node, group.error_kind, count),
-                            "bin"))
-        for failure, mark in shown:
-            info = data.failures.get(failure.key)
-            started = clock_text(info.started if info else None, STARTED_FORMAT)
-            rows.append(RowSpec(failure.key, (f"  {failure.run_id}", failure.node, started, mark),
-                                mark, failure))
-    return rows
-
-
-def summary_line(data: ReportData, marks: dict[str, TriageMark], *, hide_done: bool,
-                 read_at: str) -> str:
-    """Runs, ok, failed, κ overall and pairs, merged PRs; then the triage counts."""
-    t = data.summary.totals
-    k = data.summary.kappa
-    parts = [f"{t.runs} runs", f"{t.ok} ok", f"{t.failed} failed"]
-    if t.running:
-        parts.append(f"{t.running} running")
-    parts += [f"κ {kappa_text(k.overall)} ({k.pairs} pairs)", f"{len(data.summary.prs)} merged"]
-    if t.refused:
-        parts.append(f"{t.refused} refused")
-    counts = Counter(mark_of(marks, key) for key in data.failures)
-    triage = [f"{counts[m]} {m}" for m in MARKS if counts[m] or m == "open"]
-    if hide_done:
-        triage.append("hiding done")
-    return " · ".join(parts) + "  │  " + " · ".join(triage) + f"  │  read {read_at}"
-
-
-def _of(part: int | None, whole: int | None) -> str:
-    return "?" if whole is None else f"{'?' if part is None else part}/{whole}"
-
-
-def rates_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
-    """Per agent@version: pass rate from checks with its 95 % interval, graded counts."""
-    if not summary.pass_rates:
-        return Text("No run graded by a check yet.", style=muted)
-    lines = []
-    for rate in summary.pass_rates:
-        head = Text(rate.agent, style=bold)
-        if rate.graded:
-            head.append(f"  {percent(rate.rate)} {interval_text(rate)}")
-            counts = f"  {rate.passed}/{rate.graded} passed"
-        else:
-            counts = "  no run graded"
-        if rate.not_graded:
-            counts += f", {rate.not_graded} not graded"
-        lines += [head, Text(counts, style=muted)]
-    return Text("\n").join(lines)
-
-
-def reviewers_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
-    """Per reviewer: canary accuracy, false-pass rate, κ; then the gate's κ and limits."""
-    reviewers = summary.reviewers
-    lines = []
-    if reviewers.source is None:
-        lines.append(Text("no reviewers.json: canaries not measured", style=muted))
-    for row in reviewers.rows:
-        lines.append(Text(row.agent, style=bold))
-        if row.canaries is not None or row.accuracy is not None:
-            lines.append(Text(f"  canaries {_of(row.correct, row.canaries)} right "
-                              f"({percent(row.accuracy)})"))
-            lines.append(Text(f"  false passes {_of(row.false_passes, row.bad_seen)} "
-                              f"({percent(row.false_pass_rate)})"))
-        if row.kappa_pairs:
-            lines.append(Text(f"  κ {kappa_text(row.kappa)} over {row.kappa_pairs} run pairs"))
-    if reviewers.kappa is not None:
-        lines.append(Text(f"gate {gate_kappa_text(reviewers.kappa)}"))
-    gate = gate_text(reviewers)
-    if gate:
-        lines.append(Text(f"gate: {gate}", style=muted))
-    if not lines:
-        lines.append(Text("No reviews yet.", style=muted))
-    return Text("\n").join(lines)
-
-
-def refused_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
-    """The merges the gate refused, by reason kind, each with the gate's own words."""
-    if not summary.refused:
-        return Text("The gate refused nothing.", style=muted)
-    lines = []
-    for group in summary.refused:
-        lines.append(Text.assemble((f"{group.error_kind} ×{group.count}", bold),
-                                   (f"  {group.meaning}", muted)))
-        for refusal in group.refusals:
-            lines.append(Text.assemble(f"  {refusal.run_id} ", (refusal.reason or "-", "")))
-    return Text("\n").join(lines)
-
 
 FACTS = (  # panel id, title
     ("report-rates", "Pass rate from checks"),
@@ -270,7 +71,7 @@ FACTS = (  # panel id, title
 # --------------------------------------------------------------------------- screen
 
 
-class ReportScreen(RoomScreen):
+class ReportScreen(TriageScreen):
     """Failures by red bin; keys move, open, mark, requeue, fix by hand and copy paths."""
 
     SCREEN_NAME = "report"
@@ -323,38 +124,9 @@ class ReportScreen(RoomScreen):
             super().__init__()
             self.text = text
 
-    class Marked(Message):
-        """A mark was written; ``note`` is what to tell the user, if anything."""
-
-        def __init__(self, record: TriageMark, note: str | None = None) -> None:
-            super().__init__()
-            self.record = record
-            self.note = note
-
-    class ActionFailed(Message):
-        def __init__(self, text: str, hint: str | None = None) -> None:
-            super().__init__()
-            self.text = text
-            self.hint = hint
-
-    class FixReady(Message):
-        """The failed run's file is ready to edit (posted from a thread worker)."""
-
-        def __init__(self, target: FixTarget) -> None:
-            super().__init__()
-            self.target = target
-
-    class Fixed(Message):
-        """A hand fix was graded (and, when it passed, recorded as a demonstration)."""
-
-        def __init__(self, result: FixResult) -> None:
-            super().__init__()
-            self.result = result
-
     def __init__(self) -> None:
         super().__init__()
         self.data: ReportData | None = None
-        self.marks: dict[str, TriageMark] = {}
         self.hide_done = False
         self.loads = 0  # how many reads have been applied
         self._rows: list[RowSpec] = []
@@ -363,12 +135,6 @@ class ReportScreen(RoomScreen):
         self._colours: dict[str, str] | None = None
         self._loaded = asyncio.Event()
         self._poll_timer: Timer | None = None
-        # one write at a time, so marks reach the screen in the order they reach the file
-        self._write_lock = threading.Lock()
-        # marks this screen wrote, numbered, so a read that began before one was written
-        # does not take it back off the screen
-        self._written: list[tuple[int, TriageMark]] = []
-        self._version = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -576,7 +342,7 @@ class ReportScreen(RoomScreen):
             ("flow", detail.get("flow")), ("job", detail.get("job_id")),
             ("night", detail.get("night_id")),
             ("started", f"{started} ({self.ctx.ago(when)} ago)" if when else None),
-            ("finished", self.ctx.clock_text(_timestamp(detail.get("finished_at")),
+            ("finished", self.ctx.clock_text(timestamp_of(detail.get("finished_at")),
                                              "%Y-%m-%d %H:%M:%S")),
             ("mark", self._mark_text(mark)), ("folder", failure.path),
         ):
@@ -634,43 +400,6 @@ class ReportScreen(RoomScreen):
         if 0 <= index < len(self._rows):
             table.move_cursor(row=index)
 
-    def _need_failure(self) -> Failure | None:
-        failure = self.highlighted
-        if failure is None:
-            self.notify("Move to a failure first.", severity="warning")
-        return failure
-
-    def action_open(self) -> None:
-        failure = self._need_failure()
-        if failure is not None:
-            self.app.push_screen(ArtifactViewer(self.ctx.artifacts, failure.run_id,
-                                                failure.node))
-
-    def action_mark(self, mark: str) -> None:
-        failure = self._need_failure()
-        if failure is None or mark not in MARKS:
-            return
-        if mark_of(self.marks, failure.key) == mark:
-            self.notify(f"{failure.key} is {mark} already.", markup=False)
-            return
-        self._write_mark(self.ctx.artifacts, self.ctx.clock, failure, cast(Mark, mark))
-
-    def action_requeue(self) -> None:
-        failure = self._need_failure()
-        if failure is not None:
-            self._requeue(self.ctx.artifacts, self.ctx.clock, failure)
-
-    def action_fix(self) -> None:
-        """Open the failure's document in $EDITOR; a fix that passes its check becomes data."""
-        failure = self._need_failure()
-        if failure is not None:
-            self._prepare_fix(self.ctx.artifacts, failure)
-
-    def action_copy_path(self) -> None:
-        failure = self._need_failure()
-        if failure is not None:
-            self.room.copy_path(str((self.ctx.artifacts / failure.path).absolute()))
-
     def action_toggle_done(self) -> None:
         self.hide_done = not self.hide_done
         self._redraw()
@@ -692,131 +421,4 @@ class ReportScreen(RoomScreen):
         self.refresh_bindings()
 
     def action_curves(self) -> None:
-        from pantheon_tui.screens.curves import CurvesScreen  # it borrows resolve_colour
-
         self.app.push_screen(CurvesScreen(self.ctx.artifacts, poll_s=self.ctx.poll_s))
-
-    # --- writes (thread workers; results come back as messages) -------------------------
-
-    @work(thread=True, group="report-write", exit_on_error=False)
-    def _write_mark(self, artifacts: Path, clock: Callable[[], float], failure: Failure,
-                    mark: Mark) -> None:
-        with self._write_lock:
-            try:
-                record = TriageLog(artifacts, clock=clock).mark(failure.run_id, failure.node,
-                                                                mark)
-            except OSError as exc:
-                self.post_message(self.ActionFailed(f"{failure.key}: mark not written: {exc}"))
-                return
-            self.post_message(self.Marked(record))
-
-    @work(thread=True, group="report-write", exit_on_error=False)
-    def _requeue(self, artifacts: Path, clock: Callable[[], float], failure: Failure) -> None:
-        """Requeue the failure's run, then mark it ``requeued`` with the job id."""
-        with self._write_lock:
-            self._requeue_locked(artifacts, clock, failure)
-
-    def _requeue_locked(self, artifacts: Path, clock: Callable[[], float],
-                        failure: Failure) -> None:
-        try:
-            job = requeue_run(artifacts, failure.run_id)
-        except PantheonError as exc:
-            self.post_message(self.ActionFailed(exc.message, exc.hint))
-            return
-        except (OSError, sqlite3.Error) as exc:
-            self.post_message(self.ActionFailed(f"{failure.run_id}: requeue failed: {exc}"))
-            return
-        try:
-            record = TriageLog(artifacts, clock=clock).mark(
-                failure.run_id, failure.node, "requeued", job_id=job.id)
-        except OSError as exc:
-            self.post_message(self.ActionFailed(
-                f"job {job.id} queued again, but the mark was not written: {exc}"))
-            return
-        self.post_message(self.Marked(record, note=f"{failure.key}: job {job.id} queued again"))
-
-    @work(thread=True, group="report-fix", exit_on_error=False)
-    def _prepare_fix(self, artifacts: Path, failure: Failure) -> None:
-        from pantheon_engine.specialize.fixes import prepare_fix
-
-        try:
-            target = prepare_fix(artifacts, failure.run_id, failure.node)
-        except PantheonError as exc:
-            self.post_message(self.ActionFailed(exc.message, exc.hint))
-        except OSError as exc:
-            self.post_message(self.ActionFailed(f"{failure.key}: cannot prepare a fix: {exc}"))
-        else:
-            self.post_message(self.FixReady(target))
-
-    @on(FixReady)
-    def _edit_fix(self, message: FixReady) -> None:
-        """Hand the terminal to the editor (the room waits), then grade the file."""
-        from pantheon_engine.specialize.fixes import editor_command
-
-        target = message.target
-        command = editor_command(target.file)
-        try:
-            try:
-                with self.app.suspend():
-                    code = subprocess.run(command, check=False).returncode
-            except SuspendNotSupported:
-                if not self.app.is_headless:  # no terminal to hand over (a browser)
-                    self.notify(f"Edit {target.file} yourself, then run: pantheon fix "
-                                f"{target.run_id} --no-edit", title="fix", markup=False)
-                    return
-                code = subprocess.run(command, check=False, stdin=subprocess.DEVNULL,
-                                      capture_output=True).returncode
-        except OSError as exc:
-            self.notify(f"cannot start the editor {command[0]!r}: {exc}\nhint: set $VISUAL "
-                        "or $EDITOR", title="fix", severity="error", markup=False)
-            return
-        if code != 0:
-            self.notify(f"the editor exited with status {code}: nothing was checked; the "
-                        f"file is kept at {target.file}", title="fix", severity="warning",
-                        markup=False)
-            return
-        self._check_fix(self.ctx.artifacts, self.ctx.clock, target)
-
-    @work(thread=True, group="report-write", exit_on_error=False)
-    def _check_fix(self, artifacts: Path, clock: Callable[[], float],
-                   target: FixTarget) -> None:
-        from pantheon_engine.specialize.fixes import apply_fix_blocking
-
-        with self._write_lock:
-            try:
-                result = apply_fix_blocking(artifacts, target, clock=clock)
-            except PantheonError as exc:
-                self.post_message(self.ActionFailed(exc.message, exc.hint))
-                return
-            except OSError as exc:
-                self.post_message(self.ActionFailed(f"{target.run_id}: fix not checked: {exc}"))
-                return
-        self.post_message(self.Fixed(result))
-
-    @on(Fixed)
-    def _fixed(self, message: Fixed) -> None:
-        result = message.result
-        self.notify(result.render(), title="fix",
-                    severity="information" if result.recorded else "warning", markup=False)
-        if result.recorded:
-            self.reload()  # the engine marked the failure triaged
-
-    @on(Marked)
-    def _marked(self, message: Marked) -> None:
-        self._version += 1
-        self._written.append((self._version, message.record))
-        self._apply_mark(message.record)
-        self._redraw()
-        if message.note:
-            self.notify(message.note, title="requeued", markup=False)
-
-    def _apply_mark(self, record: TriageMark) -> None:
-        if record.mark == "open":
-            self.marks.pop(record.key, None)
-        else:
-            self.marks[record.key] = record
-
-    @on(ActionFailed)
-    def _action_failed(self, message: ActionFailed) -> None:
-        text = f"{message.text}\nhint: {message.hint}" if message.hint else message.text
-        self.notify(text, title="report", severity="error", markup=False)

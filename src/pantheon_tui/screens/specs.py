@@ -19,12 +19,14 @@ Choices made here (the issue left them open):
   folder (the folder of the spec file).
 * The form edits the fields of the ``spec2code`` input (title, scope, acceptance, files,
   tests, workspace); any other keys of a spec file are kept as they are on save.
+
+This module holds the screen: the list, the form, the flow and the actions. The form as
+plain data (:class:`SpecForm`) and the list's entries are
+:mod:`pantheon_tui.screens.specs_data`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -52,77 +54,16 @@ from pantheon_engine.night.specs import (
     spec_filename,
 )
 from pantheon_tui.screens.base import RoomScreen
+from pantheon_tui.screens.specs_data import (
+    FORM_FIELDS,
+    SpecForm,
+    entry_prompt,
+    new_prompt,
+    problem_fields,
+    short_error,
+)
 
 NEW_ID = "new"  # option id of the "+ new spec" entry
-DRAFT_MARK = "● "
-
-
-@dataclass(frozen=True)
-class SpecForm:
-    """What the form holds, as text: acceptance one item a line, files comma separated."""
-
-    title: str = ""
-    scope: str = ""
-    acceptance: str = ""
-    files: str = ""
-    tests: str = ""
-    workspace: str = ""
-
-    @classmethod
-    def from_data(cls, data: Mapping[str, Any]) -> SpecForm:
-        """The form of a spec's JSON object (lists joined, missing fields blank)."""
-        return cls(
-            title=_text(data.get("title")),
-            scope=_text(data.get("scope")),
-            acceptance=_joined(data.get("acceptance"), "\n"),
-            files=_joined(data.get("files"), ", "),
-            tests=_text(data.get("tests")),
-            workspace=_text(data.get("workspace")),
-        )
-
-    def to_data(self, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The spec's JSON object: blank fields left out, other keys of ``extra`` kept."""
-        data: dict[str, Any] = {
-            "title": self.title.strip(),
-            "scope": self.scope.strip(),
-            "acceptance": [line.strip() for line in self.acceptance.splitlines()
-                           if line.strip()],
-            "files": [item.strip() for item in self.files.split(",") if item.strip()],
-            "tests": self.tests.strip(),
-            "workspace": self.workspace.strip(),
-        }
-        data = {key: value for key, value in data.items() if value}
-        data.update({k: v for k, v in (extra or {}).items() if k not in FORM_FIELDS})
-        return data
-
-
-FORM_FIELDS = tuple(f.name for f in fields(SpecForm))
-
-
-def _text(value: object) -> str:
-    return "" if value is None else str(value)
-
-
-def _joined(value: object, sep: str) -> str:
-    if isinstance(value, list):
-        return sep.join(_text(item) for item in value)
-    return _text(value)
-
-
-def problem_fields(problems: list[FieldProblem]) -> list[str]:
-    """The top-level fields named by ``problems``, once each, in order."""
-    found: list[str] = []
-    for problem in problems:
-        name = problem.field.split(".")[0]
-        if name not in found:
-            found.append(name)
-    return found
-
-
-def short_error(entry: SpecEntry) -> str:
-    """A read error without the absolute path in front (it is in the list already)."""
-    error = entry.error or ""
-    return error.replace(str(entry.path), entry.name, 1)
 
 
 class SpecsScreen(RoomScreen):
@@ -277,20 +218,10 @@ class SpecsScreen(RoomScreen):
         self._show(self._highlighted_key())
 
     def _new_prompt(self) -> Text:
-        draft = self._drafts.get(None)
-        if draft is None:
-            return Text("+ new spec", style="dim")
-        return Text(DRAFT_MARK + (draft.title.strip() or "new spec"), style="italic")
+        return new_prompt(self._drafts.get(None))
 
     def _entry_prompt(self, entry: SpecEntry) -> Text:
-        mark = DRAFT_MARK if entry.path in self._drafts else ""
-        if entry.error is not None:
-            text = Text(mark + entry.name, style="bold red")
-            text.append("\n" + short_error(entry), style="red")
-            return text
-        text = Text(mark + (entry.title or entry.name), style="bold")
-        text.append("\n" + entry.name, style="dim")
-        return text
+        return entry_prompt(entry, entry.path in self._drafts)
 
     def _refresh_prompt(self, key: Path | None) -> None:
         options = self.query_one("#spec-list", OptionList)

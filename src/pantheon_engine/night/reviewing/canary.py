@@ -285,7 +285,8 @@ def _generated_task(rng: random.Random, index: int) -> tuple[str, str, list[Rule
     title = heading if rng.random() < 0.5 else heading.lower()
     lines.append(f"{'Title' if upper else 'title'}: {title}")
     if upper:
-        candidates.append(rng.choice([LowercaseKeys(), KeyRenamed(key="Title", to="title")]))
+        case_rules: list[Rule] = [LowercaseKeys(), KeyRenamed(key="Title", to="title")]
+        candidates.append(rng.choice(case_rules))
     if title != heading:
         candidates.append(TitleFromHeading())
     if rng.random() < 0.6:

@@ -23,15 +23,14 @@ from pydantic import BaseModel, Field
 
 from pantheon_engine.atomic import append_jsonl, atomic_write_json
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.kappa import KappaWindow
+from pantheon_engine.kappa import KAPPA_MIN, KappaWindow
 
 __all__ = ["FALSE_PASS_MAX", "KAPPA_MIN", "MIN_CANARIES", "CanaryResult", "GateConfig",
            "ReviewerLedger", "ReviewerStats"]
 
 #: the merge gate's defaults: a reviewer may pass at most this share of bad canaries,
 FALSE_PASS_MAX = 0.2
-#: two reviewers must agree at least this far beyond chance (Cohen's κ),
-KAPPA_MIN = 0.6
+#: two reviewers must agree at least KAPPA_MIN beyond chance (Cohen's κ, in kappa.py),
 #: and a reviewer counts as measured after this many canaries
 MIN_CANARIES = 10
 

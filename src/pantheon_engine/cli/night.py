@@ -1,0 +1,210 @@
+"""``pantheon night`` (and ``pantheon run`` without a flow): drain the queue headless.
+
+Exit status: 0 when the night ran (whatever its jobs did) or the queue was empty, 2 for bad
+input (a bad option or config, a version that cannot be served), 3 when the night policy
+refuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pantheon_engine.cli.options import (
+    BaseUrlOption,
+    ConfigOption,
+    EngineOption,
+    ModelOption,
+    ReplayOption,
+    console,
+    err_console,
+    fail,
+)
+from pantheon_engine.errors import ConfigError, PantheonError
+
+if TYPE_CHECKING:
+    from pantheon_engine.night.drain import NightResult
+    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.run.serving import Served
+
+    Queued = tuple[JobQueue, float | None]
+
+
+class _QueueEmpty(Exception):
+    """Nothing queued and nothing running: the night has nothing to do."""
+
+
+def _deadline(text: str | None) -> float | None:
+    """``06:00`` (the next such local time) or an ISO date-time, as unix seconds."""
+    import datetime as dt
+
+    if not text:
+        return None
+    try:
+        if len(text) <= 5 and ":" in text:
+            hour, minute = (int(part) for part in text.split(":"))
+            now = dt.datetime.now()
+            target = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+            if target <= now:
+                target += dt.timedelta(days=1)
+            return target.timestamp()
+        return dt.datetime.fromisoformat(text).timestamp()
+    except ValueError as exc:
+        raise ConfigError(f"--until {text!r}: expected HH:MM or an ISO date-time") from exc
+
+
+def _canary_share(share: float | None, engine: str) -> float:
+    """``--canary-share`` as given, else 0.2 (0 for a replay: it has no canary replies)."""
+    if share is not None:
+        return share
+    return 0.0 if engine == "replay" else 0.2
+
+
+def night_cmd(
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="flows at once")] = 32,
+    until: Annotated[str | None, typer.Option("--until", help="stop claiming at HH:MM")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="after a crash: reclaim expired claims and finish the queue")] = False,
+    night_mode: Annotated[bool, typer.Option("--night/--day")] = True,
+    engine: EngineOption = None,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
+    replay: ReplayOption = None,
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    sample_s: Annotated[float, typer.Option("--sample-s", help="metrics interval")] = 5.0,
+    lease_s: Annotated[float, typer.Option("--lease-s", help="claim lease (heartbeats "
+                                           "renew it)")] = 120.0,
+    canary_share: Annotated[float | None, typer.Option(
+        "--canary-share", min=0.0, max=1.0, show_default=False,
+        help="after each reviewed run, the chance of one more canary (known-answer review "
+        "item); 0 turns canaries and the reviewer gate off [default: 0.2; with --replay 0, "
+        "a recording has no replies for canaries]")] = None,
+    canaries: Annotated[Path | None, typer.Option(
+        "--canaries", help="task suite folder to build canaries from (default: generated)")
+    ] = None,
+    canary_calibration: Annotated[int, typer.Option(
+        "--canary-calibration", min=0,
+        help="canaries each flow's reviewers get before its first run")] = 10,
+    config: ConfigOption = None,
+) -> None:
+    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
+    import signal
+
+    from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.loop.traces import TraceStore
+    from pantheon_engine.night.drain import Night
+    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.run.serving import (
+        EngineOptions,
+        ServingScope,
+        open_serving,
+        queued_agents,
+    )
+
+    async def drain(served: Served[Queued]) -> NightResult:
+        queue, deadline = served.prepared
+        engine_obj = served.engine
+        assert engine_obj is not None  # a night always serves a model
+        ping = getattr(engine_obj, "ping", None)
+        if ping is not None:  # preflight: the model server answers
+            await ping()
+
+        # a live bar on a terminal, plain log lines otherwise (cron, CI, a pipe)
+        progress = Progress(
+            TextColumn("[bold]night[/]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            console=err_console, transient=False,
+        ) if err_console.is_terminal else None
+        bar = progress.add_task("jobs", total=queue.depth() + (
+            queue.counts().get("running") or 0), info="") if progress else None
+
+        def on_event(event: str, data: dict[str, Any]) -> None:
+            if event == "job_finished":
+                mark = "ok" if data["status"] == "ok" else f"FAILED ({data.get('kind')})"
+                err_console.print(f"job {data['job']}: {mark} {data.get('run_id') or ''}",
+                                  highlight=False)
+                if progress is not None and bar is not None:
+                    stats = engine_obj.stats()
+                    progress.update(bar, advance=1, info=(
+                        f"batch {stats.batch_size:.0f} · {stats.tokens_per_s:.0f} tok/s"))
+            elif event == "reclaimed":
+                err_console.print(f"resuming {data['jobs']} job(s) a dead night held",
+                                  highlight=False)
+            elif event == "job_resumed":
+                err_console.print(f"job {data['job']}: resuming run {data['run_id']}",
+                                  highlight=False)
+            elif event == "stopping":
+                err_console.print(f"stopping ({data['why']}): finishing the flows in "
+                                  "flight", highlight=False)
+
+        traces = TraceStore.for_artifacts(artifacts)
+        runner = Night(queue=queue, registry=served.registry, engine=engine_obj,
+                       policy=served.policy, artifacts=artifacts, concurrency=concurrency,
+                       until=deadline, sample_s=sample_s, on_event=on_event,
+                       traces=traces, lease_s=lease_s, resume=resume,
+                       canary_share=_canary_share(canary_share, engine_obj.name),
+                       canary_source=canaries,
+                       canary_calibration=canary_calibration)
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
+        loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
+        err_console.print(f"night {runner.night_id}: {queue.depth()} queued, "
+                          f"concurrency {concurrency}, engine {engine_obj.name}",
+                          highlight=False)
+        if progress is not None:
+            progress.start()
+        try:
+            return await runner.run()
+        finally:
+            if progress is not None:
+                progress.stop()
+            traces.close()
+
+    async def main() -> NightResult | None:
+        # the queue stays open for the whole night, and closes after the engine
+        with contextlib.ExitStack() as held:
+
+            def scope() -> ServingScope[Queued]:
+                deadline = _deadline(until)
+                queue = held.enter_context(JobQueue.for_artifacts(artifacts))
+                if queue.depth() == 0 and not queue.counts().get("running"):
+                    raise _QueueEmpty
+                # each model agent's current version, its weights verified by hash
+                registry = default_registry()
+                return ServingScope(registry, agents=queued_agents(queue, registry),
+                                    prepared=(queue, deadline))
+
+            def notes(served: Served[Queued]) -> None:
+                for note in served.plan.notes:
+                    err_console.print(f"[yellow]note:[/] {note}", highlight=False,
+                                      soft_wrap=True)
+
+            options = EngineOptions(name=engine, model=model, base_url=base_url,
+                                    replay=replay, config=config, concurrency=concurrency)
+            try:
+                # the engine starts here: the model loads (pulled first if missing)
+                async with open_serving("night" if night_mode else "day", options,
+                                        artifacts=artifacts, scope=scope,
+                                        ready=notes) as served:
+                    return await drain(served)
+            except _QueueEmpty:
+                err_console.print("the queue is empty: nothing to do "
+                                  "(pantheon queue add FLOW --input …)")
+                return None
+
+    try:
+        result = asyncio.run(main())
+    except PantheonError as exc:
+        fail(exc)
+    if result is None:
+        return
+    console.print(f"night {result.night_id}: {result.done} done, {result.failed} failed in "
+                  f"{result.seconds:.1f}s ({result.stopped_by})", highlight=False)
+    console.print(f"metrics: {result.dir}/metrics.jsonl", highlight=False, soft_wrap=True)
+    console.print(f"report:  {result.dir}/report.md · {result.dir}/report.html",
+                  highlight=False, soft_wrap=True)

@@ -1,0 +1,56 @@
+"""``pantheon report``: the morning report, as Markdown, JSON or HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pantheon_engine.cli.options import console, err_console, fail
+from pantheon_engine.errors import ConfigError, PantheonError
+
+
+def _since(text: str) -> Any:
+    """``24h``, ``90m``, ``7d`` ago, or an ISO date-time."""
+    import datetime as dt
+
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if text and text[-1] in units and text[:-1].replace(".", "", 1).isdigit():
+        return dt.datetime.now(dt.UTC) - dt.timedelta(**{units[text[-1]]: float(text[:-1])})
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"--since {text!r}: expected e.g. 24h, 90m, 7d or a date") from exc
+
+
+def report_cmd(
+    since: Annotated[str, typer.Option("--since", help="24h, 90m, 7d or a date")] = "24h",
+    night_id: Annotated[str | None, typer.Option("--night", help="one night's runs")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md | json | html")] = "md",
+    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    out: Annotated[Path | None, typer.Option("--out", help="write the three files here")]
+    = None,
+) -> None:
+    """The morning report: merged branches, red bins, pass rates, κ, throughput."""
+    from rich.markdown import Markdown
+
+    from pantheon_engine.night.report import render_markdown, write_report
+    from pantheon_engine.night.report_html import render_html
+    from pantheon_engine.night.summary import build_summary
+
+    try:
+        if fmt not in {"md", "json", "html"}:
+            raise ConfigError(f"--format {fmt!r}: expected md, json or html")
+        summary = build_summary(artifacts, night_id=night_id, since=_since(since))
+    except PantheonError as exc:
+        fail(exc)
+    if out is not None:
+        for path in write_report(artifacts, summary, out):
+            err_console.print(f"wrote {path}", highlight=False)
+    if fmt == "json":
+        print(summary.model_dump_json(indent=2))
+    elif fmt == "html":
+        print(render_html(summary))
+    else:
+        console.print(Markdown(render_markdown(summary)))

@@ -1,0 +1,189 @@
+"""The morning summary in words: the shared text of the Markdown and HTML reports.
+
+Both renderers (:mod:`pantheon_engine.night.report`, :mod:`pantheon_engine.night.report_html`)
+and the control room say a pass rate, a κ or the reviewer gate the same way; the wording
+lives here once, below both renderers, so neither imports the other for it. Nothing here
+escapes: each renderer escapes for its own format.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pantheon_engine.night.summary_model import (
+    GateKappa,
+    NightStats,
+    PassRate,
+    ReviewerRow,
+    Reviewers,
+    Summary,
+)
+
+__all__ = [
+    "REVIEWER_HEADER",
+    "gate_kappa_text",
+    "gate_text",
+    "headline",
+    "interval_text",
+    "kappa_text",
+    "link_target",
+    "night_rows",
+    "pass_rate_text",
+    "percent",
+    "reviewer_cells",
+    "reviewer_notes",
+    "scope_text",
+]
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def percent(value: float | None) -> str:
+    """``0.25`` as ``25 %``; ``n/a`` for None."""
+    return "n/a" if value is None else f"{value * 100:.0f} %"
+
+
+def kappa_text(value: float | None, digits: int = 2) -> str:
+    """κ for people: ``undefined`` when there is none (no pairs, or no variation in the
+    verdicts, where chance agreement is 1 and κ is 0/0), never a made-up 1.0."""
+    return "undefined" if value is None else f"{value:.{digits}f}"
+
+
+def interval_text(rate: PassRate) -> str:
+    """``[9 %, 53 %]``: the Wilson 95 % interval of a pass rate (``n/a`` when none)."""
+    if rate.low is None or rate.high is None:
+        return "n/a"
+    return f"[{percent(rate.low)}, {percent(rate.high)}]"
+
+
+def pass_rate_text(rate: PassRate) -> str:
+    """``3/12 passed checks  25 % [9 %, 53 %]`` (and how many runs were not graded)."""
+    if rate.graded:
+        text = (
+            f"{rate.passed}/{rate.graded} passed checks  {percent(rate.rate)} {interval_text(rate)}"
+        )
+    else:
+        text = "no run graded"
+    if rate.not_graded:
+        text += f"  ({rate.not_graded} not graded)"
+    return text
+
+
+def gate_text(reviewers: Reviewers) -> str | None:
+    """The night's reviewer gate in words, or None when the file names none."""
+    gate = reviewers.gate
+    if gate is None:
+        return None
+    parts = []
+    if gate.false_pass_max is not None:
+        parts.append(f"false-pass rate ≤ {percent(gate.false_pass_max)}")
+    if gate.kappa_min is not None:
+        parts.append(f"κ ≥ {gate.kappa_min:g}")
+    if gate.min_canaries is not None:
+        parts.append(f"at least {gate.min_canaries} canaries")
+    return ", ".join(parts) or None
+
+
+def gate_kappa_text(kappa: GateKappa) -> str:
+    """``κ 0.61 over 20 pairs`` as the gate saw it; ``undefined`` never reads as 1.0."""
+    value = "undefined" if kappa.undefined or kappa.value is None else f"{kappa.value:.2f}"
+    return f"κ {value} over {kappa.pairs} pairs"
+
+
+def headline(summary: Summary) -> str:
+    """The one line above the report: runs by status, checks, refusals, merges."""
+    t = summary.totals
+    text = f"{t.runs} runs: {t.ok} ok, {t.failed} failed, {t.running} running; "
+    if t.checks_passed or t.checks_failed or t.not_graded:
+        text += (
+            f"checks {t.checks_passed} passed, {t.checks_failed} failed, "
+            f"{t.not_graded} not graded; "
+        )
+    if t.refused:
+        text += f"{t.refused} refused by the merge gate; "
+    return text + f"{len(summary.prs)} merged"
+
+
+def scope_text(summary: Summary) -> str:
+    """Which runs the summary covers: ``night N, since T``, or ``all runs``."""
+    parts = []
+    if summary.night_id:
+        parts.append(f"night {summary.night_id}")
+    if summary.since:
+        parts.append(f"since {summary.since}")
+    return ", ".join(parts) or "all runs"
+
+
+def night_rows(night: NightStats) -> list[tuple[str, str]]:
+    """The night's engine metrics as (metric, value) rows of the throughput table."""
+    return [
+        ("metric records", str(night.records)),
+        ("average batch size", _fmt(night.avg_batch_size)),
+        ("average tokens/s", _fmt(night.avg_tokens_per_s, 1)),
+        ("max queue depth", _fmt(night.max_queue_depth, 0)),
+        ("last ρ", _fmt(night.last_rho, 3)),
+        ("mean p_wait", _fmt(night.mean_p_wait, 3)),
+        ("mean wait (s)", _fmt(night.mean_wait, 2)),
+    ]
+
+
+def link_target(summary: Summary, rel: str, links_from: Path | None) -> str:
+    """A link to ``rel`` (relative to the artifacts folder) from the folder ``links_from``
+    the report will live in, so the written files' links work where they are written."""
+    if links_from is None:
+        return rel
+    target = Path(summary.artifacts) / rel
+    return Path(os.path.relpath(target.resolve(), links_from.resolve())).as_posix()
+
+
+def reviewer_cells(row: ReviewerRow) -> list[str]:
+    """One row of the reviewers table (:data:`REVIEWER_HEADER`); ``n/a``: not measured."""
+
+    def n(value: int | None) -> str:
+        return "n/a" if value is None else str(value)
+
+    return [
+        row.agent,
+        n(row.canaries),
+        n(row.correct),
+        percent(row.accuracy),
+        n(row.bad_seen),
+        n(row.false_passes),
+        percent(row.false_pass_rate),
+        n(row.window),
+        kappa_text(row.kappa, 3) if row.kappa_pairs else "-",
+        str(row.kappa_pairs),
+    ]
+
+
+REVIEWER_HEADER = [
+    "reviewer",
+    "canaries",
+    "correct",
+    "accuracy",
+    "bad seen",
+    "false passes",
+    "false-pass rate",
+    "window",
+    "κ (runs)",
+    "pairs",
+]
+
+
+def reviewer_notes(reviewers: Reviewers) -> list[str]:
+    """What the reviewers section says before its table."""
+    if reviewers.source is None:
+        notes = ["No reviewers.json: the reviewers' canaries were not measured."]
+    else:
+        notes = [f"From {reviewers.source}."]
+        gate = gate_text(reviewers)
+        if gate:
+            notes.append(f"Gate: {gate}.")
+        if reviewers.kappa is not None:
+            notes.append(
+                f"Between the two reviewers (gate window): {gate_kappa_text(reviewers.kappa)}."
+            )
+    return notes

@@ -1,0 +1,225 @@
+"""The morning summary's shape: what ``summary.json`` holds and the report draws.
+
+These pydantic models are the one description of the summary that the engine writes
+(:func:`pantheon_engine.night.summary.build_summary`), the renderers draw
+(:mod:`pantheon_engine.night.report`, :mod:`pantheon_engine.night.report_html`) and the
+control room shows; they hold numbers only, nothing read from disk and nothing formatted,
+so every reader of the summary sees the same thing. See docs/report.md.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from pantheon_engine.evals.curve import LearningCurve
+
+__all__ = [
+    "GATE_KINDS",
+    "AgentKappa",
+    "FlowKappa",
+    "GateKappa",
+    "KappaSummary",
+    "NightStats",
+    "PassRate",
+    "PullRequest",
+    "RedBin",
+    "Refusal",
+    "RefusalGroup",
+    "ReviewerGate",
+    "ReviewerRow",
+    "Reviewers",
+    "RunRow",
+    "SeriesPoint",
+    "Summary",
+    "Totals",
+]
+
+#: Error kinds with which the merge gate refuses a change, and what each means. A
+#: ``check_failed`` raised by a check node is a failure of the work (a red bin), not a
+#: refusal; raised by the gate (a check reported failure yet the flow went on) it is one.
+GATE_KINDS: dict[str, str] = {
+    "reviewer_gate": "reviewers not trusted: their canary record is below the gate",
+    "kappa_gate": "reviewers agree too little: κ below the gate",
+    "check_missing": "no acceptance check ran before the gate",
+    "check_failed": "an acceptance check did not pass",
+    "review_rejected": "a reviewer rejected the change",
+}
+
+
+class Totals(BaseModel):
+    runs: int = 0
+    ok: int = 0
+    failed: int = 0
+    running: int = 0
+    checks_passed: int = 0  # finished runs whose checks all passed
+    checks_failed: int = 0  # finished runs with a failed check
+    not_graded: int = 0  # finished runs with checks that never ran (the work failed first)
+    refused: int = 0  # runs the merge gate refused (see ``Summary.refused``)
+
+
+class RunRow(BaseModel):
+    run_id: str
+    flow: str
+    status: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    failed_node: str | None = None
+    error_kind: str | None = None
+    check_passed: bool | None = None  # the run's checks: None when none ran (or none exist)
+
+
+class PullRequest(BaseModel):
+    run_id: str
+    flow: str
+    branch: str | None = None
+    commit: str | None = None
+    files_changed: int = 0
+    lines_added: int = 0
+    lines_removed: int = 0
+
+
+class RedBin(BaseModel):
+    """Failed nodes sharing one (agent, node, error_kind): failures of the work."""
+
+    agent: str
+    node: str
+    error_kind: str
+    count: int
+    paths: list[str] = Field(default_factory=list)  # relative to the artifacts folder
+
+
+class PassRate(BaseModel):
+    """How often the work of one agent@version passed its acceptance checks.
+
+    One count per run whose ``run.json`` ``check.graded`` names the agent: ``graded``
+    runs got a verdict from their checks, ``passed`` of them passed; ``not_graded`` runs
+    failed before any check ran. ``rate`` is ``passed / graded`` with its Wilson 95 %
+    interval ``[low, high]`` (all None when nothing was graded).
+    """
+
+    agent: str  # agent@version
+    graded: int = 0
+    passed: int = 0
+    not_graded: int = 0
+    rate: float | None = None
+    low: float | None = None
+    high: float | None = None
+
+
+class FlowKappa(BaseModel):
+    flow: str
+    pairs: int
+    kappa: float | None
+
+
+class AgentKappa(BaseModel):
+    agent: str  # the reviewers' agent@version ("a + b" when the two differ)
+    pairs: int
+    kappa: float | None
+
+
+class KappaSummary(BaseModel):
+    """Cohen's κ over the reviewers' verdict pairs in the runs; None: undefined."""
+
+    pairs: int = 0
+    agreement: float | None = None  # share of pairs with equal verdicts
+    overall: float | None = None
+    by_flow: list[FlowKappa] = Field(default_factory=list)
+    by_agent: list[AgentKappa] = Field(default_factory=list)
+
+
+class ReviewerRow(BaseModel):
+    """One reviewer agent@version: its canary record (from ``reviewers.json``; None
+    where the file has no such number) and κ over the review pairs it gave in the runs."""
+
+    agent: str
+    canaries: int | None = None
+    correct: int | None = None
+    accuracy: float | None = None
+    bad_seen: int | None = None
+    false_passes: int | None = None
+    false_pass_rate: float | None = None
+    window: int | None = None
+    kappa: float | None = None
+    kappa_pairs: int = 0
+
+
+class GateKappa(BaseModel):
+    """κ between the two reviewers as the night's gate saw it; ``value`` None: undefined."""
+
+    value: float | None = None
+    pairs: int = 0
+    undefined: bool = True
+
+
+class ReviewerGate(BaseModel):
+    false_pass_max: float | None = None
+    kappa_min: float | None = None
+    min_canaries: int | None = None
+
+
+class Reviewers(BaseModel):
+    """The reviewers measured: ``source`` is the ``reviewers.json`` read (relative to the
+    artifacts folder), None when there was none."""
+
+    source: str | None = None
+    night_id: str | None = None
+    rows: list[ReviewerRow] = Field(default_factory=list)
+    kappa: GateKappa | None = None
+    gate: ReviewerGate | None = None
+
+
+class Refusal(BaseModel):
+    run_id: str
+    flow: str
+    node: str
+    agent: str
+    error_kind: str
+    reason: str | None = None  # the run's error text
+    path: str  # relative to the artifacts folder
+
+
+class RefusalGroup(BaseModel):
+    """Merges the gate refused for one reason kind (see :data:`GATE_KINDS`)."""
+
+    error_kind: str
+    meaning: str
+    count: int
+    refusals: list[Refusal] = Field(default_factory=list)
+
+
+class SeriesPoint(BaseModel):
+    t: float
+    tokens_per_s: float | None = None
+    queue_depth: float | None = None
+
+
+class NightStats(BaseModel):
+    night_id: str
+    records: int = 0
+    avg_batch_size: float | None = None
+    avg_tokens_per_s: float | None = None
+    max_queue_depth: float | None = None
+    last_rho: float | None = None
+    mean_p_wait: float | None = None
+    mean_wait: float | None = None  # mean of the ``mean_wait`` field
+    series: list[SeriesPoint] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    artifacts: str
+    generated_at: str
+    night_id: str | None = None
+    since: str | None = None
+    totals: Totals = Field(default_factory=Totals)
+    runs: list[RunRow] = Field(default_factory=list)
+    prs: list[PullRequest] = Field(default_factory=list)
+    red_bins: list[RedBin] = Field(default_factory=list)
+    pass_rates: list[PassRate] = Field(default_factory=list)
+    kappa: KappaSummary = Field(default_factory=KappaSummary)
+    reviewers: Reviewers = Field(default_factory=Reviewers)
+    refused: list[RefusalGroup] = Field(default_factory=list)
+    night: NightStats | None = None
+    #: every agent's learning curves (``agents/<agent>/curves/*.json``; not per night)
+    curves: list[LearningCurve] = Field(default_factory=list)
+    curve_problems: list[str] = Field(default_factory=list)  # curve files not readable

@@ -1,0 +1,176 @@
+"""The services behind ``pantheon harvest`` and ``pantheon traces mine``.
+
+:func:`harvest` serves the agent's version (see :mod:`pantheon_engine.run.serving`) and
+runs one of the ways of :mod:`pantheon_engine.specialize.harvest`; :func:`mine_examples`
+mines the trace store and harvest files into one dataset
+(:mod:`pantheon_engine.specialize.mine`). ``pantheon specialize`` calls both in-process.
+Notes, a header and (on a terminal) a live bar go to the console the caller passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from pantheon_engine.agents.ref import AgentRef
+from pantheon_engine.agents.registry import default_registry
+from pantheon_engine.errors import ConfigError
+from pantheon_engine.evals.runner import agent_spec, plan
+from pantheon_engine.evals.suite import Suite, SuiteTask, load_suite
+from pantheon_engine.policy import Mode
+from pantheon_engine.run.serving import (
+    EngineOptions,
+    Served,
+    Serving,
+    ServingScope,
+    model_agents,
+    open_serving,
+)
+from pantheon_engine.specialize import BEST_OF_K_CONCURRENCY, SEARCH_CONCURRENCY
+from pantheon_engine.specialize.harvest import (
+    HarvestResult,
+    harvest_best_of_k,
+    harvest_trajectories,
+    import_only,
+    queue_best_of_k,
+    train_tasks,
+)
+from pantheon_engine.specialize.mine import HoldoutGuard, MineResult, mine, write_examples
+from pantheon_engine.specialize.search import SearchConfig
+
+Found = tuple[Suite, AgentRef, list[SuiteTask]]
+
+
+async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: int,
+                  temperature: float, demos: Path | None, rounds: int,
+                  keep_unfinished: bool, queue: bool, concurrency: int | None, seed: int,
+                  policy_mode: Mode, engine: EngineOptions, artifacts: Path,
+                  console: Console, show_progress: bool,
+                  limit: int | None = None) -> HarvestResult:
+    """Harvest as ``pantheon harvest`` does (``mode``: one of
+    :data:`~pantheon_engine.specialize.HARVEST_MODES`).
+
+    ``console`` gets the serving notes, and with ``show_progress`` a header and (on a
+    terminal) a live bar. ``limit``: only the split's first ``limit`` tasks. Bad input fails
+    before a model loads; a harvest that calls no model (demos, an import, queued jobs) loads
+    none and only records the version.
+    """
+    needs_engine = mode in ("best-of-k", "search") and not queue
+    workers = concurrency or (BEST_OF_K_CONCURRENCY if mode == "best-of-k"
+                              else SEARCH_CONCURRENCY)
+
+    def scope() -> ServingScope[Found]:
+        registry = default_registry([suite.resolve()])
+        loaded = load_suite(suite, registry)
+        ref = AgentRef.parse(agent)
+        spec = registry.get(ref.name)
+        tasks = train_tasks(loaded, spec, split, registry)[:limit]  # before a model loads
+        flows = [flow for _, flow, _ in plan(loaded, spec, split, registry)]
+        # the version asked for (else the current one), with its own weights; without an
+        # engine no weights are loaded: the version is only recorded
+        return ServingScope(registry, agents=model_agents(flows, registry),
+                            prepared=(loaded, ref, tasks),
+                            pinned={ref.name: ref.version} if ref.version is not None
+                            else None, engine=needs_engine, record_only=not needs_engine)
+
+    def notes(plan: Serving) -> None:
+        for note in plan.notes:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+
+    def announce(served: Served[Found]) -> None:
+        if not show_progress or mode == "import" or queue:
+            return
+        _, ref, tasks = served.prepared
+        unit = "sample(s)" if mode == "best-of-k" else "candidate(s) per step"
+        what = f" × {samples} {unit}" if needs_engine else ""
+        console.print(f"harvest {agent_spec(served.registry, ref.name).ref} ({mode}): "
+                      f"{len(tasks)} train task(s){what}, engine "
+                      f"{served.engine.name if served.engine else 'none'}", highlight=False,
+                      soft_wrap=True)
+
+    options = dataclasses.replace(
+        engine, concurrency=workers * (samples if mode == "search" else 1))
+    async with open_serving(policy_mode, options, artifacts=artifacts, scope=scope,
+                            planned=notes, ready=announce) as served:
+        loaded, ref, tasks = served.prepared
+        spec = agent_spec(served.registry, ref.name)
+        registry, engine_obj = served.registry, served.engine
+        if mode == "import":
+            assert demos is not None
+            return await import_only(loaded, agent=spec.ref, registry=registry,
+                                     artifacts=artifacts, demos=demos, split=split)
+        if queue:
+            return queue_best_of_k(loaded, agent=spec.ref, registry=registry,
+                                   artifacts=artifacts, split=split, samples=samples,
+                                   temperature=temperature, seed=seed)
+        total = len(tasks) * (samples if mode == "best-of-k" else 1)
+        progress = Progress(TextColumn(f"[bold]harvest {spec.ref} ({mode})[/]"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                            TimeElapsedColumn(), console=console, transient=True) \
+            if show_progress and console.is_terminal else None
+        bar = progress.add_task("harvest", total=total, info="") if progress else None
+        green = 0
+
+        def on_progress(done: int, _total: int, _task: str, passed: bool) -> None:
+            nonlocal green
+            green += passed
+            if progress is not None and bar is not None:
+                progress.update(bar, completed=done, info=f"{green} green")
+
+        if progress is not None:
+            progress.start()
+        try:
+            if mode == "best-of-k":
+                assert engine_obj is not None
+                return await harvest_best_of_k(
+                    loaded, agent=spec.ref, registry=registry, engine=engine_obj,
+                    artifacts=artifacts, split=split, samples=samples,
+                    temperature=temperature, seed=seed,
+                    concurrency=concurrency or BEST_OF_K_CONCURRENCY, policy=served.policy,
+                    demos=demos, on_progress=on_progress, limit=limit)
+            search = SearchConfig(k=samples, temperature=temperature, rounds=rounds,
+                                  seed=seed) if mode == "search" else None
+            return await harvest_trajectories(
+                loaded, agent=spec.ref, registry=registry, artifacts=artifacts,
+                mode="search" if mode == "search" else "demos", engine=engine_obj,
+                split=split, config=search, concurrency=concurrency or SEARCH_CONCURRENCY,
+                policy=served.policy, demos=demos, keep_unfinished=keep_unfinished,
+                tasks=tasks, on_progress=on_progress)
+        finally:
+            if progress is not None:
+                progress.stop()
+
+
+async def mine_examples(agent: str, *, out: Path, artifacts: Path, suite: Path | None,
+                        split: str, include: list[Path], traces: Path | None,
+                        console: Console, quiet: bool) -> MineResult:
+    """Mine as ``pantheon traces mine`` does and write the examples to ``out``.
+
+    ``agent``: ``name`` (any version: the traces say which ran) or ``name@N`` (that version
+    only). Without ``suite`` a note on ``console`` (unless ``quiet``) says that holdout
+    tasks are then kept out only by the splits evals recorded.
+    """
+    if split != "train":
+        raise ConfigError(f"--split {split!r}: only the train split may be mined",
+                          hint="the holdout split measures the trained agent; it must "
+                          "stay out of its data")
+    registry = default_registry([suite.resolve()] if suite else [])
+    spec = registry.get(AgentRef.parse(agent).name)
+    guard = None
+    if suite is not None:
+        guard = HoldoutGuard.from_suite(load_suite(suite, registry), split)
+    elif not quiet:
+        console.print("note: no --suite: holdout tasks are kept out only by the splits evals "
+                      "recorded; pass --suite to refuse their documents too", highlight=False,
+                      soft_wrap=True)
+    for path in include:
+        if not path.is_file():
+            raise ConfigError(f"--include {path}: no such file")
+    result, examples = await mine(artifacts, spec, agent=agent, guard=guard,
+                                  include=include, traces=traces)
+    write_examples(out, examples)
+    result.out = str(out)
+    return result
