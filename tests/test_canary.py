@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -11,8 +13,15 @@ import pytest
 
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.atomic import iter_jsonl
-from pantheon_engine.docops.check import check_document
-from pantheon_engine.docops.rules import KeyAbsent, KeyEquals, KeyRenamed, parse_rules
+from pantheon_engine.docops.check import check_document, days_named, items_held, read_document
+from pantheon_engine.docops.rules import (
+    DateValue,
+    KeyAbsent,
+    KeyEquals,
+    KeyRenamed,
+    ListValue,
+    parse_rules,
+)
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.kappa import KappaWindow
@@ -84,6 +93,32 @@ def test_a_bad_canary_is_the_good_change_with_one_defect() -> None:
     # a task with nothing to do gives no canary: there is no change to review
     done = "---\ntitle: Guide\nstatus: published\n---\n# Guide\n"
     assert make_canary("n", "docs/g.md", done, rules, bad=False, rng=random.Random(0)) is None
+
+
+def test_good_canaries_keep_the_day_and_the_items_and_a_shifted_day_fails() -> None:
+    """The check is exact about dates and lists, so a good canary is the right day and the
+    same items: the same change with the day moved by one fails."""
+    seen: Counter[str] = Counter()
+    for seed in (0, 1, 7):
+        for canary in generated_canaries(seed, 40):
+            rules = parse_rules(canary.rules)
+            old, new = read_document(canary.before).meta, read_document(canary.after).meta
+            for rule in rules:
+                if canary.expected != "pass" or not isinstance(rule, DateValue | ListValue):
+                    continue
+                if isinstance(rule, ListValue):
+                    assert new[rule.key] == items_held(old[rule.key]), canary.id
+                    seen["list"] += 1
+                    continue
+                (day,) = days_named(old[rule.key])
+                assert days_named(new[rule.key]) == (day,), canary.id
+                shifted = (day + dt.timedelta(days=1)).isoformat()
+                after = re.sub(rf"^{rule.key}: .*$", f"{rule.key}: {shifted}", canary.after,
+                               count=1, flags=re.M)
+                report = check_document(after, rules, canary.before)
+                assert report.failed_labels == [rule.label], canary.id
+                seen["date"] += 1
+    assert seen["date"] >= 10 and seen["list"] >= 10, seen
 
 
 def test_canaries_from_a_task_suite(tmp_path: Path) -> None:

@@ -3,14 +3,18 @@ a change may break, rule files, and the scripted solver that proves tasks solvab
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pantheon_engine.agents.docops import state_text
 from pantheon_engine.agents.io import DocTask
-from pantheon_engine.docops.check import check_document, first_heading
+from pantheon_engine.docops import check as check_module
+from pantheon_engine.docops.check import check_document, days_named, first_heading, items_held
 from pantheon_engine.docops.rules import load_rules_file, parse_rules, rules_text
 from pantheon_engine.docops.solver import normalise_date, solve
 from pantheon_engine.errors import SpecError
@@ -127,7 +131,8 @@ def test_rules_read_as_numbered_english() -> None:
     text = rules_text(parse_rules([{"kind": "absent", "key": "draft"},
                                    {"kind": "list", "key": "tags"}]))
     assert text == ("1. The front matter has no key `draft`.\n"
-                    "2. If there is a key `tags`, its value is a YAML list.")
+                    "2. If there is a key `tags`, its value is a YAML list of the same items, "
+                    "in order.")
 
 
 def test_legacy_edit_lists_become_rules() -> None:
@@ -182,3 +187,143 @@ def test_an_impossible_date_from_the_model_is_a_tool_error_not_a_crash(tmp_path:
         asyncio.run(get_tool("fm_set").invoke(
             ToolContext(workspace=tmp_path),
             {"path": "a.md", "key": "date", "value": "2024-02-30", "parse": True}, 10))
+
+
+# --- the date and list rules are exact ------------------------------------------------------
+
+DATE = parse_rules([{"kind": "date", "key": "updated"}])
+TAGS = parse_rules([{"kind": "list", "key": "tags"}])
+
+
+@pytest.mark.parametrize("answer", ["2024-03-03", "'2024-03-03'", '"2024-03-03"'])
+def test_the_right_day_written_yyyy_mm_dd_passes(answer: str) -> None:
+    before = doc("updated: March 3, 2024\n")
+    assert check_document(doc(f"updated: {answer}\n"), DATE, before).passed
+
+
+@pytest.mark.parametrize(("answer", "got"), [("2024-03-04", "2024-03-04"),
+                                             ("2024-04-03", "2024-04-03"),  # day and month
+                                             ("'2023-03-03'", "2023-03-03")])
+def test_a_wrong_day_fails_naming_expected_and_got(answer: str, got: str) -> None:
+    report = check_document(doc(f"updated: {answer}\n"), DATE, doc("updated: March 3, 2024\n"))
+    assert not report.passed and report.failed_labels == ["date:updated"]
+    assert report.rules[0].detail == f"`updated` is {got}, the original names 2024-03-03"
+
+
+def test_a_right_day_not_written_yyyy_mm_dd_still_fails() -> None:
+    before = doc("updated: March 3, 2024\n")
+    for answer in ("2024/03/03", "2024-03-03T10:00:00", "3 Mar 2024", "20240303"):
+        report = check_document(doc(f"updated: {answer}\n"), DATE, before)
+        assert not report.passed and "not YYYY-MM-DD" in report.rules[0].detail, answer
+
+
+def test_an_iso_date_that_is_changed_to_another_day_fails() -> None:
+    before = doc("updated: 2024-03-03\n")
+    assert check_document(before, DATE, before).passed
+    report = check_document(doc("updated: 2024-03-02\n"), DATE, before)
+    assert report.failed_labels == ["date:updated"]
+
+
+def test_an_ambiguous_original_is_reported_not_guessed() -> None:
+    before = doc("updated: 03/04/2024\n")
+    for answer in ("2024-03-04", "2024-04-03"):
+        report = check_document(doc(f"updated: {answer}\n"), DATE, before)
+        assert not report.passed, answer
+        assert report.rules[0].detail == (
+            "the original `updated` value '03/04/2024' is ambiguous (2024-03-04 or "
+            "2024-04-03); the check does not guess which day it names")
+    # one reading only: a day past 12, or the same number twice
+    assert check_document(doc("updated: 2024-03-25\n"), DATE, doc("updated: 25/03/2024\n")).passed
+    assert check_document(doc("updated: 2024-03-25\n"), DATE, doc("updated: 03/25/2024\n")).passed
+    assert check_document(doc("updated: 2024-03-03\n"), DATE, doc("updated: 03.03.2024\n")).passed
+
+
+def test_an_original_that_names_no_day_fails_with_the_reason() -> None:
+    for old in ("someday", "'2024-02-30'", "03/04/24", "Smarch 3, 2024"):
+        report = check_document(doc("updated: 2024-03-03\n"), DATE, doc(f"updated: {old}\n"))
+        assert not report.passed, old
+        assert "names no day the check can read" in report.rules[0].detail
+
+
+def test_without_an_original_only_the_form_is_checked() -> None:
+    # no text before, or a key the change added: nothing to compare with (the preservation
+    # check reports an added key)
+    assert check_document(doc("updated: 2031-12-31\ntags: [a, b]\n"), DATE + TAGS).passed
+    report = check_document(doc("title: A\nupdated: 2031-12-31\n"), DATE, doc("title: A\n"))
+    assert report.rules[0].ok and report.broken == [
+        "key `updated` was added, but no rule asks for it"]
+    assert check_document(doc("updated: 2024-03-03\n"), DATE, "---\n[a\n---\n").passed
+
+
+def test_the_original_is_found_under_a_renamed_or_capitalised_key() -> None:
+    lower = parse_rules([{"kind": "lowercase_keys"}, {"kind": "date", "key": "date"},
+                         {"kind": "list", "key": "tags"}])
+    before = doc("Date: 5 Mar 2024\nTags: ops; release\n")
+    assert check_document(doc("date: 2024-03-05\ntags: [ops, release]\n"), lower, before).passed
+    wrong = check_document(doc("date: 2024-03-06\ntags: [ops]\n"), lower, before)
+    assert wrong.failed_labels == ["date:date", "list:tags"]
+    renamed = parse_rules([{"kind": "renamed", "key": "pubdate", "to": "date"},
+                           {"kind": "date", "key": "date"}])
+    before = doc("pubdate: 20240305\n")
+    assert check_document(doc("date: 2024-03-05\n"), renamed, before).rules[1].ok
+    assert not check_document(doc("date: 2024-05-03\n"), renamed, before).rules[1].ok
+
+
+def test_the_prompts_example_list_fails_when_the_original_held_other_items() -> None:
+    before = doc("tags: ops, release, howto\n")
+    report = check_document(doc("tags: [a, b]\n"), TAGS, before)
+    assert not report.passed and report.failed_labels == ["list:tags"]
+    assert report.rules[0].detail == ("`tags` holds [a, b], the original holds "
+                                      "[ops, release, howto] (the same items, in the same order)")
+    for same in ("[ops, release, howto]", "\n  - ops\n  - release\n  - howto",
+                 "['ops', \"release\", howto]"):
+        assert check_document(doc(f"tags: {same}\n"), TAGS, before).passed, same
+    for wrong in ("[ops, release]", "[release, ops, howto]", "[ops, release, howto, api]",
+                  "['ops, release, howto']", "[]"):
+        assert not check_document(doc(f"tags: {wrong}\n"), TAGS, before).passed, wrong
+
+
+def test_a_list_keeps_its_items_and_other_originals_hold_what_they_read_as() -> None:
+    before = doc("tags: [b, a]\n")
+    assert check_document(before, TAGS, before).passed
+    assert not check_document(doc("tags: [a, b]\n"), TAGS, before).passed
+    for old, new in (("ops", "[ops]"), ("ops;api", "[ops, api]"), ("2024", "['2024']"),
+                     ("", "[]"), ("' a ,, b ; '", "[a, b]")):
+        assert check_document(doc(f"tags: {new}\n"), TAGS, doc(f"tags: {old}\n")).passed, old
+    report = check_document(doc("tags: [a]\n"), TAGS, doc("tags: {a: 1}\n"))
+    assert not report.passed and "is a mapping" in report.rules[0].detail
+
+
+@pytest.mark.parametrize(("text", "days"), [
+    ("2024-03-05", ["2024-03-05"]), ("'2024-03-05'", ["2024-03-05"]),
+    ("2024-03-05T08:15:00", ["2024-03-05"]), ("2024-03-05 23:30:00+05:00", ["2024-03-05"]),
+    ("2024/03/05", ["2024-03-05"]), ("2024/3/5", ["2024-03-05"]), ("2024.03.05", ["2024-03-05"]),
+    ("20240305", ["2024-03-05"]), ("March 5, 2024", ["2024-03-05"]),
+    ("Mar 5, 2024", ["2024-03-05"]), ("mar. 5 2024", ["2024-03-05"]),
+    ("5 Mar 2024", ["2024-03-05"]), ("5 March 2024", ["2024-03-05"]),
+    ("5th of March, 2024", ["2024-03-05"]), ("Sept 1, 2024", ["2024-09-01"]),
+    ("05/03/2024", ["2024-03-05", "2024-05-03"]), ("13/03/2024", ["2024-03-13"]),
+    ("2024/13/01", []), ("'2024-02-30'", []), ("20241305", []), ("someday", []),
+    ("true", []), ("2024", []), ("[2024-03-05]", []), ("05/03/24", []),
+])
+def test_days_named_reads_one_day_two_when_ambiguous_none_when_unreadable(
+        text: str, days: list[str]) -> None:
+    value = yaml.safe_load(f"k: {text}")["k"]
+    assert [d.isoformat() for d in days_named(value)] == days
+
+
+def test_items_held_by_each_kind_of_value() -> None:
+    assert items_held("a, b;c") == ["a", "b", "c"]
+    assert items_held(["x", 1]) == ["x", 1]
+    assert items_held(None) == [] and items_held("") == []
+    assert items_held(dt.date(2024, 3, 5)) == [dt.date(2024, 3, 5)]
+    assert items_held({"a": 1}) is None
+
+
+def test_the_check_shares_no_code_with_the_generator_or_the_solver() -> None:
+    tree = ast.parse(Path(check_module.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names}
+    assert not {m for m in imported if m and m.startswith("pantheon_engine")} - {
+        "pantheon_engine.docops.rules"}

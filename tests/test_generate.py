@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import random
 import re
 import shutil
 import subprocess
@@ -12,11 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from pantheon_engine.docops.check import check_document, read_document
-from pantheon_engine.docops.generate import make_docops_suite
-from pantheon_engine.docops.rules import RULE_KINDS, parse_rules
-from pantheon_engine.docops.solver import solve
+from pantheon_engine.docops.check import (
+    check_document,
+    days_named,
+    is_date,
+    items_held,
+    read_document,
+)
+from pantheon_engine.docops.generate import (
+    MONTHS,
+    TAG_WORDS,
+    _date_text,
+    _words_text,
+    make_docops_suite,
+)
+from pantheon_engine.docops.rules import RULE_KINDS, DateValue, ListValue, parse_rules
+from pantheon_engine.docops.solver import as_list_text, normalise_date, solve
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.tools.base import ToolContext
 from pantheon_engine.tools.registry import get_tool
@@ -99,6 +114,106 @@ async def test_every_task_is_solved_by_the_solver_through_the_real_tools(
             await get_tool(name).invoke(ctx, {"path": path, **args}, 10)
         report = check_document((workspace / path).read_text(), rules, before)
         assert report.passed, (task["id"], report.failed_labels, report.broken)
+
+
+def _flow(items: list[Any]) -> str:
+    return yaml.safe_dump(items, default_flow_style=True).strip()
+
+
+async def test_a_perturbed_answer_fails_where_the_solvers_passes(
+        suite: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    """Every task's solved file, with its date one day off, one list item dropped, or the
+    prompt's example list `[a, b]`, fails on exactly that rule."""
+    out, _ = suite
+    ctx = ToolContext(workspace=tmp_path)
+    target = tmp_path / "doc.md"
+
+    async def edited(text: str, key: str, value: str) -> str:
+        target.write_text(text)
+        await get_tool("fm_set").invoke(ctx, {"path": "doc.md", "key": key, "value": value,
+                                              "parse": True}, 10)
+        return target.read_text()
+
+    perturbed: Counter[str] = Counter()
+    for task in read_tasks(out):
+        before = (out / "workspace" / task["input"]["path"]).read_text()
+        rules = parse_rules(task["input"]["rules"])
+        target.write_text(before)
+        for name, args in solve(before, rules):
+            await get_tool(name).invoke(ctx, {"path": "doc.md", **args}, 10)
+        solved = target.read_text()
+        assert check_document(solved, rules, before).passed, task["id"]
+        meta = read_document(solved).meta
+        for rule in rules:
+            if not isinstance(rule, DateValue | ListValue) or rule.key not in meta:
+                continue
+            value = meta[rule.key]
+            if isinstance(rule, DateValue):
+                day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+                wrong = [(day + dt.timedelta(days=1)).isoformat()]
+            else:
+                wrong = [_flow(value[:i] + value[i + 1:]) for i in range(len(value))]
+                wrong += [] if value == ["a", "b"] else ["[a, b]"]
+            for answer in wrong:
+                report = check_document(await edited(solved, rule.key, answer), rules, before)
+                assert report.failed_labels == [rule.label], (task["id"], answer)
+                assert "the original" in report.rules[rules.index(rule)].detail
+                perturbed[rule.kind] += 1
+    assert perturbed["date"] >= 50 and perturbed["list"] >= 50, perturbed
+
+
+def _shape(text: str) -> str:
+    """A date as written, with numbers and month names abstracted (``N Mon N``)."""
+    text = re.sub(r"\d+", "N", text)
+    text = re.sub("|".join(MONTHS), "Month", text)
+    return re.sub("|".join(m[:3] for m in MONTHS), "Mon", text)
+
+
+def test_every_date_spelling_the_generator_writes_names_one_day() -> None:
+    shapes: Counter[str] = Counter()
+    for seed in range(600):
+        rng = random.Random(seed)
+        day = dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 2500))
+        text = _date_text(rng, day)
+        shapes[_shape(text)] += 1
+        before = f"---\ndate:{text}\n---\n# A\n"
+        value = read_document(before).meta["date"]
+        assert days_named(value) == (day,), text
+        # the solver leaves a value written YYYY-MM-DD as it is, and reads every other one
+        assert is_date(value) or normalise_date(value) == day.isoformat(), text
+        rules = parse_rules([{"kind": "date", "key": "date"}])
+        assert check_document(f"---\ndate: {day.isoformat()}\n---\n# A\n", rules,
+                              before).passed, text
+        for other in (day + dt.timedelta(days=1), day - dt.timedelta(days=1),
+                      day + dt.timedelta(days=365)):
+            report = check_document(f"---\ndate: {other.isoformat()}\n---\n# A\n", rules,
+                                    before)
+            assert not report.passed, (text, other)
+            assert report.rules[0].detail == (f"`date` is {other.isoformat()}, the original "
+                                              f"names {day.isoformat()}")
+    assert set(shapes) == {" N-N-N", " N/N/N", " Month N, N", " Mon N, N", " N Mon N",
+                           " N Month N", " N", " N.N.N", " N-N-NTN:N:N", ' "N-N-N"'}, shapes
+
+
+def test_every_list_spelling_the_generator_writes_holds_its_words_in_order() -> None:
+    shapes: Counter[str] = Counter()
+    rules = parse_rules([{"kind": "list", "key": "tags"}])
+    for seed in range(600):
+        rng = random.Random(seed)
+        words = rng.sample(TAG_WORDS, rng.randint(2, 4))
+        text = _words_text(rng, words)
+        shapes[re.sub(r"[a-z]+", "w", text)] += 1
+        before = f"---\ntags:{text}\n---\n# A\n"
+        value = read_document(before).meta["tags"]
+        held = words if text != f" {words[0]}" else words[:1]
+        assert items_held(value) == held, text
+        if not isinstance(value, list):
+            assert yaml.safe_load(as_list_text(value)) == held, text
+        assert check_document(f"---\ntags: {_flow(held)}\n---\n# A\n", rules, before).passed
+        for wrong in (held[1:], held[::-1] if len(held) > 1 else [*held, "extra"], ["a", "b"]):
+            assert not check_document(f"---\ntags: {_flow(wrong)}\n---\n# A\n", rules,
+                                      before).passed, (text, wrong)
+    assert {" w, w", " w;w", " w", " [w, w]", "\n  - w\n  - w"} <= set(shapes), shapes
 
 
 def test_replying_final_at_once_fails_the_check_on_most_tasks(

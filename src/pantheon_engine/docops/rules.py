@@ -72,7 +72,8 @@ class DateValue(_Rule):
     key: Key
 
     def text(self) -> str:
-        return f"If there is a key `{self.key}`, its value is a date written YYYY-MM-DD."
+        return (f"If there is a key `{self.key}`, its value is the same day written "
+                "YYYY-MM-DD.")
 
 
 class ListValue(_Rule):
@@ -80,7 +81,8 @@ class ListValue(_Rule):
     key: Key
 
     def text(self) -> str:
-        return f"If there is a key `{self.key}`, its value is a YAML list."
+        return (f"If there is a key `{self.key}`, its value is a YAML list of the same "
+                "items, in order.")
 
 
 class TitleFromHeading(_Rule):

@@ -36,9 +36,9 @@ rules:
   - kind: equals
     key: status
     value: published
-  - kind: date                  # when present: YYYY-MM-DD
+  - kind: date                  # when present: the same day as YYYY-MM-DD
     key: date
-  - kind: list                  # when present: a YAML list
+  - kind: list                  # when present: a YAML list of the same items
     key: tags
   - kind: title_heading         # title = the text of the first "# " heading
 """

@@ -160,7 +160,7 @@ def _torch() -> Any:
 
 def base_cache_dir(sha256: str) -> Path:
     """Where the dequantised copy of the GGUF with this sha256 lives."""
-    from pantheon_engine.engines.catalogue import pantheon_home
+    from pantheon_engine.engines.model_cache import pantheon_home
 
     return pantheon_home() / "train-base" / sha256[:24]
 
