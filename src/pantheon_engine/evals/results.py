@@ -76,12 +76,15 @@ class EvalResult(BaseModel):
     tokens_per_s: float = 0.0
     seconds: float = 0.0
     dir: str | None = None
+    #: the suite is a measurement only (HumanEval): its runs are never mined
+    measurement_only: bool = False
     tasks: list[TaskResult]
 
     @classmethod
     def build(cls, *, eval_id: str, agent: str, engine: str | None, model: str | None,
               suite: str, split: str, samples: int, temperature: float | None, seed: int,
-              seconds: float, tasks: list[TaskResult], dir: str | None = None) -> EvalResult:
+              seconds: float, tasks: list[TaskResult], dir: str | None = None,
+              measurement_only: bool = False) -> EvalResult:
         """Every aggregate computed from the per-task results."""
         records = [r for t in tasks for r in t.results]
         passed = sum(r.passed for r in records)
@@ -112,7 +115,7 @@ class EvalResult(BaseModel):
             prompt_tokens=sum(r.prompt_tokens for r in records),
             completion_tokens=completion,
             tokens_per_s=completion / seconds if seconds > 0 else 0.0,
-            seconds=seconds, dir=dir, tasks=tasks,
+            seconds=seconds, dir=dir, measurement_only=measurement_only, tasks=tasks,
         )
 
     def write(self, path: Path | str) -> Path:

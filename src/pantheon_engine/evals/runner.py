@@ -208,7 +208,8 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
             orchestrator = Orchestrator(
                 registry=registry, engine=engine, policy=policy, artifacts_root=root,
                 seed=seed + job.sample, temperature=temperature, traces=traces,
-                run_meta={"eval_id": eval_id, "task_id": job.task.id, "sample": job.sample})
+                run_meta={"eval_id": eval_id, "task_id": job.task.id, "sample": job.sample,
+                          **({"measurement_only": True} if suite.measurement_only else {})})
             started = time.perf_counter()
             try:
                 result = await orchestrator.run(job.flow, job.input, suite.workspace)
@@ -246,6 +247,6 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
         model=engine.for_agent(spec.name).model if engine else None,
         suite=str(suite.folder), split=split_name,
         samples=samples, temperature=temperature, seed=seed, seconds=seconds,
-        tasks=list(by_task.values()), dir=str(root))
+        tasks=list(by_task.values()), dir=str(root), measurement_only=suite.measurement_only)
     result.write(root / "eval.json")
     return result

@@ -85,6 +85,9 @@ class SuiteConfig(BaseModel):
 
     workspace: str = WORKSPACE_DIR
     description: str = ""
+    #: a measurement only (a peer's benchmark such as HumanEval): harvesting and mining
+    #: refuse it, and mining passes over the runs of its evals, whatever their split
+    measurement_only: bool = False
     #: how a generated suite was made (name, seed, options), for the record
     generator: dict[str, Any] | None = None
 
@@ -96,6 +99,19 @@ class Suite(BaseModel):
     workspace: Path
     tasks: list[SuiteTask]
     description: str = ""
+    #: see :attr:`SuiteConfig.measurement_only`
+    measurement_only: bool = False
+
+    def refuse_training(self, what: str) -> None:
+        """Raise :class:`SuiteError` when the suite is a measurement only.
+
+        ``what`` names the refused use (``harvesting``, ``mining``) for the message.
+        """
+        if self.measurement_only:
+            raise SuiteError(
+                f"{what} {self.folder} is refused: the suite is a measurement only "
+                "(suite.json: \"measurement_only\": true); its tasks never become training "
+                "data", hint="measure with pantheon eval; harvest and mine a train suite")
 
     def split(self, name: str | None = None) -> list[SuiteTask]:
         """The tasks of one split, in file order (``None`` or ``"all"``: every task)."""
@@ -158,7 +174,8 @@ def load_suite(folder: Path, registry: AgentRegistry | None = None) -> Suite:
         raise _suite_error(folder, problems)
     assert workspace is not None  # no problem means the workspace was found
     return Suite(folder=folder.resolve(), workspace=workspace, tasks=tasks,
-                 description=config.description if config else "")
+                 description=config.description if config else "",
+                 measurement_only=bool(config and config.measurement_only))
 
 
 def _suite_error(folder: Path, problems: list[SuiteProblem]) -> SuiteError:

@@ -109,7 +109,9 @@ def new_harvest_id(mode: str) -> str:
 
 def train_tasks(suite: Suite, spec: AgentSpec, split: str,
                 registry: AgentRegistry) -> list[SuiteTask]:
-    """The split's tasks that run ``spec``; refuses any split but ``train``."""
+    """The split's tasks that run ``spec``; refuses any split but ``train``, and a suite
+    that is a measurement only (HumanEval)."""
+    suite.refuse_training("harvesting")
     if split != "train":
         raise ConfigError(f"harvesting the {split!r} split is refused: only train tasks may "
                           "become training data", hint="use --split train; the holdout "

@@ -161,7 +161,9 @@ async def mine_examples(agent: str, *, out: Path, artifacts: Path, suite: Path |
     spec = registry.get(AgentRef.parse(agent).name)
     guard = None
     if suite is not None:
-        guard = HoldoutGuard.from_suite(load_suite(suite, registry), split)
+        loaded = load_suite(suite, registry)
+        loaded.refuse_training("mining")
+        guard = HoldoutGuard.from_suite(loaded, split)
     elif not quiet:
         console.print("note: no --suite: holdout tasks are kept out only by the splits evals "
                       "recorded; pass --suite to refuse their documents too", highlight=False,

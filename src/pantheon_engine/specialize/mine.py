@@ -55,8 +55,8 @@ Kind = Literal["tool", "final"]
 #: marker file an eval folder gets when a best-of-k harvest made it
 HARVEST_MARKER = "harvest.json"
 #: steps of green runs the miner passes over, by reason (the curator's drops come on top)
-MINER_SKIPS: tuple[str, ...] = ("holdout_run", "earlier_attempt", "failed_reply",
-                                "no_messages", "malformed", "other_agent")
+MINER_SKIPS: tuple[str, ...] = ("measurement_run", "holdout_run", "earlier_attempt",
+                                "failed_reply", "no_messages", "malformed", "other_agent")
 
 
 # --- the dataset format ---------------------------------------------------------------------
@@ -369,6 +369,8 @@ class RunRecord:
     #: the split the eval that ran it recorded for its task (None: not an eval run)
     split: str | None = None
     source: str = "trace"
+    #: run by an eval of a measurement-only suite (HumanEval): never mined
+    measurement_only: bool = False
 
     @property
     def task_id(self) -> str | None:
@@ -407,7 +409,8 @@ def find_runs(artifacts: Path) -> Iterator[RunRecord]:
         split = meta.get("split")  # a queued harvest's jobs record their task's split
         yield RunRecord(run_id=str(meta.get("run_id") or run_json.parent.name),
                         dir=run_json.parent, meta=meta, source=_source(meta.get("source")),
-                        split=str(split) if split in ("train", "holdout") else None)
+                        split=str(split) if split in ("train", "holdout") else None,
+                        measurement_only=meta.get("measurement_only") is True)
     for eval_dir in sorted(p for p in (artifacts / "evals").glob("*") if p.is_dir()):
         info = read_dict(eval_dir / "eval.json") or {}
         splits = {str(t.get("id")): str(t.get("split")) for t in info.get("tasks") or []
@@ -416,11 +419,13 @@ def find_runs(artifacts: Path) -> Iterator[RunRecord]:
             else None
         marker = read_dict(eval_dir / HARVEST_MARKER)
         source = _source(marker.get("source")) if marker else "trace"
+        measuring = info.get("measurement_only") is True
         for run_json, meta in _read_runs(eval_dir / "runs"):
             task = meta.get("task_id")
             split = splits.get(str(task), default_split) if task is not None else default_split
             yield RunRecord(run_id=str(meta.get("run_id") or run_json.parent.name),
-                            dir=run_json.parent, meta=meta, split=split, source=source)
+                            dir=run_json.parent, meta=meta, split=split, source=source,
+                            measurement_only=measuring or meta.get("measurement_only") is True)
 
 
 def _source(value: Any) -> str:
@@ -482,6 +487,9 @@ class Miner:
         if not run.green_for(self.agent):
             return 0
         self.runs_green += 1
+        if run.measurement_only:  # a peer's benchmark (HumanEval): a measurement, never data
+            self.skipped["measurement_run"] += 1
+            return 0
         if run.split == "holdout":  # the eval that ran it says so, whatever --suite says
             self.skipped["holdout_run"] += 1
             return 0

@@ -45,6 +45,7 @@ from pantheon_engine.evals.evaluate import evaluate
 from pantheon_engine.evals.promote import PromotionRefused, compare_versions, decide
 from pantheon_engine.evals.promote import promote as promote_version
 from pantheon_engine.evals.results import EvalResult
+from pantheon_engine.evals.suite import load_suite
 from pantheon_engine.run.serving import EngineOptions
 from pantheon_engine.run.versions import AgentVersion, VersionStore
 from pantheon_engine.specialize.controls import shuffle_replies
@@ -322,6 +323,8 @@ class Specializer:
 
     def run(self) -> SpecializeReport:
         o = self.o
+        # a measurement-only suite (HumanEval) never becomes training data: refuse at once
+        load_suite(o.suite).refuse_training("specializing on")
         self.folder.mkdir(parents=True, exist_ok=True)
         store = VersionStore(o.artifacts)
         current = store.current(self.name).number if self.name in store.agents() else 1

@@ -9,6 +9,12 @@ Output (stdout and stderr merged) is read in chunks; only the first and the last
 ``output_cap`` bytes are kept, joined by a ``[… N bytes cut]`` marker, so a runaway
 command never sits whole in memory. The tail is kept because that is where test runners
 and linters print their summary.
+
+Memory: the child's address space is capped (``RLIMIT_AS``, set in the child between fork
+and exec, so it holds for everything the command starts) at :data:`MEMORY_LIMIT_BYTES`
+(4 GiB; ``PANTHEON_TOOL_MEMORY_MB`` overrides it, ``0`` lifts it). A test that allocates
+without end then fails with ``MemoryError`` instead of taking the machine and the night's
+other runs with it.
 """
 
 from __future__ import annotations
@@ -16,16 +22,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
 from pantheon_engine.errors import ToolFailure, ToolTimeout
 
 _CHUNK = 65_536
+#: the address-space limit of a tool subprocess, bytes (see the module docstring)
+MEMORY_LIMIT_BYTES = 4 << 30
+MEMORY_ENV = "PANTHEON_TOOL_MEMORY_MB"
+
+
+def memory_limit() -> int | None:
+    """The limit in force: ``$PANTHEON_TOOL_MEMORY_MB`` (MiB; 0: none), else the default."""
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    if not raw:
+        return MEMORY_LIMIT_BYTES
+    try:
+        mib = int(raw)
+    except ValueError:
+        return MEMORY_LIMIT_BYTES
+    return mib << 20 if mib > 0 else None
+
+
+def _cap_memory(limit: int) -> Callable[[], None]:
+    """What the child runs before exec: lower its soft and hard address-space limits."""
+
+    def preexec() -> None:  # runs in the forked child: only async-signal-safe-ish work
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+
+    return preexec
 
 
 class ProcResult(BaseModel):
@@ -99,8 +133,12 @@ async def run_process(
     output_cap: int,
     command_prefix: Sequence[str] = (),
     raise_on_timeout: bool = True,
+    memory_bytes: int | Literal["default"] | None = "default",
 ) -> ProcResult:
     """Run ``command_prefix + argv`` in ``cwd`` and return its merged, capped output.
+
+    ``memory_bytes``: the child's address-space limit (``"default"``: :func:`memory_limit`;
+    ``None``: no limit).
 
     Raises :class:`ToolTimeout` after killing the process group when ``timeout_s`` passes
     (or returns a result with ``timed_out=True`` when ``raise_on_timeout`` is false), and
@@ -109,6 +147,7 @@ async def run_process(
     full = [*command_prefix, *argv]
     if not full:
         raise ToolFailure("run_process: empty command")
+    limit = memory_limit() if memory_bytes == "default" else memory_bytes
     started = time.monotonic()
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -119,6 +158,7 @@ async def run_process(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_cap_memory(limit) if limit is not None else None,
         )
     except (FileNotFoundError, PermissionError, NotADirectoryError) as exc:
         raise ToolFailure(f"cannot start {full[0]!r}: {exc.strerror or exc}") from exc
