@@ -20,6 +20,7 @@ from pantheon_engine.loop.envelope import (
     EnvelopeError,
     FinalAnswer,
     ToolCall,
+    block_form,
     envelope_text,
     looks_like_tool_call,
     parse_envelope,
@@ -225,3 +226,54 @@ def test_adversarial_replies_are_fast(reply: str) -> None:
     kind, _ = classify(reply)
     assert kind in ("final", "parse", "schema")
     assert time.perf_counter() - start < 2.0
+
+
+# --- block arguments -----------------------------------------------------------------------
+
+BLOCKS = {"write_file": "content"}
+
+
+@pytest.mark.parametrize("fence", ["```python\n", "```\n", "```py \n"])
+def test_a_fenced_block_after_a_call_is_its_block_argument(fence: str) -> None:
+    code = 'def f():\n    return {"type": "final", "output": 1}\n'
+    reply = '{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n' + fence + code + "```"
+    envelope = parse_envelope(reply, BLOCKS)
+    assert isinstance(envelope, ToolCall)
+    assert envelope.args == {"path": "f.py", "content": code}
+
+
+def test_block_form_round_trips() -> None:
+    args = {"path": "pkg/m.py", "content": "x = 1\n"}
+    envelope = parse_envelope(block_form("write_file", args, "content"), BLOCKS)
+    assert isinstance(envelope, ToolCall) and envelope.args == args
+
+
+def test_a_block_is_read_after_a_json_fence_too() -> None:
+    reply = ('```json\n{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n```\n'
+             "```python\nx = 2\n```\n")
+    envelope = parse_envelope(reply, BLOCKS)
+    assert isinstance(envelope, ToolCall) and envelope.args["content"] == "x = 2\n"
+
+
+def test_an_argument_written_in_the_json_wins_over_the_block() -> None:
+    reply = ('{"type":"tool","name":"write_file","args":{"path":"f.py","content":"a\\n"}}\n'
+             "```\nb\n```")
+    envelope = parse_envelope(reply, BLOCKS)
+    assert isinstance(envelope, ToolCall) and envelope.args["content"] == "a\n"
+
+
+def test_a_block_for_a_tool_without_a_block_argument_is_ignored() -> None:
+    """The call stands as written (its tool then reports the missing argument)."""
+    reply = '{"type":"tool","name":"read_file","args":{"path":"f.py"}}\n```\nx\n```'
+    envelope = parse_envelope(reply, BLOCKS)
+    assert isinstance(envelope, ToolCall) and envelope.args == {"path": "f.py"}
+    assert parse_envelope(reply) == envelope
+
+
+def test_code_with_json_inside_a_block_is_not_read_as_the_envelope() -> None:
+    """Without a block argument the first fence would be searched first; a reply that opens
+    with the call keeps the call, whatever JSON the code holds."""
+    reply = ('{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n'
+             '```python\nX = {"type": "final", "output": {}}\n```')
+    envelope = parse_envelope(reply)
+    assert isinstance(envelope, ToolCall) and envelope.name == "write_file"

@@ -559,3 +559,39 @@ def test_model_writes_valid_envelopes(pipeline: Any) -> None:
             Summary.model_validate(envelope.output)
         valid += 1
     assert valid == len(tasks), outputs
+
+
+# --- block arguments -------------------------------------------------------------------------
+
+
+def _block_regex() -> str:
+    return envelope_regex(
+        {"write_file": {"type": "object",
+                        "properties": {"path": {"type": "string"}, "content": {"type": "string"}},
+                        "required": ["path", "content"]}},
+        FINAL, blocks={"write_file": "content"}, max_string=None)
+
+
+def test_a_block_argument_leaves_the_json_and_follows_it_fenced() -> None:
+    regex = re.compile(_block_regex())
+    code = 'def f(x):\n    return {"a": x, "b": "`"}\n'
+    assert regex.fullmatch('{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n'
+                           f"```python\n{code}```")
+    assert regex.fullmatch('{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n'
+                           f"```\n{code}```")
+    # the argument is no longer offered inside the JSON, and a bare call has no block
+    assert not regex.fullmatch(
+        '{"type":"tool","name":"write_file","args":{"path":"f.py","content":"x"}}')
+    assert not regex.fullmatch('{"type":"tool","name":"write_file","args":{"path":"f.py"}}')
+    # the block ends at the first closing fence: nothing may follow it
+    assert not regex.fullmatch('{"type":"tool","name":"write_file","args":{"path":"f.py"}}\n'
+                               "```\nx = 1\n```\nmore text")
+    assert regex.fullmatch('{"type":"final","output":{"summary":"done"}}')
+
+
+@pytest.mark.model
+def test_xgrammar_compiles_a_block_branch(pipeline: Any) -> None:
+    messages = [{"role": "user", "content": "Write a file a.py that prints hello."}]
+    regex = _block_regex()
+    text = _generate(pipeline, regex, messages, max_new_tokens=96)
+    assert isinstance(text, str) and text.startswith('{"type":')

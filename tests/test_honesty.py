@@ -18,6 +18,7 @@ from pantheon_engine.docops.rules import parse_rules
 from pantheon_engine.docops.solver import solve
 from pantheon_engine.engines.base import Completion, EngineRequest
 from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
+from pantheon_engine.loop.envelope import block_form
 from pantheon_engine.loop.grammar import compact_json
 from pantheon_engine.policy import Policy
 from pantheon_engine.run.flows import load_flow_checked
@@ -121,9 +122,9 @@ async def test_codegen_grammar_admits_wrong_code_and_final_at_once_fails(
     assert result.check is not None and result.check["passed"] is not True
     grammar = re.compile(next(r.constraint.regex for r in engine.requests
                               if r.key == "codegen"))
-    broken = {"type": "tool", "name": "write_file",
-              "args": {"path": "textkit/words.py", "content": "def shout(t):\n    return t\n"}}
-    assert grammar.fullmatch(compact_json(broken))
+    broken = block_form("write_file", {"path": "textkit/words.py",
+                                       "content": "def shout(t):\n    return t\n"}, "content")
+    assert grammar.fullmatch(broken)
 
 
 async def test_review_grammar_admits_either_verdict(docops_repo: Path, tmp_path: Path) -> None:

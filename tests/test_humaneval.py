@@ -136,6 +136,23 @@ async def test_canonical_solutions_pass_their_checks_and_stubs_fail_them(
         assert await run_check(workspace, checks_dir(problem)), problem.task_id
 
 
+async def test_the_check_runs_prompt_then_file_as_the_reference_harness_does(
+        suite_dir: Path, problems: list[Problem], tmp_path: Path) -> None:
+    """A file that leaves out the prompt's import still passes (the harness runs the prompt
+    first); a file whose own ``check`` would pass anything does not (the tests' names win)."""
+    workspace = tmp_path / "ws"
+    shutil.copytree(suite_dir / "workspace", workspace)
+    problem = problems[0]  # has_close_elements: the prompt imports List from typing
+    assert "from typing import List" in problem.prompt
+    body = solution_text(problem).replace("from typing import List\n", "")
+    (workspace / module_path(problem)).write_text(body)
+    assert await run_check(workspace, checks_dir(problem))
+
+    cheat = problem.prompt + "    return True\n\n\ndef check(candidate):\n    pass\n"
+    (workspace / module_path(problem)).write_text(cheat)
+    assert not await run_check(workspace, checks_dir(problem))
+
+
 def test_every_stub_fails_and_every_canonical_solution_passes(
         suite_dir: Path, problems: list[Problem], tmp_path: Path) -> None:
     """All 164 at once, in one pytest process per side (no -x: every test counts)."""
@@ -313,8 +330,8 @@ async def test_a_check_that_never_returns_fails_within_its_time_limit(
     assert f"LIMIT_S = {TEST_LIMIT_S}\n" in text
     conftest.write_text(text.replace(f"LIMIT_S = {TEST_LIMIT_S}\n", "LIMIT_S = 2\n"))
     problem = problems[0]
-    body = "    while True:\n        pass\n"
-    (workspace / module_path(problem)).write_text(problem.prompt + body)
+    # hangs at module level: the file runs inside the test, under the time limit
+    (workspace / module_path(problem)).write_text(problem.prompt + "\nwhile True:\n    pass\n")
     ctx = Policy(mode="night").tool_context(workspace)
     result = await get_tool("run_tests").invoke(ctx, {"target": checks_dir(problem)})
     assert not result.passed and "TimeoutError" in result.output

@@ -187,3 +187,25 @@ async def test_bound_arguments_leave_the_grammar_and_join_the_call(tmp_path: Pat
     assert calls[0].result["content"] == "hello\n"
     # a different value for a bound argument is refused, not silently overridden
     assert result.failures == {"schema": 1}
+
+
+async def test_write_file_takes_its_content_as_a_fenced_block(tmp_path: Path) -> None:
+    """The grammar offers the call's JSON without ``content`` and then a fenced block; the
+    block's text is what lands in the file, and the prompt's tool list says so."""
+    import re
+
+    from pantheon_engine.loop.tool_loop import describe_tools
+
+    code = 'def add(a, b):\n    """Sum."""\n    return a + b\n'
+    call = ('{"type":"tool","name":"write_file","args":{"path":"calc.py"}}\n'
+            f"```python\n{code}```")
+    engine = ReplayEngine([RecordedReply(text=call), RecordedReply(text=GOOD_FINAL)])
+    tools = [get_tool("write_file"), get_tool("read_file")]
+    loop = ToolLoop(engine=engine, tools=tools, tool_ctx=ToolContext(workspace=tmp_path),
+                    system_prompt="sys", task_prompt="task", final_model=Final)
+    assert re.fullmatch(loop.grammar(), call)
+    result = await loop.run()
+    assert result.status == "ok", result.error
+    assert (tmp_path / "calc.py").read_text() == code
+    assert "then the content in a ``` fenced block" in describe_tools(tools)
+    assert '"content"' not in describe_tools(tools)

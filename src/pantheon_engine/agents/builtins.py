@@ -26,7 +26,6 @@ from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change
 from pantheon_engine.kappa import KAPPA_MIN
-from pantheon_engine.loop.grammar import compact_json
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
@@ -93,13 +92,6 @@ PLAN_VALIDATE = AgentSpec(
 
 # --- codegen -----------------------------------------------------------------------------
 
-#: a one-shot example of the form of a codegen reply (on an unrelated file): the whole file,
-#: imports and docstring kept, as one JSON string
-_EXAMPLE_FILE = ('from typing import List\n\n\n'
-                 'def total(xs: List[int]) -> int:\n    """Sum of xs."""\n')
-_EXAMPLE_CALL = compact_json({"type": "tool", "name": "write_file", "args": {
-    "path": "util.py", "content": _EXAMPLE_FILE + "    return sum(xs)\n"}})
-
 CODEGEN_PROMPT = """\
 TASK: $title
 SCOPE: $scope
@@ -108,12 +100,8 @@ $acceptance_list
 FILES you may write: $file_list
 CURRENT CONTENT:
 $current
-Call write_file once for each file. Its content replaces the whole file: write the current \
-content with your change made, keeping the imports, signatures and docstrings, and every \
-body you implement in full. Then reply final with a short summary.
-EXAMPLE, for another file: util.py holding
-""" + _EXAMPLE_FILE + """is completed with
-""" + _EXAMPLE_CALL + "\n"
+Write the complete new content of each file with write_file, then reply final with a short summary.
+"""
 
 
 async def _codegen_prepare(ctx: AgentContext, plan: BaseModel) -> Prepared:

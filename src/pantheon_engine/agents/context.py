@@ -19,6 +19,7 @@ from pantheon_engine.loop.tool_loop import (
     LoopResult,
     LoopSinks,
     ToolLoop,
+    block_args,
     describe_tools,
     schema_shape,
 )
@@ -27,7 +28,7 @@ from pantheon_engine.tools.registry import get_tool
 
 SYSTEM_TEMPLATE = """\
 You are $agent, a narrow specialist: $description
-Act ONLY through tool calls. Reply with exactly ONE JSON object and nothing else.
+Act ONLY through tool calls. Reply with exactly ONE JSON object and nothing else$block_note.
 TOOLS:
 $tools
 To call a tool: {"type":"tool","name":"<tool>","args":{...}}
@@ -102,7 +103,10 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         **{k: v for k, v in ctx.params.items() if isinstance(v, str | int | float)},
         **prepared.variables,
     }
+    blocks = block_args(tools, prepared.schema_overrides, prepared.bound_args)
     system = render(SYSTEM_TEMPLATE, {
+        "block_note": " (a tool that takes a fenced block: its JSON, then the block)"
+        if blocks else "",
         "agent": agent.name,
         "description": agent.description,
         "tools": describe_tools(tools, prepared.schema_overrides, prepared.bound_args)

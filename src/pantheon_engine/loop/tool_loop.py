@@ -30,7 +30,7 @@ from pantheon_engine.loop.envelope import (
     looks_like_tool_call,
     parse_envelope,
 )
-from pantheon_engine.loop.grammar import compact_json, envelope_regex
+from pantheon_engine.loop.grammar import compact_json, envelope_regex, without_property
 from pantheon_engine.loop.limits import CheckFailed, Limits
 from pantheon_engine.tools.base import Tool, ToolContext
 
@@ -131,6 +131,7 @@ class ToolLoop:
         self._history: list[tuple[str, str]] = []  # (assistant reply, feedback) pairs
         self._constraint: OutputConstraint | None = None
         self._step_cache: dict[str, OutputConstraint] = {}
+        self._blocks = block_args(self.tools, self.schema_overrides, self.bound_args)
         if self.engine.supports_constraints:
             self._constraint = OutputConstraint(regex=self.grammar())
 
@@ -149,7 +150,8 @@ class ToolLoop:
         final_schema = merged.pop("final")
         tools = {name: unbind(schema, self.bound_args.get(name, {}))
                  for name, schema in merged.items() if schema is not None}
-        return envelope_regex(tools, final_schema, max_string=self.limits.grammar_max_string)
+        return envelope_regex(tools, final_schema, blocks=self._blocks,
+                              max_string=self.limits.grammar_max_string)
 
     async def _step_constraint(self) -> OutputConstraint | None:
         if self._constraint is None or self.step_schemas is None:
@@ -255,7 +257,7 @@ class ToolLoop:
                 self._expected(),
             )
         try:
-            envelope = parse_envelope(reply)
+            envelope = parse_envelope(reply, self._blocks)
         except EnvelopeError as exc:
             return _Outcome.failure(exc.kind, exc.message, self._expected())
 
@@ -378,16 +380,39 @@ def unbind(schema: dict[str, Any], bound: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def block_args(tools: Sequence[Tool[Any, Any]],
+               overrides: dict[str, dict[str, Any]] | None = None,
+               bound_args: dict[str, dict[str, Any]] | None = None) -> dict[str, str]:
+    """Tool name -> the argument the model writes as a fenced block after the call, for
+    the tools that take one (and where the agent neither fixed nor removed it)."""
+    out: dict[str, str] = {}
+    for tool in tools:
+        arg = tool.block_arg
+        schema = (overrides or {}).get(tool.name, tool.args_schema())
+        if arg and arg in schema.get("properties", {}) \
+                and arg not in (bound_args or {}).get(tool.name, {}):
+            out[tool.name] = arg
+    return out
+
+
 def describe_tools(tools: Sequence[Tool[Any, Any]],
                    overrides: dict[str, dict[str, Any]] | None = None,
                    bound_args: dict[str, dict[str, Any]] | None = None) -> str:
-    """One line per tool: name, compact argument shape, description (for the system prompt)."""
+    """One line per tool: name, compact argument shape, description (for the system prompt).
+
+    A block argument is left out of the shape and described after it."""
+    blocks = block_args(tools, overrides, bound_args)
     lines = []
     for tool in tools:
         schema = unbind((overrides or {}).get(tool.name, tool.args_schema()),
                         (bound_args or {}).get(tool.name, {}))
-        lines.append(f"- {tool.name} {json.dumps(schema_shape(schema), separators=(',', ':'))}"
-                     f": {tool.description}")
+        block = blocks.get(tool.name)
+        if block is not None:
+            schema = without_property(schema, block)
+        line = f"- {tool.name} {json.dumps(schema_shape(schema), separators=(',', ':'))}"
+        if block is not None:
+            line += f", then the {block} in a ``` fenced block on the next lines"
+        lines.append(f"{line}: {tool.description}")
     return "\n".join(lines)
 
 

@@ -49,6 +49,9 @@ class Tool(Generic[A, R]):
     #: run on the caller's event loop instead of a worker thread: for quick local file
     #: work, where the thread hop costs more than the call (the timeout is not enforced)
     inline: bool = False
+    #: the one long text argument a model writes as a fenced block after the call's JSON
+    #: (code as code; see :mod:`pantheon_engine.loop.envelope`), or None
+    block_arg: str | None = None
 
     def args_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments (built once: pydantic makes it slowly)."""

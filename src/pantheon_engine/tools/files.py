@@ -121,6 +121,7 @@ write_file: Tool[WriteFileArgs, WriteFileResult] = Tool(
     fn=_write_file,
     timeout_s=10.0,
     inline=True,
+    block_arg="content",
 )
 
 
