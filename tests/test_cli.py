@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from pantheon_engine.night.demo import DOCS, SPECS
+
 from conftest import EXAMPLES, FLOWS, ROOT
 
 PANTHEON = [sys.executable, "-m", "pantheon_engine"]
@@ -129,6 +131,34 @@ def test_init_agent_and_flow_run_as_generated(tmp_path: Path) -> None:
     assert again.returncode == 2 and "--force" in again.stderr
 
 
+def test_init_refuses_a_builtin_agent_name(tmp_path: Path) -> None:
+    proc = pantheon("init", "agent", "doc.frontmatter", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "'doc.frontmatter' is a built-in agent" in proc.stderr
+    assert not (tmp_path / "agents").exists()  # nothing written
+    forced = pantheon("init", "agent", "doc.frontmatter", "--force", cwd=tmp_path)
+    assert forced.returncode == 2 and not (tmp_path / "agents").exists()
+    assert pantheon("agents", "list", cwd=tmp_path).returncode == 0
+
+
+def test_two_agents_of_one_name_name_both_definitions(tmp_path: Path) -> None:
+    assert pantheon("init", "agent", "my.frontmatter", cwd=tmp_path).returncode == 0
+    mine = tmp_path / "agents" / "my_frontmatter.py"
+    mine.write_text(mine.read_text().replace('name="my.frontmatter"', 'name="doc.frontmatter"'))
+    for args in (("agents", "list"), ("flows", "check", "docops")):
+        proc = pantheon(*args, cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert "two agents are named 'doc.frontmatter': built-in and " \
+            f"{mine.resolve()}" in proc.stderr
+    copy = tmp_path / "agents" / "copy.py"
+    copy.write_text(mine.read_text())
+    mine.write_text(mine.read_text().replace('name="doc.frontmatter"', 'name="my.x"'))
+    copy.write_text(copy.read_text().replace('name="doc.frontmatter"', 'name="my.x"'))
+    proc = pantheon("agents", "list", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert f"two agents are named 'my.x': {copy.resolve()} and {mine.resolve()}" in proc.stderr
+
+
 def test_capacity_prints_erlang_c_and_the_smallest_c() -> None:
     proc = pantheon("capacity", "--arrival-rate", "120", "--service-rate", "10", "--servers",
                     "16", "--hours", "8", "--specialist", "10:0.9", "--specialist", "5:0.5",
@@ -151,8 +181,10 @@ def test_queue_add_validates_and_lists(tmp_path: Path) -> None:
     many = tmp_path / "tasks.jsonl"
     many.write_text('{"path": "docs/faq.md", "rename": {"Status": "status"}}\n'
                     '{"path": "docs/guide.md", "delete": ["draft"]}\n')
+    # inputs that name no workspace work on the current folder
     assert pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input", str(many),
-                    "--priority", "5", "--artifacts", str(art)).returncode == 0
+                    "--priority", "5", "--artifacts", str(art),
+                    cwd=EXAMPLES / "docops" / "workspace").returncode == 0
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"path": "docs/faq.md"}\n{"path": 3}\n')
     refused = pantheon("queue", "add", str(FLOWS / "docops.yaml"), "--input", str(bad),
@@ -161,6 +193,80 @@ def test_queue_add_validates_and_lists(tmp_path: Path) -> None:
     listing = pantheon("queue", "list", "--artifacts", str(art))
     assert listing.returncode == 0
     assert "queued 3" in listing.stdout  # the refused file added nothing
+
+
+def docops_input(folder: Path, path: str, workspace: str | None = "ws") -> Path:
+    """An input file in ``folder`` whose ``path`` is ``path`` (workspace ``folder/ws``)."""
+    ws = folder / "ws"
+    (ws / "docs").mkdir(parents=True, exist_ok=True)
+    (ws / "docs" / "guide.md").write_text("---\nTitle: Guide\n---\n# Guide\n")
+    data = {"path": path, "rules": [{"kind": "lowercase_keys"}]}
+    if workspace is not None:
+        data["workspace"] = workspace
+    target = folder / f"in-{len(list(folder.glob('in-*.json')))}.json"
+    target.write_text(json.dumps(data))
+    return target
+
+
+@pytest.mark.parametrize(("path", "refusal"), [
+    ("../../etc/passwd.md", "'..' leads outside the workspace"),
+    ("docs/nope.md", "does not exist in the workspace"),
+    ("docs", "is not a file in the workspace"),
+])
+def test_queue_add_and_run_refuse_a_path_the_workspace_does_not_hold(
+        tmp_path: Path, path: str, refusal: str) -> None:
+    source = docops_input(tmp_path, path)
+    ws = (tmp_path / "ws").resolve()
+    art = tmp_path / "art"
+    for args in (("queue", "add", "docops"), ("run", "docops")):
+        proc = pantheon(*args, "--input", str(source), "--artifacts", str(art), cwd=tmp_path)
+        assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
+        assert f"{source}: path: {path!r}" in proc.stderr  # the user's file and path
+        assert refusal in proc.stderr and str(ws) in proc.stderr  # the user's workspace
+        assert "worktree" not in proc.stderr
+    assert not art.exists()  # nothing queued, no run started
+
+
+def test_queue_add_without_a_workspace_checks_the_current_folder(tmp_path: Path) -> None:
+    source = docops_input(tmp_path, "docs/guide.md", workspace=None)
+    art = tmp_path / "art"
+    refused = pantheon("queue", "add", "docops", "--input", str(source), "--artifacts",
+                       str(art), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert f"does not exist in the workspace {tmp_path.resolve()}" in refused.stderr
+    ok = pantheon("queue", "add", "docops", "--input", str(source), "--artifacts", str(art),
+                  cwd=tmp_path / "ws")
+    assert ok.returncode == 0, ok.stderr
+    from pantheon_engine.night.jobqueue import JobQueue
+    with JobQueue.for_artifacts(art) as queue:
+        [job] = queue.list()
+    assert job.input["workspace"] == str((tmp_path / "ws").resolve())
+
+
+def test_reading_commands_create_nothing_and_name_what_is_missing(tmp_path: Path) -> None:
+    for args in (("report",), ("queue", "list"), ("report", "--format", "json")):
+        proc = pantheon(*args, "--artifacts", "TYPO", cwd=tmp_path)
+        assert proc.returncode == 2, args
+        assert "no artifacts folder TYPO" in proc.stderr and "pantheon demo" in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # no folder, no queue.sqlite
+    (tmp_path / "artifacts").mkdir()
+    typo = pantheon("report", "--artifacts", "artifact", cwd=tmp_path)
+    assert typo.returncode == 2 and "did you mean --artifacts artifacts" in typo.stderr
+    listing = pantheon("queue", "list", cwd=tmp_path)
+    assert listing.returncode == 0 and "queued 0" in listing.stdout
+    assert "no queue yet" in listing.stderr
+    assert list((tmp_path / "artifacts").iterdir()) == []
+    none_yet = pantheon("report", "--night", "NOSUCH", cwd=tmp_path)
+    assert none_yet.returncode == 2 and "no night has run" in none_yet.stderr
+    for night in ("20250101-a", "20250102-b"):
+        (tmp_path / "artifacts" / "nights" / night).mkdir(parents=True)
+    unknown = pantheon("report", "--night", "NOSUCH", cwd=tmp_path)
+    assert unknown.returncode == 2
+    assert "no such night" in unknown.stderr
+    assert "20250101-a" in unknown.stderr and "20250102-b" in unknown.stderr
+    known = pantheon("report", "--night", "20250102-b", "--format", "json", cwd=tmp_path)
+    assert known.returncode == 0, known.stderr
+    assert json.loads(known.stdout)["totals"]["runs"] == 0
 
 
 @pytest.mark.model
@@ -177,9 +283,10 @@ def test_demo_then_night_on_the_embedded_model(tmp_path: Path) -> None:
     for name in ("metrics.jsonl", "night.json", "summary.json", "report.md", "report.html"):
         assert (folder / name).exists(), name
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["totals"]["runs"] == 14
+    jobs = len(DOCS) + len(SPECS)
+    assert summary["totals"]["runs"] == jobs
     lines = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
-    assert lines[-1]["done"] + lines[-1]["failed"] == 14 and lines[-1]["queue_depth"] == 0
+    assert lines[-1]["done"] + lines[-1]["failed"] == jobs and lines[-1]["queue_depth"] == 0
     listing = pantheon("queue", "list", cwd=tmp_path)
     assert "queued 0" in listing.stdout and "running 0" in listing.stdout
 

@@ -71,7 +71,28 @@ def test_demo_creates_a_repo_and_queues_valid_jobs(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--force"):
         create_demo(tmp_path / "demo", tmp_path / "art")
     again = create_demo(tmp_path / "demo", tmp_path / "art", force=True)
-    assert again.depth == 2 * made.queued
+    assert again.replaced == made.queued
+    assert again.depth == again.queued == made.queued  # the old demo's jobs were replaced
+
+
+def test_demo_force_leaves_exactly_the_demos_jobs_queued(tmp_path: Path) -> None:
+    first = pantheon("demo", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    depth = len(DOCS) + len(SPECS)
+    for _ in range(2):
+        again = pantheon("demo", "--force", cwd=tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"removed {depth} job(s)" in again.stdout
+        assert f"(queue depth {depth})" in again.stdout
+    with JobQueue.for_artifacts(tmp_path / "artifacts") as queue:
+        assert queue.depth() == depth
+        workspaces = {job.input["workspace"] for job in queue.list()}
+    assert workspaces == {str((tmp_path / "pantheon-demo").resolve())}
+    # a demo elsewhere keeps this one's jobs; --force there replaces only its own
+    other = pantheon("demo", "--folder", "other", cwd=tmp_path)
+    assert other.returncode == 0 and f"(queue depth {2 * depth})" in other.stdout
+    other = pantheon("demo", "--force", "--folder", "other", cwd=tmp_path)
+    assert other.returncode == 0 and f"(queue depth {2 * depth})" in other.stdout
 
 
 def test_every_demo_document_is_solvable_with_the_agents_tools(tmp_path: Path) -> None:
@@ -149,3 +170,37 @@ def test_run_docops_by_name_uses_the_packaged_flow(tmp_path: Path) -> None:
     missing = pantheon("run", "flows/docops.yaml", "--input", "task.json", cwd=tmp_path)
     assert missing.returncode == 2 and "built-in flows: docops, spec2code" in missing.stderr
 
+
+
+#: one way to meet each demo spec, to prove its tests can pass (the night's model writes its own)
+_MEETS_SPEC = {
+    "tests/test_shout.py": "def shout(text):\n    return text.upper() + '!'\n",
+    "tests/test_vowels.py": "def count_vowels(text):\n"
+                            "    return sum(c in 'aeiou' for c in text.lower())\n",
+    "tests/test_slugify.py": "def slugify(title):\n    return '-'.join(title.lower().split())\n",
+    "tests/test_palindrome.py": "def is_palindrome(text):\n"
+                                "    return text.lower() == text.lower()[::-1]\n",
+    "tests/test_initials.py": "def initials(name):\n"
+                              "    return ''.join(w[0].upper() for w in name.split())\n",
+}
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s["tests"])
+def test_each_demo_spec_has_tests_that_fail_until_the_function_is_written(
+        tmp_path: Path, spec: dict) -> None:
+    """Tests come first: the spec's own test file fails on the demo as created, passes once
+    the spec is met, and fails again for a change that ignores the spec."""
+    repo = Path(create_demo(tmp_path / "demo", tmp_path / "art").workspace)
+
+    def tests_pass() -> bool:
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               spec["tests"]], cwd=repo, capture_output=True).returncode == 0
+
+    words = repo / spec["files"][0]
+    original = words.read_text()
+    assert not tests_pass()
+    words.write_text(original + "\n\n" + _MEETS_SPEC[spec["tests"]])
+    assert tests_pass()
+    name = _MEETS_SPEC[spec["tests"]].split("(")[0].removeprefix("def ")
+    words.write_text(original + f"\n\ndef {name}(*args):\n    return None\n")
+    assert not tests_pass()

@@ -111,7 +111,7 @@ def test_unreadable_documents_fail_with_the_reason() -> None:
 
 
 def test_bad_rules_are_refused_with_the_rule_named(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="rule 0"):
+    with pytest.raises(SpecError, match=r"rules\[0\]"):
         parse_rules([{"kind": "sparkles"}])
     with pytest.raises(SpecError, match="key"):
         parse_rules([{"kind": "absent"}])

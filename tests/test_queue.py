@@ -15,6 +15,7 @@ import pytest
 from pantheon_engine.errors import UserError
 from pantheon_engine.night.jobqueue import (
     SCHEMA_VERSION,
+    Job,
     JobQueue,
     NewJob,
     QueueError,
@@ -88,6 +89,19 @@ def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
         JobQueue(path)
 
 
+def test_open_existing_creates_nothing(tmp_path: Path) -> None:
+    art = tmp_path / "artifacts"
+    art.mkdir()
+    assert JobQueue.open_existing(art) is None
+    assert list(art.iterdir()) == []  # a reading command leaves no queue file behind
+    with JobQueue.for_artifacts(art) as q:
+        q.add(FLOW, {"a": 1})
+    opened = JobQueue.open_existing(art)
+    assert opened is not None
+    with opened:
+        assert opened.depth() == 1
+
+
 # --- adding and ordering -----------------------------------------------------------------
 
 
@@ -127,6 +141,27 @@ def test_add_many_is_one_transaction(queue: JobQueue) -> None:
     # One bad item: nothing of the batch is added.
     with pytest.raises(QueueError):
         queue.add_many([{"flow": FLOW, "input": 1}, {"flow": FLOW, "input": {1, 2}}])
+    assert queue.depth() == 2
+
+
+def test_replace_queued_removes_only_the_picked_queued_jobs(queue: JobQueue) -> None:
+    old = queue.add_many([{"flow": FLOW, "input": {"workspace": "/demo", "i": i}}
+                          for i in range(3)])
+    other = queue.add(FLOW, {"workspace": "/elsewhere"})
+    ran = queue.claim("w")  # the oldest demo job runs: it is history, not replaced
+    assert ran is not None and ran.id == old[0].id
+
+    def demo(job: Job) -> bool:
+        return bool(job.input["workspace"] == "/demo")
+
+    removed, added = queue.replace_queued(demo, [{"flow": FLOW, "input": {"workspace": "/demo"}}])
+    assert removed == 2 and len(added) == 1
+    queued = queue.list(states=["queued"])
+    assert {j.id for j in queued} == {other.id, added[0].id}
+    assert queue.get(ran.id) is not None
+    # a bad new job: nothing is removed either
+    with pytest.raises(QueueError):
+        queue.replace_queued(demo, [{"flow": FLOW, "input": {1, 2}}])
     assert queue.depth() == 2
 
 

@@ -83,26 +83,86 @@ def test_a_flow_is_found_by_its_builtin_name(tmp_path: Path,
 # --------------------------------------------------------------------------- queueing
 
 
+def code_workspace(folder: Path) -> Path:
+    """A workspace that the good spec's paths suit: its file and its tests folder."""
+    (folder / "textkit").mkdir(parents=True)
+    (folder / "textkit" / "words.py").write_text("")
+    (folder / "tests").mkdir()
+    return folder
+
+
 def test_enqueue_resolves_a_relative_workspace(tmp_path: Path, spec2code: FlowInput) -> None:
+    code_workspace(tmp_path / "code")
     source = tmp_path / "specs" / "a.json"
     jobs = enqueue(tmp_path / "artifacts", spec2code,
                    [(source, good_spec(workspace="../code")), (None, good_spec("Other"))],
-                   priority=3)
+                   priority=3, workspace=tmp_path / "code")
     assert [j.input["title"] for j in jobs] == ["Add shout()", "Other"]
     assert jobs[0].input["workspace"] == str((tmp_path / "code").resolve())
-    assert "workspace" not in jobs[1].input
+    assert jobs[1].input["workspace"] == str((tmp_path / "code").resolve())  # the default
     assert jobs[0].flow_name == "spec2code" and jobs[0].priority == 3
     assert jobs[0].group_key == "plan.validate"
 
 
+def test_an_input_without_a_workspace_needs_a_default(tmp_path: Path,
+                                                      spec2code: FlowInput) -> None:
+    with pytest.raises(SpecError, match="names no workspace"):
+        enqueue(tmp_path, spec2code, [(tmp_path / "a.json", good_spec())])
+    with pytest.raises(SpecError, match=r"workspace '\.\./nowhere' is not a folder"):
+        enqueue(tmp_path, spec2code, [(tmp_path / "a.json", good_spec(workspace="../nowhere"))])
+    assert not (tmp_path / "queue.sqlite").exists()
+
+
 def test_enqueue_is_all_or_nothing(tmp_path: Path, spec2code: FlowInput) -> None:
+    ws = code_workspace(tmp_path / "code")
     with pytest.raises(SpecError, match="acceptance"):
         enqueue(tmp_path, spec2code, [(None, good_spec()),
-                                      (None, good_spec(acceptance=[]))])
+                                      (None, good_spec(acceptance=[]))], workspace=ws)
     with pytest.raises(SpecError, match="nothing to queue"):
         enqueue(tmp_path, spec2code, [])
     with JobQueue.for_artifacts(tmp_path) as queue:
         assert queue.list() == []
+
+
+@pytest.mark.parametrize(("path", "refusal"), [
+    ("../../etc/passwd.md", "'..' leads outside the workspace"),
+    ("/etc/passwd.md", "absolute paths outside the workspace are not allowed"),
+    ("docs/nope.md", "does not exist in the workspace"),
+    ("docs", "is not a file in the workspace"),
+    ("docs/notes.txt", "is not a Markdown document"),
+])
+def test_a_docops_path_must_be_a_markdown_file_in_the_workspace(
+        tmp_path: Path, path: str, refusal: str) -> None:
+    ws = tmp_path / "ws"
+    (ws / "docs").mkdir(parents=True)
+    (ws / "docs" / "guide.md").write_text("---\ntitle: Guide\n---\n")
+    (ws / "docs" / "notes.txt").write_text("notes\n")
+    docops = FlowInput(FLOWS / "docops.yaml")
+    rules = [{"kind": "lowercase_keys"}]
+    source = tmp_path / "task.json"
+    with pytest.raises(SpecError) as err:
+        enqueue(tmp_path / "art", docops, [(source, {"workspace": "ws", "rules": rules,
+                                                      "path": "docs/guide.md"}),
+                                           (source, {"workspace": "ws", "rules": rules,
+                                                     "path": path})])
+    message = err.value.message
+    assert refusal in message
+    assert message.startswith(f"{source}: path: {path!r}")  # the user's file and path
+    assert str(ws.resolve()) in message  # the user's workspace, never a run's worktree
+    assert not (tmp_path / "art").exists()  # nothing queued, not even the good one
+
+
+def test_spec_paths_are_checked_in_the_workspace(tmp_path: Path, spec2code: FlowInput) -> None:
+    ws = code_workspace(tmp_path / "code")
+    (ws / "textkit" / "sub").mkdir()
+    spec2code.check_paths(good_spec(files=["textkit/words.py", "textkit/new.py"]), ws)
+    with pytest.raises(SpecError) as err:
+        spec2code.check_paths(good_spec(files=["../out.py", "textkit/sub"], tests="nope"),
+                              ws, "s.json")
+    message = err.value.message
+    assert message.startswith("s.json: files.0: '../out.py' is refused")
+    assert "files.1: 'textkit/sub' is not a file" in message
+    assert f"tests: 'nope' does not exist in the workspace {ws.resolve()}" in message
 
 
 # --------------------------------------------------------------------------- files

@@ -199,3 +199,26 @@ def test_cli_check_exits_2_with_the_problem(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "tasks.jsonl:2" in proc.stderr and "unknown agent 'doc.frontmater'" in proc.stderr
     assert "did you mean doc.frontmatter" in proc.stderr
+
+
+def test_cli_check_refuses_paths_the_workspace_does_not_suit(tmp_path: Path) -> None:
+    """What ``queue add`` and ``run`` refuse, ``suite check`` refuses too: a docops task on
+    a file that is not Markdown, a spec whose tests are missing or whose file is a folder."""
+    spec = {"title": "Add shout()", "scope": "Make text loud.", "acceptance": ["it shouts"],
+            "files": ["docs"], "tests": "tests"}
+    folder = write_suite(tmp_path / "s", [
+        task("t1"),
+        task("t2", input={"path": "notes.txt", "rules": RULES}),
+        task("t3", agent=None, flow="spec2code", input=spec),
+    ])
+    (folder / "workspace" / "notes.txt").write_text("notes\n")
+    proc = check_cli(folder)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    ws = (folder / "workspace").resolve()
+    assert f"tasks.jsonl:2: input.path: 'notes.txt' in the workspace {ws} is not a Markdown " \
+           "document" in proc.stderr
+    assert f"tasks.jsonl:3: input.files.0: 'docs' is not a file in the workspace {ws}" \
+        in proc.stderr
+    assert f"tasks.jsonl:3: input.tests: 'tests' does not exist in the workspace {ws}" \
+        in proc.stderr
+    assert check_cli(write_suite(tmp_path / "good", [task("t1")])).returncode == 0

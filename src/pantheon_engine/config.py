@@ -10,7 +10,10 @@
     concurrency = 32
     isolate = true           # openvino: run the pipeline in a child process
 
-Command-line options win over the file; the file wins over the defaults.
+Command-line options win over the file; the file wins over the defaults. The ``[tui]``
+table belongs to the control room (``pantheon_tui.context``), which checks it with
+:func:`validate_table`. An unknown table or key is an error naming its line and the closest
+known name (``pantheon.toml:2: unknown key 'enigne' (did you mean 'engine'?)``).
 """
 
 from __future__ import annotations
@@ -18,17 +21,22 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pantheon_engine import file_problems
 from pantheon_engine.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
 
 EngineName = Literal["openvino", "openai", "replay"]
 DEFAULT_MODEL = "smollm2-135m"
 
 
 class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     name: EngineName = "openvino"
     model: str = DEFAULT_MODEL
     base_url: str | None = None
@@ -40,26 +48,56 @@ class EngineSettings(BaseModel):
 
 
 class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    tui: dict[str, Any] = Field(default_factory=dict,
+                                description="the control room's table (checked by the room)")
+
+
+def read_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    """The text of a TOML file and what it holds; a :class:`ConfigError` naming the line
+    when it cannot be read or parsed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{path}: cannot read the config file: {why}") from exc
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(file_problems.toml_syntax_problem(exc, str(path)))) from None
+
+
+def validate_table(model: type[M], data: Any, *, path: Path, text: str,
+                   table: str | None = None) -> M:
+    """``data`` (the whole file, or its ``table``) as ``model``: every problem, unknown keys
+    included, in one :class:`ConfigError`, each with its line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = file_problems.validation_problems(
+            exc, file=str(path), data=data, lines=file_problems.toml_lines(text),
+            schema=file_problems.schema_of(model), prefix=(table,) if table else ())
+        raise ConfigError(file_problems.problems_text(problems)) from None
+
+
+def config_path(path: Path | None = None) -> Path:
+    """The file named (``--config``), else ``$PANTHEON_CONFIG``, else ./pantheon.toml."""
+    if path is not None:
+        return path
+    named = os.environ.get("PANTHEON_CONFIG")
+    return Path(named) if named else Path("pantheon.toml")
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    candidate = path or (Path(os.environ["PANTHEON_CONFIG"]) if os.environ.get(
-        "PANTHEON_CONFIG") else Path("pantheon.toml"))
+    candidate = config_path(path)
     if not candidate.exists():
         if path is not None:
             raise ConfigError(f"{path}: config file not found")
         return Settings()
-    try:
-        data = tomllib.loads(candidate.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{candidate}: not valid TOML: {exc}") from exc
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(
-            f"{candidate}: {'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+    text, data = read_toml(candidate)
+    return validate_table(Settings, data, path=candidate, text=text)
 
 
 def merge_engine(settings: Settings, *, name: str | None, model: str | None,

@@ -22,6 +22,7 @@ def tui(
     from rich.console import Console
 
     from pantheon_engine.errors import PantheonError
+    from pantheon_engine.night.lookup import require_artifacts
     from pantheon_tui.app import ROOM_SCREENS, ControlRoom
     from pantheon_tui.context import RoomContext
 
@@ -30,6 +31,8 @@ def tui(
                                    + ", ".join(ROOM_SCREENS), highlight=False)
         raise typer.Exit(2)
     try:
+        if artifacts is not None:  # a folder named by hand must exist: the room only reads
+            require_artifacts(artifacts)
         ctx = RoomContext.from_folder(Path.cwd(), artifacts=artifacts, specs=specs,
                                       flows=flows, themes=themes, config=config)
     except PantheonError as exc:

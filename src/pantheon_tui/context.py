@@ -15,20 +15,21 @@ Settings come from the ``[tui]`` table of ``pantheon.toml`` (the same file as th
 from __future__ import annotations
 
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from pantheon_engine.errors import ConfigError
+from pantheon_engine.config import read_toml, validate_table
 
 DEFAULT_THEME = "pantheon-night"
 
 
 class TuiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     theme: str = DEFAULT_THEME
     specs: str | None = None
     flow: str | None = None
@@ -38,19 +39,12 @@ class TuiSettings(BaseModel):
 
 
 def load_tui_settings(path: Path | None) -> TuiSettings:
-    """The ``[tui]`` table of ``path`` (defaults when the file or the table is missing)."""
+    """The ``[tui]`` table of ``path`` (defaults when the file or the table is missing); an
+    unknown key is an error naming its line and the closest known name."""
     if path is None or not path.is_file():
         return TuiSettings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-    table = data.get("tui", {})
-    try:
-        return TuiSettings.model_validate(table)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        raise ConfigError(f"{path}: tui.{'.'.join(map(str, err['loc']))}: {err['msg']}") from exc
+    text, data = read_toml(path)
+    return validate_table(TuiSettings, data.get("tui", {}), path=path, text=text, table="tui")
 
 
 @dataclass

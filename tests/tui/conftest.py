@@ -127,6 +127,10 @@ def build_room(root: Path) -> RoomContext:
     (specs / "add-shout.json").write_text(json.dumps(spec("Add shout()"), indent=2))
     (specs / "count-vowels.json").write_text(json.dumps(spec("Add count_vowels()"), indent=2))
     (specs / "broken.json").write_text('{"title": "half a spec",')
+    # the workspace the specs name (".." from specs/): queueing checks their paths in it
+    (root / "textkit").mkdir()
+    (root / "textkit" / "words.py").write_text('"""Word helpers."""\n')
+    (root / "tests").mkdir()
     shutil.copytree(BUILTIN_DIR, root / "flows", ignore=shutil.ignore_patterns("*.py", "__*"))
     shutil.copytree(REPO / "themes", root / "themes")
 

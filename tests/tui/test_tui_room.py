@@ -149,6 +149,11 @@ def test_pantheon_tui_is_a_command_of_the_cli() -> None:
     bad = _run_cli("tui", "--screen", "bogus")
     assert bad.returncode == 2
     assert "choose one of specs, queue, night, report" in bad.stderr
+    typo = _run_cli("tui", "--artifacts", "TYPO-no-such-folder")
+    assert typo.returncode == 2  # an error, not an empty room
+    assert "no artifacts folder TYPO-no-such-folder" in typo.stderr
+    assert "pantheon demo" in typo.stderr
+    assert not (REPO / "TYPO-no-such-folder").exists()
 
 
 def test_bare_pantheon_without_a_terminal_prints_help() -> None:

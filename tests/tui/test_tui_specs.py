@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static, TextArea
 
@@ -182,6 +183,27 @@ async def test_a_spec_with_problems_is_not_queued(room: RoomContext) -> None:
         await pilot.press("ctrl+e")
         assert await wait_for(pilot, lambda: bool(notes))
         assert notes[-1][0] == "error" and "acceptance" in notes[-1][1]
+        await pilot.pause(0.1)
+        assert len(queued_jobs(room)) == before
+
+
+@pytest.mark.parametrize(("files", "refusal"), [
+    ("../../etc/passwd.py", "'..' leads outside the workspace"),
+    ("textkit", "'textkit' is not a file in the workspace"),
+])
+async def test_a_spec_naming_a_path_the_workspace_does_not_suit_is_not_queued(
+        room: RoomContext, files: str, refusal: str) -> None:
+    app = ControlRoom(room, mode="specs")
+    async with app.run_test(size=SIZE) as pilot:
+        notes = record_notes(app)
+        before = len(queued_jobs(room))
+        await highlight(pilot, "add-shout.json")
+        screen(app).query_one("#spec-files", Input).value = files
+        await pilot.press("ctrl+e")
+        assert await wait_for(pilot, lambda: bool(notes) and notes[-1][0] == "error")
+        message = notes[-1][1]
+        assert message.startswith("not queued: ") and "add-shout.json" in message
+        assert refusal in message and str(room.specs.parent.resolve()) in message
         await pilot.pause(0.1)
         assert len(queued_jobs(room)) == before
 

@@ -21,19 +21,33 @@ from pantheon_engine.agents.builtins import BUILTIN_AGENTS
 from pantheon_engine.agents.spec import AgentSpec
 from pantheon_engine.errors import ConfigError, SpecError
 
+BUILTIN = "built-in"
+"""Where a built-in agent is defined, as errors name it."""
+
 
 class AgentRegistry:
-    def __init__(self, agents: Iterable[AgentSpec] = ()) -> None:
-        self._agents: dict[str, AgentSpec] = {}
-        for agent in agents:
-            self.add(agent)
+    """Agents by name; each name once. The registry remembers where each agent was
+    defined (a file, a module, or built-in) so a clash can name both definitions."""
 
-    def add(self, agent: AgentSpec) -> None:
+    def __init__(self, agents: Iterable[AgentSpec] = (), *, origin: str | None = None) -> None:
+        self._agents: dict[str, AgentSpec] = {}
+        self._origins: dict[str, str] = {}
+        for agent in agents:
+            self.add(agent, origin=origin)
+
+    def add(self, agent: AgentSpec, *, origin: str | None = None) -> None:
+        """Register ``agent``; ``origin`` says where it was defined (default: built-in for
+        a built-in agent, else its module)."""
+        where = origin or _origin_of(agent)
         existing = self._agents.get(agent.name)
         if existing is not None and existing is not agent:
-            raise SpecError(f"two agents are named {agent.name!r}",
-                            hint="rename one of them (agent names are unique)")
+            first = self._origins[agent.name]
+            raise SpecError(
+                f"two agents are named {agent.name!r}: {first} and {where}",
+                hint=_clash_hint(first, where))
         self._agents[agent.name] = agent
+        # a module that imports an agent (the same object) does not become its origin
+        self._origins.setdefault(agent.name, where)
 
     def __contains__(self, name: object) -> bool:
         return name in self._agents
@@ -54,10 +68,11 @@ class AgentRegistry:
         return f"known agents: {', '.join(sorted(self._agents))}; or: pantheon init agent {name}"
 
     def load_module(self, module: ModuleType) -> int:
+        origin = getattr(module, "__file__", None) or f"module {module.__name__}"
         count = 0
         for value in vars(module).values():
             if isinstance(value, AgentSpec):
-                self.add(value)
+                self.add(value, origin=origin)
                 count += 1
         return count
 
@@ -78,6 +93,20 @@ class AgentRegistry:
                 raise ConfigError(f"{path}: cannot load agent module: {exc}") from exc
             count += self.load_module(module)
         return count
+
+
+def _origin_of(agent: AgentSpec) -> str:
+    if any(agent is builtin for builtin in BUILTIN_AGENTS):
+        return BUILTIN
+    return f"module {agent.input_model.__module__}"
+
+
+def _clash_hint(first: str, second: str) -> str:
+    if BUILTIN in (first, second):
+        other = second if first == BUILTIN else first
+        return (f"built-in names are taken: give the agent in {other} a name of its own "
+                "(its name=..., and the flows that use it)")
+    return "agent names are unique: rename one of them (its name=..., and the flows that use it)"
 
 
 def default_registry(search: Iterable[Path] = ()) -> AgentRegistry:

@@ -56,8 +56,23 @@ def _check_name(name: str) -> None:
                           hint="use lower-case letters, digits, '_' and dots, e.g. docs.summary")
 
 
+def _check_not_builtin(name: str) -> None:
+    """A user agent may not take a built-in agent's name: two agents of one name make
+    every command that loads the registry fail in that folder."""
+    from pantheon_engine.agents.builtins import BUILTIN_AGENTS
+
+    builtins = sorted(agent.name for agent in BUILTIN_AGENTS)
+    if name in builtins:
+        raise ConfigError(f"{name!r} is a built-in agent; a new agent needs a name of its own",
+                          hint=f"e.g. pantheon init agent my.{name.rsplit('.', 1)[-1]}; "
+                               f"built-in agents: {', '.join(builtins)}")
+
+
 def scaffold_agent(name: str, folder: Path, *, force: bool = False) -> Path:
+    """Write ``<folder>/<name>.py``: a model agent that runs as generated. A built-in
+    agent's name is refused (even with ``force``)."""
     _check_name(name)
+    _check_not_builtin(name)
     path = Path(folder) / f"{name.replace('.', '_')}.py"
     if path.exists() and not force:
         raise ConfigError(f"{path} exists", hint="pass --force to overwrite it")

@@ -10,28 +10,45 @@ scope or agent that cannot name a file).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 
+from pantheon_engine import file_problems
 from pantheon_engine.agents.ref import AgentRef
-from pantheon_engine.cli.options import ArtifactsOption, err_console, fail, say
+from pantheon_engine.cli.options import (
+    ArtifactsOption,
+    JsonOption,
+    fail,
+    print_json,
+    say,
+    say_err,
+)
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.curve import LearningCurve
+
+M = TypeVar("M", bound=BaseModel)
 
 curve_app = typer.Typer(no_args_is_help=True,
                         help="Learning curves: pass rate against training examples.")
 
 
 @curve_app.command("show")
-def curve_show(artifacts: ArtifactsOption = Path("artifacts")) -> None:
-    """Every learning curve under the artifacts folder: points, fit, N for the target."""
+def curve_show(artifacts: ArtifactsOption = Path("artifacts"),
+               as_json: JsonOption = False) -> None:
+    """Every learning curve under the artifacts folder: points, fit, N for the target
+    (--json: a list of the curve files' contents)."""
     from pantheon_engine.evals.curve import read_curves, render_text
 
     found = read_curves(artifacts)
     for problem in found.problems:
-        err_console.print(f"skipped {problem}", highlight=False, soft_wrap=True, markup=False)
+        say_err(f"skipped {problem}")
+    if as_json:
+        print_json([curve.model_dump(mode="json") for curve in found.curves])
+        return
     if not found.curves:
         say(f"no learning curve under {artifacts} yet (pantheon specialize measures one)")
         return
@@ -39,12 +56,33 @@ def curve_show(artifacts: ArtifactsOption = Path("artifacts")) -> None:
         say(render_text(curve))
 
 
+def read_model(path: Path, model: type[M], *, what: str, hint: str) -> M:
+    """A JSON file as ``model``; a :class:`ConfigError` of one line (the file, the line,
+    what is wrong) when it is missing, not JSON or not ``what``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ConfigError(f"{path}: cannot read {what}: {why}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(file_problems.json_syntax_problem(exc, str(path))),
+                          hint=hint) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = file_problems.validation_problems(
+            exc, file=str(path), data=data, lines=file_problems.yaml_lines(text))
+        raise ConfigError(file_problems.one_line(problems, lead=f"not {what}"),
+                          hint=hint) from None
+
+
 def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json: Path, *,
               target: float | None = None, description: str | None = None
               ) -> tuple[LearningCurve, Path]:
     """Add the eval in ``eval_json`` as the point at ``examples`` of ``agent``'s ``scope``
     curve (created when missing); returns the curve and its file."""
-    from pantheon_engine.atomic import read_json
     from pantheon_engine.evals.curve import (
         CurvePoint,
         curve_path,
@@ -55,10 +93,8 @@ def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json:
 
     if examples < 0:
         raise ConfigError(f"--examples must be 0 or more, got {examples}")
-    try:
-        result = EvalResult.model_validate(read_json(eval_json))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--eval {eval_json}: not an eval.json ({exc})") from None
+    result = read_model(eval_json, EvalResult, what="an eval.json",
+                        hint="give the eval.json that `pantheon eval` wrote (it prints its path)")
     if AgentRef.name_of(result.agent) != agent:
         raise ConfigError(f"--eval {eval_json} measured {result.agent}, not {agent}")
     if result.split != "holdout":
@@ -70,7 +106,8 @@ def add_point(artifacts: Path, agent: str, scope: str, examples: int, eval_json:
         "version": result.agent, "eval_id": result.eval_id})
     path = curve_path(artifacts, agent, scope)
     if path.is_file():
-        curve = LearningCurve.model_validate(read_json(path))
+        curve = read_model(path, LearningCurve, what="a learning curve",
+                           hint="move the file away to start the curve again")
         if curve.suite != result.suite:
             raise ConfigError(f"the {scope} curve of {agent} is measured on {curve.suite}; "
                               f"this eval ran on {result.suite}",

@@ -16,7 +16,9 @@ def demo_cmd(
                                          help="where to create the demo repository")]
     = Path("pantheon-demo"),
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
-    force: Annotated[bool, typer.Option("--force", help="recreate an existing demo")] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="recreate an existing demo (its jobs still queued are replaced)")]
+    = False,
 ) -> None:
     """Create a demo repository (documents with house rules, a package with specs) and
     queue its jobs on the built-in flows: one docops job per document, one per spec."""
@@ -28,5 +30,8 @@ def demo_cmd(
         fail(exc)
     console.print(f"demo workspace: {made.workspace} (house rules: {made.rules})",
                   highlight=False, soft_wrap=True)
+    if made.replaced:
+        console.print(f"removed {made.replaced} job(s) the earlier demo had left queued",
+                      highlight=False)
     console.print(f"queued {made.docops} docops and {made.spec2code} spec2code jobs "
                   f"(queue depth {made.depth}); now run: pantheon night", highlight=False)

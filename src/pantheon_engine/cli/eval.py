@@ -62,9 +62,16 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option(
         "--limit", help="only the split's first N tasks (suite order): a quicker, smaller "
         "measurement")] = None,
+    baselines: Annotated[bool, typer.Option(
+        "--baselines/--no-baselines", help="also run the trivial strategies (final at once, "
+        "copy the rule or the stub, the train-phrasing parser) on the same tasks, through "
+        "the same check")] = True,
+    baselines_only: Annotated[bool, typer.Option(
+        "--baselines-only", help="run only the baselines: no model is loaded")] = False,
 ) -> None:
-    """Run an agent over a suite split; report pass@1 with its interval, pass@k, failures."""
-    from pantheon_engine.evals.evaluate import evaluate
+    """Run an agent over a suite split; report pass@1 with its interval, pass@k, failures,
+    and what trivial baselines get on the same tasks."""
+    from pantheon_engine.evals.evaluate import evaluate, evaluate_baselines
     from pantheon_engine.run.serving import EngineOptions
 
     try:
@@ -85,21 +92,34 @@ def eval_cmd(
             if AgentRef.parse(against).name != name:
                 raise ConfigError(f"--against {against}: compare two versions of {agent}",
                                   hint=f"e.g. --against {AgentRef(name, 1)}")
+        if baselines_only:
+            if not baselines:
+                raise ConfigError("--baselines-only and --no-baselines leave nothing to run")
+            report = asyncio.run(evaluate_baselines(
+                agent, suite=suite, split=split, concurrency=concurrency,
+                mode="night" if night else "day", artifacts=artifacts, console=err_console,
+                show_progress=not as_json, limit=limit))
+            if as_json:
+                print(report.model_dump_json(indent=2))
+            else:
+                say(report.render_text())
+                say(f"baselines: {report.dir}")
+            return
         options = EngineOptions(name=engine, model=model, base_url=base_url, replay=replay,
                                 config=config)
 
-        def measure(ref: str) -> EvalResult:
+        def measure(ref: str, with_baselines: bool) -> EvalResult:
             return asyncio.run(evaluate(
                 ref, suite=suite, split=split, samples=samples, temperature=temperature,
                 concurrency=concurrency, seed=seed, mode="night" if night else "day",
                 engine=options, artifacts=artifacts, console=err_console,
-                show_progress=not as_json, limit=limit))
+                show_progress=not as_json, limit=limit, baselines=with_baselines))
 
-        result = measure(agent)
+        result = measure(agent, baselines)
         if against is not None:
             from pantheon_engine.evals.promote import compare_versions
 
-            other = measure(against)
+            other = measure(against, False)  # the same tasks: the baselines are measured once
             record, path = compare_versions(artifacts, result, other)
     except PantheonError as exc:
         fail(exc)

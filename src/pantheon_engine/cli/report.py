@@ -25,16 +25,22 @@ def _since(text: str) -> Any:
 
 
 def report_cmd(
-    since: Annotated[str, typer.Option("--since", help="24h, 90m, 7d or a date")] = "24h",
+    since: Annotated[str | None, typer.Option(
+        "--since", help="24h, 90m, 7d or a date (default: 24h; with --night: the whole "
+        "night)")] = None,
     night_id: Annotated[str | None, typer.Option("--night", help="one night's runs")] = None,
     fmt: Annotated[str, typer.Option("--format", help="md | json | html")] = "md",
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
     out: Annotated[Path | None, typer.Option("--out", help="write the three files here")]
     = None,
 ) -> None:
-    """The morning report: merged branches, red bins, pass rates, κ, throughput."""
+    """The morning report: merged branches, red bins, pass rates, κ, throughput.
+
+    A missing --artifacts folder or an unknown --night is an error (exit 2) that says what
+    exists, never an empty report."""
     from rich.markdown import Markdown
 
+    from pantheon_engine.night.lookup import require_artifacts, require_night
     from pantheon_engine.night.report import render_markdown, write_report
     from pantheon_engine.night.report_html import render_html
     from pantheon_engine.night.summary import build_summary
@@ -42,7 +48,13 @@ def report_cmd(
     try:
         if fmt not in {"md", "json", "html"}:
             raise ConfigError(f"--format {fmt!r}: expected md, json or html")
-        summary = build_summary(artifacts, night_id=night_id, since=_since(since))
+        require_artifacts(artifacts)  # a typo must not read as an empty morning
+        if night_id is not None:
+            require_night(artifacts, night_id)
+        if since is None and night_id is None:
+            since = "24h"
+        summary = build_summary(artifacts, night_id=night_id,
+                                since=_since(since) if since is not None else None)
     except PantheonError as exc:
         fail(exc)
     if out is not None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pantheon_engine.cli.night import night_cmd
 from pantheon_engine.cli.options import (
@@ -25,7 +26,9 @@ from pantheon_engine.cli.options import (
     ReplayOption,
     console,
     err_console,
+    escape,
     fail,
+    labelled,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
@@ -46,6 +49,18 @@ def _workspace_for(option: Path | None, run_input: dict[str, Any], input_path: P
                               f"(looked at {candidate})")
         return candidate.resolve()
     return Path.cwd().resolve()
+
+
+def _check_input(flow_path: Path, run_input: dict[str, Any], workspace: Path,
+                 input_file: Path) -> None:
+    """Refuse (exit 2) an input that does not fit the flow, or names a path that does not
+    suit the user's workspace, before a worktree is made or a model is loaded; the same
+    check ``queue add`` makes."""
+    from pantheon_engine.night.specs import FlowInput
+
+    flow = FlowInput(flow_path)
+    flow.check(run_input, str(input_file))
+    flow.check_paths(run_input, workspace, str(input_file))
 
 
 def run_cmd(
@@ -84,6 +99,7 @@ def run_cmd(
         flow_path = resolve_flow(flow_file)
         run_input = load_input(input_file)
         ws = _workspace_for(workspace, run_input, input_file)
+        _check_input(flow_path, run_input, ws, input_file)
         result = asyncio.run(run_once(
             flow_path, run_input, mode="night" if night else "day", workspace=ws,
             artifacts=artifacts, engine=engine, model=model, base_url=base_url,
@@ -101,7 +117,7 @@ def run_cmd(
 
 def print_summary(result: RunResult) -> None:
     """The run's nodes as a table, then its status, branch and artifacts folder."""
-    out = console if console.is_terminal else Console(width=120)
+    out = console if console.is_terminal else Console(width=120, emoji=False)
     table = Table(title=f"{result.flow} · {result.run_id}", title_justify="left")
     for col in ("node", "agent", "status", "steps", "tools", "schema err", "tokens", "s"):
         table.add_column(col, justify="right" if col in {"steps", "tools", "schema err",
@@ -110,7 +126,8 @@ def print_summary(result: RunResult) -> None:
     for node in result.nodes:
         schema = node.failures.get("schema", 0) + node.failures.get("parse", 0)
         table.add_row(
-            node.id, node.agent, f"[{colors[node.status]}]{node.status}[/]", str(node.steps),
+            node.id, Text(node.agent), Text(node.status, style=colors[node.status]),
+            str(node.steps),
             str(node.tool_calls), str(schema),
             str(node.prompt_tokens + node.completion_tokens), f"{node.seconds:.1f}",
         )
@@ -119,9 +136,9 @@ def print_summary(result: RunResult) -> None:
     line = (f"status [bold]{result.status}[/] · {result.seconds:.1f}s · tokens {tokens} · "
             f"schema errors {result.schema_errors}")
     if result.branch:
-        line += f" · branch [cyan]{result.branch}[/]"
+        line += f" · branch [cyan]{escape(result.branch)}[/]"
     out.print(line, highlight=False, soft_wrap=True)
     if result.status != "ok":
-        out.print(f"[red]failed at {result.failed_node} ({result.error_kind}):[/] "
-                  f"{result.error}", highlight=False, soft_wrap=True)
+        out.print(labelled(f"failed at {result.failed_node} ({result.error_kind}):", "red",
+                           str(result.error)), highlight=False, soft_wrap=True)
     out.print(f"artifacts: {result.dir}", highlight=False, soft_wrap=True)

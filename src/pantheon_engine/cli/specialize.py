@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from pantheon_engine.cli.options import (
     ArtifactsOption,
@@ -19,6 +20,7 @@ from pantheon_engine.cli.options import (
     ModelOption,
     err_console,
     fail,
+    labelled,
     say,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
@@ -106,12 +108,13 @@ def specialize_cmd(
             control_steps=control_steps, alpha=alpha, promote=promote,
             concurrency=concurrency, seed=seed, engine=engine, model=model, config=config)
         runner = Specializer(options, say=lambda text: err_console.print(
-            f"[bold]{text}[/]", highlight=False, soft_wrap=True), console=err_console)
+            Text(text, style="bold"), highlight=False, soft_wrap=True), console=err_console)
         report = runner.run()
     except PantheonError as exc:
         fail(exc)
     except ValueError as exc:  # pydantic: an option out of range
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(labelled("error:", "bold red", str(exc)), highlight=False,
+                          soft_wrap=True)
         raise typer.Exit(2) from None
     for line in report.lines():
         say(line)

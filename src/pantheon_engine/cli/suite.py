@@ -20,6 +20,8 @@ suite_app = typer.Typer(no_args_is_help=True, help="Task suites: generate and ch
 GENERATORS = ("docops",)
 #: peers' benchmarks that `pantheon suite import` turns into suites
 IMPORTS = ("humaneval",)
+#: problems listed in full in one error; the rest are counted
+MAX_SHOWN = 12
 
 
 def print_suite_summary(suite: Suite, out: Console) -> None:
@@ -95,9 +97,40 @@ def suite_check(
 
     try:
         suite = load_suite(folder)
+        check_task_paths(suite)
     except PantheonError as exc:
         fail(exc)
     print_suite_summary(suite, console)
+
+
+def check_task_paths(suite: Suite) -> None:
+    """Raise :class:`SuiteError` naming, with its line, every task whose input names a path
+    that does not suit the suite's workspace (the check ``queue add`` and ``run`` make)."""
+    from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.errors import SuiteError
+    from pantheon_engine.evals.suite import TASKS_FILE
+    from pantheon_engine.night.specs import FlowInput
+    from pantheon_engine.run.input_paths import input_path_problems
+
+    registry = default_registry([suite.folder])
+    flows: dict[Path, FlowInput] = {}
+    found: list[str] = []
+    for task in suite.tasks:
+        flow_file = suite.flow_file(task)
+        if flow_file is None:
+            models = [registry.get(task.agent or "").input_model]
+        else:
+            flow = flows.setdefault(flow_file, FlowInput(flow_file, registry))
+            models = [agent.input_model for agent in flow.entry_agents]
+        found += [f"{suite.folder / TASKS_FILE}:{task.line}: input.{problem}"
+                  for problem in input_path_problems(models, task.input, suite.workspace)]
+    if len(found) == 1:
+        raise SuiteError(found[0], hint="paths are relative to the workspace")
+    if found:
+        shown = "\n".join(f"  {line}" for line in found[:MAX_SHOWN])
+        more = f"\n  … and {len(found) - MAX_SHOWN} more" if len(found) > MAX_SHOWN else ""
+        raise SuiteError(f"suite {suite.folder} has {len(found)} problems:\n{shown}{more}",
+                         hint="paths are relative to the workspace")
 
 
 @suite_app.command("import")

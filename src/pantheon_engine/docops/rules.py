@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from pantheon_engine import file_problems
 from pantheon_engine.errors import SpecError
 
 #: a front matter key as rules name it (the model may still type any bounded key)
@@ -98,21 +99,36 @@ Rule = Annotated[
     Field(discriminator="kind"),
 ]
 RULE_KINDS = ("lowercase_keys", "absent", "equals", "renamed", "date", "list", "title_heading")
-_RULES = TypeAdapter(list[Rule])
+_KINDS_HINT = f"each rule is an object with a kind, one of: {', '.join(RULE_KINDS)}"
 
 
-def parse_rules(data: Any, *, source: str = "rules") -> list[Rule]:
-    """Validate a list of rule objects; a bad one is a :class:`SpecError` naming it."""
-    if isinstance(data, dict) and "rules" in data:
-        data = data["rules"]
+class _RulesFile(BaseModel):
+    """A rules file written as a mapping: ``rules:`` and nothing else."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[Rule]
+
+
+def parse_rules(data: Any, *, source: str = "rules",
+                lines: file_problems.Lines | None = None) -> list[Rule]:
+    """Validate a list of rule objects (or a mapping with a ``rules`` list); every bad rule
+    and unknown key is named in one :class:`SpecError`, each with its line when ``lines``
+    (the file's, :func:`~pantheon_engine.file_problems.yaml_lines`) are given."""
+    if data is None:
+        raise SpecError(f"{source}: the rules file is empty", hint=_KINDS_HINT)
+    if not isinstance(data, list | dict):
+        raise SpecError(f"{source}: expected a list of rules, or a mapping with `rules:`, "
+                        f"not {type(data).__name__}", hint=_KINDS_HINT)
+    if isinstance(data, list):  # a bare list: read as the `rules:` of a mapping
+        data = {"rules": data}
+        lines = {("rules", *loc): line for loc, line in (lines or {}).items()}
     try:
-        rules = _RULES.validate_python(data)
+        rules = _RulesFile.model_validate(data).rules
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        raise SpecError(f"{source}: rule {where}: {first.get('msg')}",
-                        hint=f"each rule is an object with a kind, one of: {', '.join(RULE_KINDS)}"
-                        ) from None
+        problems = file_problems.validation_problems(
+            exc, file=source, data=data, lines=lines or {},
+            schema=file_problems.schema_of(_RulesFile))
+        raise SpecError(file_problems.problems_text(problems), hint=_KINDS_HINT) from None
     if not rules:
         raise SpecError(f"{source}: no rules", hint="list at least one rule")
     return rules
@@ -121,12 +137,16 @@ def parse_rules(data: Any, *, source: str = "rules") -> list[Rule]:
 def load_rules_file(path: Path) -> list[Rule]:
     """Rules from a YAML or JSON file: a list, or a mapping with a ``rules`` list."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read the rules file: {exc.strerror or exc}") from exc
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise SpecError(f"{path}: cannot read the rules file: {why}") from exc
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_rules(data, source=str(path))
+        raise SpecError(str(file_problems.yaml_syntax_problem(exc, str(path))),
+                        hint="check the indentation and quoting on that line") from None
+    return parse_rules(data, source=str(path), lines=file_problems.yaml_lines(text))
 
 
 def rules_text(rules: list[Rule]) -> str:

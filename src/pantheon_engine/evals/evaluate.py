@@ -17,13 +17,15 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from pantheon_engine.agents.ref import AgentRef
-from pantheon_engine.agents.registry import default_registry
+from pantheon_engine.agents.registry import AgentRegistry, default_registry
+from pantheon_engine.artifacts import new_run_id
 from pantheon_engine.errors import ConfigError
-from pantheon_engine.evals.results import EvalResult, SampleResult
+from pantheon_engine.evals.baselines import BaselineReport, run_baselines
+from pantheon_engine.evals.results import BaselineScore, EvalResult, SampleResult
 from pantheon_engine.evals.runner import agent_spec, plan, run_eval
 from pantheon_engine.evals.suite import Suite, SuiteTask, load_suite
 from pantheon_engine.loop.traces import TraceStore
-from pantheon_engine.policy import Mode
+from pantheon_engine.policy import Mode, Policy
 from pantheon_engine.run.flows import Flow
 from pantheon_engine.run.serving import (
     EngineOptions,
@@ -40,7 +42,8 @@ Chosen = list[tuple[SuiteTask, Flow, dict[str, Any]]]
 async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
                    temperature: float | None, concurrency: int, seed: int, mode: Mode,
                    engine: EngineOptions, artifacts: Path, console: Console,
-                   show_progress: bool, limit: int | None = None) -> EvalResult:
+                   show_progress: bool, limit: int | None = None,
+                   baselines: bool = False) -> EvalResult:
     """Evaluate ``agent`` (``name`` or ``name@N``) as ``pantheon eval`` does.
 
     ``engine``: the engine options (its ``concurrency`` is this eval's). With
@@ -48,7 +51,8 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
     ``console``.
     ``limit``: only the split's first ``limit`` tasks (in suite order), for a quicker,
     smaller measurement. Bad input (an unknown agent or version, a split with no task for
-    it) fails before a model loads.
+    it) fails before a model loads. ``baselines``: also run the baselines on the same tasks
+    (``result.baselines``; their runs under ``<eval dir>/baselines/``).
     """
 
     def scope() -> ServingScope[tuple[Suite, AgentRef, Chosen]]:
@@ -116,8 +120,57 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
                     limit=limit)
             finally:
                 traces.close()
-            record_eval(VersionStore(artifacts), result)
-            return result
         finally:
             if progress is not None:
                 progress.stop()
+        if baselines:
+            result.baselines = await _baselines(
+                loaded, spec.ref, split=split, registry=served.registry, result=result,
+                policy=served.policy, concurrency=concurrency, seed=seed, limit=limit,
+                console=console if show_progress else None)
+            result.write(Path(result.dir or ".") / "eval.json")
+        record_eval(VersionStore(artifacts), result)
+        return result
+
+
+async def _baselines(suite: Suite, agent: str, *, split: str, registry: AgentRegistry,
+                     result: EvalResult, policy: Policy, concurrency: int, seed: int,
+                     limit: int | None, console: Console | None) -> dict[str, BaselineScore]:
+    def done(name: str, score: BaselineScore) -> None:
+        if console is not None:
+            console.print(f"baseline {name}: {score.line}", highlight=False, soft_wrap=True)
+
+    return await run_baselines(
+        suite, agent=agent, split=split, registry=registry,
+        artifacts=Path(result.dir or ".") / "baselines", policy=policy,
+        concurrency=concurrency, seed=seed, limit=limit, against=result, on_done=done)
+
+
+async def evaluate_baselines(agent: str, *, suite: Path, split: str, concurrency: int,
+                             mode: Mode, artifacts: Path, console: Console,
+                             show_progress: bool, limit: int | None = None) -> BaselineReport:
+    """``pantheon eval --baselines-only``: the baselines alone, no model loaded.
+
+    Runs go under ``<artifacts>/baselines/<id>/evals/<baseline name>/``.
+    """
+    registry = default_registry([suite.resolve()])
+    loaded = load_suite(suite, registry)
+    spec = agent_spec(registry, str(AgentRef.parse(agent)))
+    chosen = plan(loaded, spec, split, registry)[:limit]
+    if not chosen:
+        raise ConfigError(f"the {split} split of {suite} has no task for {spec.name}",
+                          hint="check --split and each task's `agent` or `flow` in "
+                          "tasks.jsonl")
+    root = Path(artifacts) / "baselines" / new_run_id(f"baselines-{spec.name}")
+    policy = Policy(mode=mode)
+
+    def done(name: str, score: BaselineScore) -> None:
+        if show_progress:
+            console.print(f"baseline {name}: {score.line}", highlight=False, soft_wrap=True)
+
+    with policy.enforce():
+        scores = await run_baselines(loaded, agent=spec.ref, split=split, registry=registry,
+                                     artifacts=root, policy=policy, concurrency=concurrency,
+                                     limit=limit, on_done=done)
+    return BaselineReport(agent=spec.ref, suite=str(loaded.folder), split=split,
+                          tasks_n=len(chosen), dir=str(root), baselines=scores)

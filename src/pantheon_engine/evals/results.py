@@ -46,6 +46,60 @@ class TaskResult(BaseModel):
     results: list[SampleResult]
 
 
+class BaselineScore(BaseModel):
+    """A trivial strategy on the same tasks as the eval, graded by the same check.
+
+    ``won``/``lost``/``p_value``: the eval's tasks that it passed and this baseline failed,
+    the other way round, and the exact McNemar test on them (see :func:`compare`).
+    """
+
+    description: str = ""
+    passed: int
+    total: int
+    rate: float
+    interval: tuple[float, float] = (0.0, 0.0)
+    #: an upper bound (a scripted solver), never the bar a model is read against
+    upper_bound: bool = False
+    #: the folder of the baseline's own eval.json and run bundles
+    dir: str | None = None
+    won: int | None = None
+    lost: int | None = None
+    p_value: float | None = None
+
+    @property
+    def line(self) -> str:
+        """``0.172 [0.098, 0.283] 11/64``, as the summary writes pass@1."""
+        lo, hi = self.interval
+        return f"{self.rate:.3f} [{lo:.3f}, {hi:.3f}] {self.passed}/{self.total}"
+
+
+def best_baseline(baselines: dict[str, BaselineScore]) -> tuple[str, BaselineScore] | None:
+    """The baseline with the highest rate (upper bounds left out): the bar to read against."""
+    bars = [(name, score) for name, score in baselines.items() if not score.upper_bound]
+    return max(bars, key=lambda item: item[1].rate) if bars else None
+
+
+def render_baselines(baselines: dict[str, BaselineScore], rate: float | None = None) -> list[str]:
+    """The baselines' lines of a summary; with the model's ``rate``, read against the best."""
+    if not baselines:
+        return []
+    total = next(iter(baselines.values())).total
+    lines = [f"baselines on the same {total} tasks, same check:"]
+    best = best_baseline(baselines)
+    for name, score in baselines.items():
+        mark = " (upper bound, not a bar)" if score.upper_bound else \
+            (" ← best" if best is not None and best[0] == name else "")
+        paired = ""
+        if score.won is not None and score.lost is not None and score.p_value is not None:
+            paired = (f" · model won {score.won}, lost {score.lost}, "
+                      f"McNemar p = {score.p_value:.3g}")
+        lines.append(f"  {name:<22} {score.line}{mark}{paired}"
+                     + (f"  ({score.description})" if score.description else ""))
+    if best is not None and rate is not None:
+        lines.append(f"pass@1 − best baseline ({best[0]}) = {rate - best[1].rate:+.3f}")
+    return lines
+
+
 class EvalResult(BaseModel):
     """An agent measured on one split of a suite (the content of ``eval.json``)."""
 
@@ -78,6 +132,8 @@ class EvalResult(BaseModel):
     dir: str | None = None
     #: the suite is a measurement only (HumanEval): its runs are never mined
     measurement_only: bool = False
+    #: trivial strategies on the same tasks, graded by the same check (name -> score)
+    baselines: dict[str, BaselineScore] = Field(default_factory=dict)
     tasks: list[TaskResult]
 
     @classmethod
@@ -148,6 +204,7 @@ class EvalResult(BaseModel):
         ]
         if self.pass_at_k is not None:
             lines.append(f"pass@{self.samples} = {self.pass_at_k:.3f}")
+        lines += render_baselines(self.baselines, self.pass_at_1)
         if self.failures_by_kind:
             lines.append("failed by kind: " + ", ".join(
                 f"{k} {v}" for k, v in self.failures_by_kind.items()))

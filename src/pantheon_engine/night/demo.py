@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from pantheon_engine.docops.rules import load_rules_file, rules_json
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.flows_builtin import BUILTIN_DIR
+from pantheon_engine.night.demo_code import PACKAGE, SPECS
 from pantheon_engine.night.fanout import fan_out
-from pantheon_engine.night.jobqueue import JobQueue
+from pantheon_engine.night.jobqueue import Job, JobQueue
 from pantheon_engine.night.specs import FlowInput
 
 __all__ = ["DOCS", "DOCS_GLOB", "PACKAGE", "RULES_YAML", "SPECS", "Demo", "create_demo"]
@@ -73,40 +74,6 @@ DOCS: list[tuple[str, str, str]] = [
      "title: Changelog policy\nstatus: published\ndate: 2023-11-20\n"),
 ]
 
-PACKAGE = {
-    "textkit/__init__.py": '"""Small text helpers."""\n',
-    "textkit/words.py": (
-        '"""Word helpers."""\n\n\ndef count_words(text: str) -> int:\n'
-        '    """Number of whitespace-separated words in ``text``."""\n'
-        "    return len(text.split())\n"
-    ),
-    "tests/test_words.py": (
-        "from textkit.words import count_words\n\n\n"
-        "def test_count_words() -> None:\n"
-        '    assert count_words("a b  c") == 3\n'
-    ),
-    "conftest.py": "",
-}
-
-SPECS = [
-    {
-        "title": "Add shout() to textkit.words",
-        "scope": "Add shout(text: str) -> str returning the text upper-cased with one "
-                 "exclamation mark appended. Keep count_words unchanged.",
-        "acceptance": ['shout("hello") returns "HELLO!"', "count_words keeps working"],
-        "files": ["textkit/words.py"],
-        "tests": "tests",
-    },
-    {
-        "title": "Add count_vowels() to textkit.words",
-        "scope": "Add count_vowels(text: str) -> int counting a, e, i, o, u in any case.",
-        "acceptance": ['count_vowels("Pantheon") returns 3'],
-        "files": ["textkit/words.py"],
-        "tests": "tests",
-    },
-]
-
-
 class Demo(BaseModel):
     """What ``create_demo`` made: the workspace, its rules file and the jobs queued."""
 
@@ -116,6 +83,8 @@ class Demo(BaseModel):
     depth: int
     docops: int
     spec2code: int
+    #: queued jobs of an earlier demo in the same folder, removed (``--force``)
+    replaced: int = 0
 
 
 def doc_name(index: int, title: str) -> str:
@@ -151,7 +120,11 @@ def _commit(folder: Path) -> None:
 
 
 def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = False) -> Demo:
-    """Write the demo repository and queue its jobs (all checked, then one transaction)."""
+    """Write the demo repository and queue its jobs (all checked, then one transaction).
+
+    With ``force`` an existing demo folder is rebuilt, and the jobs still queued for it
+    are replaced by the new ones: afterwards exactly the demo's jobs are queued for it.
+    """
     folder = Path(folder).resolve()
     if folder.exists():
         if not force:
@@ -165,7 +138,13 @@ def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = Fals
     jobs = fan_out(docops, DOCS_GLOB, shared=rules, workspace=folder)
     jobs += [spec2code.job({"workspace": str(folder), **spec}) for spec in SPECS]
     with JobQueue.for_artifacts(artifacts) as queue:
-        added = queue.add_many(jobs)
+        # the jobs an earlier demo in this folder queued would run against the new one
+        replaced, added = queue.replace_queued(lambda job: _works_on(job, folder), jobs)
         depth = queue.depth()
     return Demo(workspace=str(folder), rules=str(folder / "rules.yaml"), queued=len(added),
-                depth=depth, docops=len(DOCS), spec2code=len(SPECS))
+                depth=depth, docops=len(DOCS), spec2code=len(SPECS), replaced=replaced)
+
+
+def _works_on(job: Job, folder: Path) -> bool:
+    data = job.input
+    return isinstance(data, dict) and data.get("workspace") == str(folder)

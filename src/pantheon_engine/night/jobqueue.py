@@ -204,6 +204,14 @@ class JobQueue:
         """Open the default queue of an artifacts folder (``<artifacts>/queue.sqlite``)."""
         return cls(default_queue_path(artifacts_root), **kwargs)
 
+    @classmethod
+    def open_existing(cls, artifacts_root: Path | str, **kwargs: Any) -> JobQueue | None:
+        """The default queue of an artifacts folder for reading: ``None`` while it has no
+        queue file. Unlike :meth:`for_artifacts` it creates nothing (a reading command
+        must not leave a queue file behind); the caller checks that the folder exists."""
+        path = default_queue_path(artifacts_root)
+        return cls(path, **kwargs) if path.is_file() else None
+
     # --- plumbing ----------------------------------------------------------------------
 
     def close(self) -> None:
@@ -305,13 +313,27 @@ class JobQueue:
 
     def add_many(self, jobs: Iterable[NewJob | dict[str, Any]]) -> builtins.list[Job]:
         """Queue many jobs in one transaction (all or none)."""
-        specs = [
-            j if isinstance(j, NewJob) else _new_job(**{**j, "flow": str(j.get("flow", ""))})
-            for j in jobs
-        ]
+        specs = _new_jobs(jobs)
         with self._tx() as conn:
             now = self.clock()
             return [self._insert(conn, spec, now) for spec in specs]
+
+    def replace_queued(self, old: Callable[[Job], bool],
+                       jobs: Iterable[NewJob | dict[str, Any]]) -> tuple[int, builtins.list[Job]]:
+        """Remove the ``queued`` jobs that ``old`` picks and add ``jobs``, in one
+        transaction; returns (how many were removed, the jobs added).
+
+        For work that is queued again from scratch (``pantheon demo --force``): its earlier
+        jobs never ran and would only run twice. Jobs in any other state are history and
+        stay.
+        """
+        specs = _new_jobs(jobs)
+        with self._tx() as conn:
+            rows = conn.execute("SELECT * FROM jobs WHERE state = 'queued'").fetchall()
+            stale = [job.id for job in (Job.model_validate(dict(r)) for r in rows) if old(job)]
+            conn.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in stale])
+            now = self.clock()
+            return len(stale), [self._insert(conn, spec, now) for spec in specs]
 
     # --- workers -----------------------------------------------------------------------
 
@@ -540,6 +562,13 @@ class JobQueue:
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return [Job.model_validate(dict(r)) for r in rows]
+
+
+def _new_jobs(jobs: Iterable[NewJob | dict[str, Any]]) -> list[NewJob]:
+    return [
+        j if isinstance(j, NewJob) else _new_job(**{**j, "flow": str(j.get("flow", ""))})
+        for j in jobs
+    ]
 
 
 def _new_job(**fields: Any) -> NewJob:

@@ -23,6 +23,7 @@ from pantheon_engine.errors import SpecError
 from pantheon_engine.flows_builtin import BUILTIN_DIR, agent_roots, resolve_flow
 from pantheon_engine.night.jobqueue import Job, JobQueue, NewJob
 from pantheon_engine.run.flows import Flow, load_flow_checked
+from pantheon_engine.run.input_paths import check_input_paths
 
 __all__ = [
     "FieldProblem",
@@ -110,22 +111,56 @@ class FlowInput:
                 hint=f"see the input model with: pantheon agents show {self.entry_agents[0].name}",
             )
 
+    def check_paths(self, data: dict[str, Any], workspace: Path | str,
+                    source: str = "input") -> None:
+        """Raise :class:`SpecError` naming every path of ``data`` that does not suit
+        ``workspace`` (outside it, missing, the wrong kind of file) and the workspace."""
+        check_input_paths([a.input_model for a in self.entry_agents], data, workspace,
+                          source=source)
+
     def job(self, data: dict[str, Any], *, source: Path | None = None,
-            priority: int = 0) -> NewJob:
-        """A checked job; a relative ``workspace`` is taken relative to the spec's folder."""
-        self.check(data, str(source) if source is not None else "input")
-        ws = data.get("workspace")
-        if source is not None and isinstance(ws, str) and ws and not Path(ws).is_absolute():
-            data = {**data, "workspace": str((source.parent / ws).resolve())}
-        return NewJob(flow=str(self.flow_file), input=data, priority=priority,
-                      flow_name=self.name, group_key=self.entry)
+            priority: int = 0, workspace: Path | None = None) -> NewJob:
+        """A checked job: its fields, then every path it names, in its workspace.
+
+        The workspace is the input's ``workspace`` (a relative one is taken from the spec's
+        folder, else from the current folder), else ``workspace``; the job records it as an
+        absolute path, because the night may run from another folder.
+        """
+        label = str(source) if source is not None else "input"
+        self.check(data, label)
+        root = _job_workspace(data, source, workspace, label)
+        self.check_paths(data, root, label)
+        return NewJob(flow=str(self.flow_file), input={**data, "workspace": str(root)},
+                      priority=priority, flow_name=self.name, group_key=self.entry)
+
+
+def _job_workspace(data: dict[str, Any], source: Path | None, default: Path | None,
+                   label: str) -> Path:
+    """The absolute workspace of a job's input (see :meth:`FlowInput.job`)."""
+    named = data.get("workspace")
+    if isinstance(named, str) and named:
+        base = source.parent if source is not None else Path.cwd()
+        candidate = (base / named).resolve()
+        if not candidate.is_dir():
+            raise SpecError(f"{label}: workspace {named!r} is not a folder (looked at "
+                            f"{candidate})", hint="a relative workspace is taken from the "
+                            "folder of the input file")
+        return candidate
+    if default is None:
+        raise SpecError(f"{label}: the input names no workspace",
+                        hint='add "workspace": the folder the job works on (relative to '
+                             "the input file)")
+    return default.resolve()
 
 
 def enqueue(artifacts: Path | str, flow: FlowInput,
             inputs: Iterable[tuple[Path | None, dict[str, Any]]], *,
-            priority: int = 0) -> list[Job]:
-    """Check every input first, then queue them all in one transaction (all or nothing)."""
-    jobs = [flow.job(data, source=source, priority=priority) for source, data in inputs]
+            priority: int = 0, workspace: Path | None = None) -> list[Job]:
+    """Check every input first (its fields and every path it names, in its workspace;
+    ``workspace`` serves inputs that name none), then queue them all in one transaction
+    (all or nothing)."""
+    jobs = [flow.job(data, source=source, priority=priority, workspace=workspace)
+            for source, data in inputs]
     if not jobs:
         raise SpecError("nothing to queue: no inputs given")
     with JobQueue.for_artifacts(artifacts) as queue:

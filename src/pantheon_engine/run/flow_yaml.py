@@ -14,6 +14,7 @@ from pydantic import (
     ValidationError,
 )
 
+from pantheon_engine.file_problems import closest
 from pantheon_engine.run.flow_model import (
     ID_HINT,
     MAX_FLOW_BYTES,
@@ -74,6 +75,15 @@ class Lines:
     def line(self, path: Sequence[str | int]) -> int | None:
         node = self.find(path)
         return None if node is None else node.start_mark.line + 1
+
+    def key_line(self, path: Sequence[str | int]) -> int | None:
+        """The line of the key ``path[-1]`` itself (a block value starts a line below)."""
+        parent = self.find(path[:-1]) if path else None
+        if isinstance(parent, yaml.MappingNode):
+            for k, _ in parent.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == path[-1]:
+                    return k.start_mark.line + 1
+        return self.line(path)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -167,6 +177,8 @@ def schema_problems(
     exc: ValidationError, raw: Mapping[str, Any], lines: Lines
 ) -> list[FlowProblem]:
     problems: list[FlowProblem] = []
+    missing: list[tuple[str | None, str, FlowProblem]] = []
+    suggested: set[tuple[str | None, str]] = set()  # (node, field) an unknown field suggests
     raw_nodes = raw.get("nodes")
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
@@ -196,6 +208,9 @@ def schema_problems(
             message = f"unknown field '{field}'"
             allowed = [f for f in model.model_fields if f != "source"]
             guess = did_you_mean(top, allowed)
+            line = lines.key_line(loc)
+            if (near := closest(top, allowed)) is not None:
+                suggested.add((node, near))
             hint = (guess + " " if guess else "") + "allowed fields: " + ", ".join(allowed)
         elif kind == "string_pattern_mismatch" and top in {"id", "name"}:
             message = f"invalid {top} {_short(value)}"
@@ -227,8 +242,13 @@ def schema_problems(
                 hint = _FIELD_HINTS["nodes"]
             elif top in {"name", "description", "input", "output", "id", "agent"}:
                 hint = f"`{top}` is a single string"
-        problems.append(FlowProblem(message, node=node, hint=hint, line=line))
-    return problems
+        problem = FlowProblem(message, node=node, hint=hint, line=line)
+        problems.append(problem)
+        if kind == "missing":
+            missing.append((node, top, problem))
+    # `nodse:` says "unknown field 'nodse' (did you mean 'nodes'?)": not also "missing nodes"
+    folded = {id(p) for node, field, p in missing if (node, field) in suggested}
+    return [p for p in problems if id(p) not in folded]
 
 
 # --- loading -----------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from rich.markup import escape
+
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.flows_builtin import agent_roots
 from pantheon_engine.policy import Policy
@@ -39,9 +41,10 @@ async def run_once(
         flow, engine_obj = served.prepared, served.engine
         progress.print(f"[dim]{flow.name}: {len(flow.nodes)} nodes · {mode} · engine "
                        f"{engine_obj.name if engine_obj else 'none'} "
-                       f"{engine_obj.model if engine_obj else ''}[/]", highlight=False)
+                       f"{escape(engine_obj.model) if engine_obj else ''}[/]",
+                       highlight=False)
         for note in served.plan.notes:
-            progress.print(f"[yellow]note:[/] {note}", highlight=False)
+            progress.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
 
     def on_event(event: str, data: dict[str, Any]) -> None:
         if event == "node_finished":

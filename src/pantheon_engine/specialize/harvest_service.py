@@ -78,7 +78,7 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
 
     def notes(plan: Serving) -> None:
         for note in plan.notes:
-            console.print(f"note: {note}", highlight=False, soft_wrap=True)
+            console.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
 
     def announce(served: Served[Found]) -> None:
         if not show_progress or mode == "import" or queue:
