@@ -92,8 +92,9 @@ async def test_garbage_forever_fails_within_budget(tmp_path: Path) -> None:
 
 
 async def test_max_steps(tmp_path: Path) -> None:
-    call = '{"type":"tool","name":"list_dir","args":{"path":"."}}'
-    loop = make_loop(tmp_path, [call] * 10, limits=Limits(max_steps=3, max_failures=3))
+    listing = '{"type":"tool","name":"list_dir","args":{"path":"."}}'
+    read = '{"type":"tool","name":"read_file","args":{"path":"notes.txt"}}'
+    loop = make_loop(tmp_path, [listing, read] * 5, limits=Limits(max_steps=3, max_failures=3))
     result = await loop.run()
     assert result.status == "fail" and result.error_kind == "max_steps"
     assert result.tool_calls == 3
@@ -209,3 +210,21 @@ async def test_write_file_takes_its_content_as_a_fenced_block(tmp_path: Path) ->
     assert (tmp_path / "calc.py").read_text() == code
     assert "then the content in a ``` fenced block" in describe_tools(tools)
     assert '"content"' not in describe_tools(tools)
+
+
+async def test_a_call_that_repeats_the_previous_one_exactly_is_refused(tmp_path: Path) -> None:
+    """It would change nothing; the model hears so and the repeat counts as a failure."""
+    read = '{"type":"tool","name":"read_file","args":{"path":"notes.txt"}}'
+    loop = make_loop(tmp_path, [read, read, GOOD_FINAL])
+    result = await loop.run()
+    assert result.status == "ok" and result.tool_calls == 1
+    assert result.failures == {"tool_error": 1}
+    assert any("repeats your previous call exactly" in m.content for m in loop.messages())
+
+
+async def test_the_same_call_after_another_step_runs_again(tmp_path: Path) -> None:
+    read = '{"type":"tool","name":"read_file","args":{"path":"notes.txt"}}'
+    listing = '{"type":"tool","name":"list_dir","args":{"path":"."}}'
+    loop = make_loop(tmp_path, [read, listing, read, GOOD_FINAL])
+    result = await loop.run()
+    assert result.status == "ok" and result.tool_calls == 3 and not result.failures

@@ -132,6 +132,7 @@ class ToolLoop:
         self._constraint: OutputConstraint | None = None
         self._step_cache: dict[str, OutputConstraint] = {}
         self._blocks = block_args(self.tools, self.schema_overrides, self.bound_args)
+        self._last_call: str | None = None  # the last call that ran, as compact JSON
         if self.engine.supports_constraints:
             self._constraint = OutputConstraint(regex=self.grammar())
 
@@ -305,6 +306,13 @@ class ToolLoop:
                 f"({', '.join(f'{k}={bound[k]!r}' for k in clash)}); leave them out",
                 self._expected())
         call = ToolCall(name=call.name, args={**call.args, **bound})
+        text_of_call = compact_json(call.model_dump(mode="json"))
+        if text_of_call == self._last_call:
+            # At T = 0 a model that repeats a call tends to repeat it until the budget ends;
+            # saying so (a fact about the call, not a hint at the answer) breaks the cycle.
+            return _Outcome.failure(
+                "tool_error", f"{call.name}: this call repeats your previous call exactly "
+                "and would change nothing; take another step", "")
         try:
             result = await tool.invoke(self.tool_ctx, call.args, self.limits.tool_timeout_s)
         except ToolArgsError as exc:
@@ -321,6 +329,7 @@ class ToolLoop:
             outcome.tool_record = record
             return outcome
         crash_point("after_tool")
+        self._last_call = text_of_call
         payload = result.model_dump(mode="json")
         record = ToolCallRecord(step=step, name=call.name, args=call.args, ok=True,
                                 result=payload, ms=ms)
