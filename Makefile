@@ -11,10 +11,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	touch $@
 
+# The night's model, chosen by measurement (README, "Which model does the night's work").
+NIGHT_MODEL ?= qwen2.5-coder-0.5b
+
 night: $(VENV)/.installed
-	$(BIN)/pantheon models pull
+	$(BIN)/pantheon models pull $(NIGHT_MODEL)
 	$(BIN)/pantheon demo --force
-	$(BIN)/pantheon night
+	$(BIN)/pantheon night --model $(NIGHT_MODEL)
 
 test: $(VENV)/.installed
 	$(BIN)/pantheon models pull

@@ -189,7 +189,7 @@ _MEETS_SPEC = {
 def test_each_demo_spec_has_tests_that_fail_until_the_function_is_written(
         tmp_path: Path, spec: dict) -> None:
     """Tests come first: the spec's own test file fails on the demo as created, passes once
-    the spec is met, and fails again for a change that ignores the spec."""
+    the spec is met, and fails for a change that ignores the spec or drops count_words."""
     repo = Path(create_demo(tmp_path / "demo", tmp_path / "art").workspace)
 
     def tests_pass() -> bool:
@@ -203,4 +203,7 @@ def test_each_demo_spec_has_tests_that_fail_until_the_function_is_written(
     assert tests_pass()
     name = _MEETS_SPEC[spec["tests"]].split("(")[0].removeprefix("def ")
     words.write_text(original + f"\n\ndef {name}(*args):\n    return None\n")
+    assert not tests_pass()
+    # the new function alone, count_words dropped: the spec says keep it, and so do its tests
+    words.write_text(_MEETS_SPEC[spec["tests"]])
     assert not tests_pass()

@@ -463,9 +463,9 @@ def test_reviewers_from_the_nights_file(artifacts: Path) -> None:
     peer = rows["review.peer@1.0.0"]
     assert (peer.canaries, peer.correct, peer.accuracy) == (10, 8, 0.8)
     assert (peer.bad_seen, peer.false_passes, peer.false_pass_rate, peer.window) == (5, 1, 0.2, 50)
-    assert peer.kappa_pairs == 4 and peer.kappa == pytest.approx(-1 / 3)  # from the runs
+    assert peer.pairs == 4  # review pairs it gave in the runs (κ is the summary's, one figure)
     strict = rows["review.strict@2"]
-    assert strict.canaries == 0 and strict.accuracy is None and strict.kappa_pairs == 0
+    assert strict.canaries == 0 and strict.accuracy is None and strict.pairs == 0
     assert rv.kappa is not None and rv.kappa.value is None and rv.kappa.undefined
     assert rv.kappa.pairs == 12
     assert rv.gate is not None and (
@@ -475,10 +475,12 @@ def test_reviewers_from_the_nights_file(artifacts: Path) -> None:
     ) == (0.2, 0.6, 10)
 
     text = render_markdown(build_summary(artifacts, night_id="n1"))
-    assert "κ undefined over 12 pairs" in text
+    # the gate's own window (canaries included) is not a second κ beside the runs' one
+    assert "κ undefined over 12" not in text
+    assert "Agreement between the two reviewers: κ -0.33 over 4 review pairs." in text
     assert "false-pass rate ≤ 20 %, κ ≥ 0.6, at least 10 canaries" in text
-    assert "| review.peer@1.0.0 | 10 | 8 | 80 % | 5 | 1 | 20 % | 50 | -0.333 | 4 |" in text
-    assert "| review.strict@2 | 0 | 0 | n/a | 0 | 0 | n/a | 50 | - | 0 |" in text
+    assert "| review.peer@1.0.0 | 10 | 8 | 80 % | 5 | 1 | 20 % | 50 | 4 |" in text
+    assert "| review.strict@2 | 0 | 0 | n/a | 0 | 0 | n/a | 50 | 0 |" in text
 
     # no night named: the newest night that has a reviewers.json
     assert build_summary(artifacts).reviewers.source == "nights/n1/reviewers.json"
@@ -488,7 +490,7 @@ def test_reviewers_missing_or_partial(artifacts: Path) -> None:
     rv = build_summary(artifacts, night_id="n0").reviewers  # n0 has no file
     assert rv.source is None and rv.kappa is None and rv.gate is None
     # the reviewers of n0's runs still show, with their κ and no canary record
-    assert [(r.agent, r.canaries, r.kappa_pairs) for r in rv.rows] == [
+    assert [(r.agent, r.canaries, r.pairs) for r in rv.rows] == [
         ("review.peer@1.0.0", None, 1)
     ]
     text = render_markdown(build_summary(artifacts, night_id="n0"))
@@ -518,7 +520,7 @@ def test_reviewers_missing_or_partial(artifacts: Path) -> None:
     assert rv.kappa is not None and rv.kappa.value is None and rv.kappa.undefined
     assert rv.gate is None
     text = render_markdown(build_summary(artifacts, night_id="n1"))
-    assert "κ undefined over 7 pairs" in text
+    assert "κ undefined over 7" not in text and "κ -0.33 over 4 review pairs" in text
 
     path.write_text('{"reviewers": {"review.peer@1.0.0": {"canar')  # torn
     rv = build_summary(artifacts, night_id="n1").reviewers
@@ -532,12 +534,13 @@ def test_kappa_none_reads_undefined_never_one(artifacts: Path) -> None:
     summary.kappa.overall = None
     summary.kappa.by_flow[0].kappa = None
     text = render_markdown(summary)
-    assert "| 10 | 3 | 6 | 1 | 3 | undefined |" in text
-    assert "κ = undefined over 4 verdict pairs" in text
+    assert "| 10 | 3 | 6 | 1 | 3 | undefined | 4 |" in text
+    assert "κ undefined over 4 review pairs (raw agreement" in text
     assert "| docops | 3 | undefined |" in text
-    assert "1.000" not in text
+    assert "1.00" not in text
     page = render_html(summary)
-    assert "κ = undefined over 4 verdict pairs" in page and "κ undefined over 12 pairs" in page
+    assert "κ undefined over 4 review pairs (raw agreement" in page
+    assert "κ undefined over 12" not in page
     assert kappa_text(None) == "undefined" and kappa_text(0.5) == "0.50"
 
 
@@ -685,7 +688,7 @@ def test_write_report_files(artifacts: Path, tmp_path: Path, where: str) -> None
     assert "pantheon/r1" in md and "tests_failed" in md
     assert "## Refused by the merge gate" in md
     assert "| kappa_gate | 1 | reviewers agree too little: κ below the gate |" in md
-    assert "| r5 | docops | review_rejected | not merged: review rejected the change" in md
+    assert "| r5 | - | review_rejected | not merged: review rejected the change" in md
 
     page = paths[2].read_text()
     assert "http://" not in page and "https://" not in page
@@ -693,7 +696,7 @@ def test_write_report_files(artifacts: Path, tmp_path: Path, where: str) -> None
     assert page.count("<svg") == 2 and page.count("<polyline") == 2
     hrefs = re.findall(r'href="([^"]+)"', page)
     assert len(hrefs) == 6
-    assert "reviewB: the date is wrong" in page and "κ undefined over 12 pairs" in page
+    assert "reviewB: the date is wrong" in page and "κ undefined over 12" not in page
     for href in hrefs:
         assert (out / href).resolve().is_file(), href
 
@@ -808,7 +811,7 @@ def test_learning_curves_in_the_report(artifacts: Path, tmp_path: Path) -> None:
     assert Summary.model_validate_json(paths[0].read_text()) == s
 
     md = paths[1].read_text()
-    section = md[md.index("## Learning curves") : md.index("## Merged")]
+    section = md[md.index("## Learning curves") : md.index("## Reviewers")]
     assert "### doc.frontmatter · scope rule · suites/docops-7 holdout" in section
     assert "| 50 | 61/200 | 30 % | [25 %, 37 %] | doc.frontmatter@2 | - |" in section
     assert "Fit: p(N) = 0 % + (" in section

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
+from textual.actions import SkipAction
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -18,6 +19,7 @@ from textual.screen import Screen
 from pantheon_tui.context import DEFAULT_THEME, RoomContext
 from pantheon_tui.keymap import BindingInfo, binding_ids, check_keymap, describe
 from pantheon_tui.screens.base import RoomScreen
+from pantheon_tui.screens.curves import EMPTY as NO_CURVES
 from pantheon_tui.screens.curves import CurvesScreen
 from pantheon_tui.screens.help import HelpScreen
 from pantheon_tui.screens.night import NightScreen
@@ -25,7 +27,7 @@ from pantheon_tui.screens.queue import QueueScreen
 from pantheon_tui.screens.report import ReportScreen
 from pantheon_tui.screens.specs import SpecsScreen
 from pantheon_tui.screens.viewer import ArtifactViewer
-from pantheon_tui.themes import load_themes
+from pantheon_tui.themes import room_themes
 
 ROOM_SCREENS: dict[str, type[RoomScreen]] = {
     "specs": SpecsScreen,
@@ -49,12 +51,14 @@ class ControlRoom(App[None]):
         Binding("r", "switch_mode('report')", "Report", id="room.report"),
         Binding("question_mark,f1", "help", "Help", id="room.help"),
         Binding("q", "quit", "Quit", id="room.quit"),
+        # the Report screen's `l` works only once a curve exists; before that, this says so
+        Binding("l", "no_curves", show=False),
     ]
 
     def __init__(self, ctx: RoomContext, *, mode: str | None = None) -> None:
         self.ctx = ctx
         self.problems: list[str] = []
-        themes, theme_problems = load_themes(ctx.themes)
+        themes, theme_problems = room_themes(ctx.themes)
         self._themes = themes
         self.problems += [f"theme {p}" for p in theme_problems]
         keymap, key_problems = check_keymap(ctx.settings.keys, self.all_binding_ids())
@@ -95,6 +99,12 @@ class ControlRoom(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.binding_table(), self.problems))
+
+    def action_no_curves(self) -> None:
+        """``l`` on the Report screen before any learning curve exists: say what makes one."""
+        if not isinstance(self.screen, ReportScreen) or self.screen.has_curves():
+            raise SkipAction()
+        self.notify(NO_CURVES, title="learning curves", timeout=8, markup=False)
 
     def binding_table(self) -> list[BindingInfo]:
         """Every binding of the room and its screens, with the user's keys applied."""

@@ -1,4 +1,9 @@
-"""Themes as files: every ``*.toml`` in the themes folder is one Textual theme.
+"""Themes as files: every ``*.toml`` in a themes folder is one Textual theme.
+
+The room's own themes (``pantheon-night``, ``pantheon-day``) ship inside the package
+(:data:`BUILTIN_THEMES`), so the room has them wherever it is installed; a themes folder
+(``themes/`` of the project, or ``--themes``) adds more, and a theme there with a shipped
+theme's name replaces it.
 
 A theme file holds Textual's theme fields (``name``, ``dark``, ``primary``, ``background``
 …) and an optional ``[variables]`` table. A file that cannot be read, or whose colours do
@@ -18,6 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
+
+BUILTIN_THEMES = Path(__file__).parent / "theme_files"
+"""The themes the package ships (package data)."""
 
 COLOUR_FIELDS = ("primary", "secondary", "warning", "error", "success", "accent",
                  "foreground", "background", "surface", "panel", "boost")
@@ -76,18 +84,31 @@ def load_theme(path: Path) -> Theme:
     return Theme(**spec.model_dump())
 
 
-def load_themes(folder: Path) -> tuple[list[Theme], list[ThemeProblem]]:
-    """Every theme of ``folder`` (by file name), and the files that could not be used."""
-    themes: list[Theme] = []
+def load_themes(*folders: Path) -> tuple[list[Theme], list[ThemeProblem]]:
+    """Every theme of ``folders`` (each by file name; a missing folder has none), and the
+    files that could not be used. A theme named again in a later folder replaces the
+    earlier one."""
+    themes: dict[str, Theme] = {}
     problems: list[ThemeProblem] = []
-    if not folder.is_dir():
-        return themes, problems
-    for path in sorted(folder.glob("*.toml")):
-        try:
-            themes.append(load_theme(path))
-        except ValueError as exc:
-            problems.append(ThemeProblem(path, str(exc)))
-    return themes, problems
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.toml")):
+            try:
+                theme = load_theme(path)
+            except ValueError as exc:
+                problems.append(ThemeProblem(path, str(exc)))
+                continue
+            themes.pop(theme.name, None)  # the replacement takes the later place
+            themes[theme.name] = theme
+    return list(themes.values()), problems
+
+
+def room_themes(folder: Path | None) -> tuple[list[Theme], list[ThemeProblem]]:
+    """The shipped themes, then those of the room's themes folder."""
+    if folder is None or folder.resolve() == BUILTIN_THEMES.resolve():
+        return load_themes(BUILTIN_THEMES)
+    return load_themes(BUILTIN_THEMES, folder)
 
 
 def resolve_colour(variables: dict[str, str], name: str) -> str:

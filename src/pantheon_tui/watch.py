@@ -6,6 +6,10 @@ file events with ``watchfiles`` (or polls, when watching is off or fails) and ha
 batch of new records to ``emit``. The screen's ``emit`` posts a :class:`NightMetrics`
 message, so nothing here touches a widget.
 
+Each look also reads when the night ended (``finished_at`` of its ``night.json``, written
+once ``pantheon night`` stops), only when that file changed; an update carries it, so the
+screen can say a night ended instead of waiting for samples that will not come.
+
 Only the newest ``keep`` records of a batch travel: the screen keeps that many per panel,
 so a night of 50,000 lines crosses to the UI thread as one message of ``keep`` records
 (and a count), and the file is parsed a megabyte at a time, so memory stays bounded too.
@@ -20,12 +24,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import watchfiles
 from textual.message import Message
 
+from pantheon_engine.atomic import read_dict
 from pantheon_engine.night.tail import JsonlTail, latest_night, night_dirs
 
 __all__ = [
@@ -34,6 +40,7 @@ __all__ = [
     "MetricsUpdate",
     "NightFollower",
     "NightMetrics",
+    "ended_at",
     "follow",
     "watch_target",
 ]
@@ -41,6 +48,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.jsonl"
+NIGHT_FILE = "night.json"  # finished_at: when the night ended
 POLL_S = 0.1  # how often the file is looked at when not watching (cheap: one fstat)
 ABSENT_S = 0.5  # how often to look for the artifacts folder while it does not exist
 RESCAN_S = 5.0  # while watching, look anyway this often (events can be missed)
@@ -61,6 +69,7 @@ class MetricsUpdate:
     reset: bool  # another night, or its file was replaced: forget what was shown
     skipped: int = 0  # lines of this night's file that were not JSON objects, so far
     pinned: bool = False  # the operator chose this night (False: following the newest)
+    ended_at: float | None = None  # when the night ended (unix time); None: not yet
 
 
 class NightMetrics(Message, bubble=False):
@@ -72,6 +81,20 @@ class NightMetrics(Message, bubble=False):
 
 
 _UNSEEN = Path("\0unseen")  # a night no folder can be: the first look is always a reset
+
+
+def ended_at(night: Path) -> float | None:
+    """When ``night`` ended: ``finished_at`` of its ``night.json`` as a unix time (None
+    while it runs, or when the file does not say)."""
+    meta = read_dict(night / NIGHT_FILE) or {}
+    stamp = meta.get("finished_at")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 @dataclass
@@ -87,6 +110,8 @@ class NightFollower:
     pinned: Path | None = None
     night: Path | None = field(default=_UNSEEN, init=False)
     _tail: JsonlTail | None = field(default=None, init=False)
+    _ended: float | None = field(default=None, init=False)  # the shown night's end
+    _meta_stamp: tuple[int, int] | None = field(default=None, init=False)  # its night.json
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def poll(self, emit: Emit) -> bool:
@@ -127,6 +152,8 @@ class NightFollower:
         if reset:
             self.night = night
             self._tail = JsonlTail(night / METRICS_FILE) if night is not None else None
+            self._ended, self._meta_stamp = None, None
+        ended = self._look_for_end(night) if night is not None else False
         if self._tail is None:
             return self._update([], 0, reset) if reset else None
         window: deque[dict[str, Any]] = deque(maxlen=self.keep)
@@ -141,14 +168,28 @@ class NightFollower:
             count += len(batch)
             if self._tail.offset == offset:
                 break
-        if not reset and not count:
+        if not reset and not count and not ended:
             return None
         return self._update(list(window), count, reset)
+
+    def _look_for_end(self, night: Path) -> bool:
+        """Read the night's end again when its ``night.json`` changed; True when the end
+        is news (the night ended since the last look)."""
+        try:
+            stat = (night / NIGHT_FILE).stat()
+            stamp: tuple[int, int] | None = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        if stamp == self._meta_stamp:
+            return False
+        self._meta_stamp = stamp
+        before, self._ended = self._ended, ended_at(night) if stamp is not None else None
+        return self._ended != before
 
     def _update(self, records: list[dict[str, Any]], count: int, reset: bool) -> MetricsUpdate:
         skipped = self._tail.skipped if self._tail is not None else 0
         return MetricsUpdate(self.night, records, count, reset, skipped,
-                             pinned=self.pinned is not None)
+                             pinned=self.pinned is not None, ended_at=self._ended)
 
 
 def watch_target(artifacts: Path) -> Path | None:

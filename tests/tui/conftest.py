@@ -132,7 +132,7 @@ def build_room(root: Path) -> RoomContext:
     (root / "textkit" / "words.py").write_text('"""Word helpers."""\n')
     (root / "tests").mkdir()
     shutil.copytree(BUILTIN_DIR, root / "flows", ignore=shutil.ignore_patterns("*.py", "__*"))
-    shutil.copytree(REPO / "themes", root / "themes")
+    (root / "themes").mkdir()  # the project's own themes: none (the room ships its own)
 
     clock = [NIGHT_START - 600]
     with JobQueue.for_artifacts(artifacts, clock=lambda: clock[0]) as queue:

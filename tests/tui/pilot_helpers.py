@@ -36,3 +36,17 @@ def record_notes(app: ControlRoom) -> list[tuple[str, str]]:
 
     app.notify = recording  # type: ignore[method-assign]
     return notes
+
+
+def screen_text(app: ControlRoom) -> str:
+    """What the terminal shows now, as plain text (one line a row)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text()

@@ -194,7 +194,8 @@ async def test_no_night_yet_says_what_to_run(room: RoomContext, tmp_path: Path,
     async with app.run_test(size=SIZE) as pilot:
         screen = await night_screen(app)
         assert screen.night is None
-        assert screen.header_text().plain == "No night yet: run pantheon night"
+        assert screen.header_text().plain == ("No night yet: run pantheon demo (example jobs), "
+                                              "then pantheon night")
         assert screen.panel("tokens").render().plain.splitlines()[0].endswith(" -")
         append_jsonl(bare.artifacts / "nights" / NIGHT_ID / "metrics.jsonl", sample(0))
         await until(pilot, lambda: screen.samples == 1)

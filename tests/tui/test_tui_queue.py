@@ -12,7 +12,7 @@ from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_tui.app import ControlRoom
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens import queue as queue_screen
-from pantheon_tui.screens.queue import QueueScreen, job_row
+from pantheon_tui.screens.queue import WIDTH, QueueScreen, job_row, row_cells
 
 from tui.pilot_helpers import record_notes, wait_for
 
@@ -189,7 +189,8 @@ async def test_no_queue_file_is_shown_and_not_created(room: RoomContext) -> None
     room.artifacts = room.artifacts.parent / "elsewhere"
     app = ControlRoom(room, mode="queue")
     async with app.run_test(size=SIZE) as pilot:
-        assert await wait_for(pilot, lambda: "no jobs yet" in text_of(app, "#queue-counts"))
+        assert await wait_for(pilot, lambda: "No jobs yet" in text_of(app, "#queue-counts"))
+        assert "pantheon demo" in text_of(app, "#queue-counts")
         notes = record_notes(app)
         await pilot.press("R")
         assert notes == [("warning", "no job selected")]
@@ -200,7 +201,7 @@ def test_job_text_is_escaped(room: RoomContext) -> None:
     with JobQueue.for_artifacts(room.artifacts) as db:
         job = db.add("f.yaml", {"title": "[bold]not markup[/]"}, flow_name="x")
     row = job_row(job, room)
-    assert "\\[bold]" in row.cells[6]
+    assert "\\[bold]" in row_cells(row, WIDTH)[6]
     assert "[bold]not markup" in row.haystack
 
 

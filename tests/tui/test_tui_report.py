@@ -86,7 +86,8 @@ async def test_bins_and_failures_show(room: RoomContext) -> None:
                                            "run-005/codegen": "ignored",
                                            "run-007/test": "open"}
         summary = summary_text(screen)
-        for part in ("8 runs", "3 ok", "5 failed", "pairs)", "3 merged", "2 refused", "2 open",
+        for part in ("8 runs", "3 ok", "5 failed", "κ 0.00 over 5 review pairs", "3 merged",
+                     "2 refused", "2 open",
                      "1 ignored", "read 06:00:00"):
             assert part in summary
         # the cursor starts on the first failure, not on the bin header above it
@@ -101,12 +102,19 @@ async def test_bins_and_failures_show(room: RoomContext) -> None:
         assert screen.shown_failures()["run-005/codegen"] == "ignored"
 
 
-async def test_keys_move_over_failures_only(room: RoomContext) -> None:
+async def test_keys_move_over_failures_and_merges(room: RoomContext) -> None:
     app = ControlRoom(room, mode="report")
     async with app.run_test(size=SIZE) as pilot:
         screen = await report_screen(pilot)
-        await pilot.press("k")  # the bin header above is not a stop
-        assert screen.highlighted is not None and screen.highlighted.key == "run-003/codegen"
+        await pilot.press("k")  # over the bin header, to the last merged change above it
+        await wait_until(pilot, lambda: screen.highlighted_change is not None)
+        assert screen.highlighted is None and screen.highlighted_change is not None
+        assert screen.highlighted_change.run_id == "run-004"
+        await pilot.press("k", "k", "k")  # the first merged change: the top stays
+        assert screen.highlighted_change is not None
+        assert screen.highlighted_change.run_id == "run-001"
+        await pilot.press("j", "j", "j")
+        await wait_until(pilot, on_run(screen, "run-003"))
         await pilot.press("j")
         await wait_until(pilot, on_run(screen, "run-005"))
         await pilot.press("down")  # over the test bin's header
@@ -287,7 +295,10 @@ async def test_pass_rate_reviewers_and_refusals_show(room: RoomContext) -> None:
         reviewers = panel_text(screen, "report-reviewers")
         assert "review.peer@1" in reviewers and "canaries 9/12 right (75 %)" in reviewers
         assert "false passes 2/6 (33 %)" in reviewers
-        assert "gate κ undefined over 24 pairs" in reviewers  # null in reviewers.json
+        # one κ: the summary line's; the gate's own window (24 pairs, canaries in it, null
+        # in reviewers.json) is not a second figure beside it
+        assert "κ 0.00 over 5 review pairs" in reviewers and "24 pairs" not in reviewers
+        assert "κ 0.00 over 5 review pairs" in summary_text(screen)
         refused = panel_text(screen, "report-refused")
         assert f"run-008 {REFUSED_REASON}" in refused
         assert "review_rejected ×1" in refused and "reviewer_gate ×1" in refused
@@ -308,7 +319,7 @@ async def test_without_reviewers_json_the_panel_says_so(room: RoomContext) -> No
         await pilot.pause()
         reviewers = panel_text(screen, "report-reviewers")
         assert "no reviewers.json: canaries not measured" in reviewers
-        assert "review.peer@1" in reviewers and "run pairs" in reviewers
+        assert "review.peer@1" in reviewers and "5 review pairs in the runs" in reviewers
         assert "canaries 9/12" not in reviewers
 
 
@@ -460,7 +471,7 @@ async def test_a_missing_artifacts_folder_shows_an_empty_report(tmp_path: Path,
         await pilot.press("t", "enter", "y")  # nothing to act on: a warning, no crash
         assert isinstance(app.screen, ReportScreen)
         assert any(sev == "warning" for _, sev in messages(app))
-        assert "0 runs" in summary_text(screen) and "κ undefined (0 pairs)" in summary_text(screen)
+        assert "0 runs" in summary_text(screen) and "κ: no review pairs" in summary_text(screen)
         assert "No run graded by a check yet." in panel_text(screen, "report-rates")
         assert "The gate refused nothing." in panel_text(screen, "report-refused")
 

@@ -12,7 +12,7 @@ import pytest
 from pantheon_tui.app import ROOM_SCREENS, ControlRoom
 from pantheon_tui.context import RoomContext, TuiSettings, load_tui_settings
 from pantheon_tui.screens.help import HelpScreen
-from pantheon_tui.themes import load_theme, load_themes
+from pantheon_tui.themes import BUILTIN_THEMES, load_theme, load_themes
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (120, 40)
@@ -47,8 +47,8 @@ async def test_help_lists_every_binding_with_its_id(room: RoomContext) -> None:
         assert not isinstance(app.screen, HelpScreen)
 
 
-def test_theme_files_of_the_project_load() -> None:
-    themes, problems = load_themes(REPO / "themes")
+def test_the_shipped_themes_load() -> None:
+    themes, problems = load_themes(BUILTIN_THEMES)
     assert problems == []
     names = {t.name: t for t in themes}
     assert names["pantheon-night"].dark and not names["pantheon-day"].dark

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pantheon_engine.errors import ConfigError, NodeFailed
 from pantheon_engine.loop.tool_loop import (
     LoopResult,
     LoopSinks,
+    ModelCallRecord,
     ToolLoop,
     block_args,
     describe_tools,
@@ -51,6 +53,8 @@ class AgentContext:
     attempt: int = 1
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: told of each model call as it ends, after it is recorded (a caller's progress line)
+    on_model_call: Callable[[ModelCallRecord], None] | None = None
 
     def tool(self, name: str) -> Tool[Any, Any]:
         return get_tool(name)
@@ -128,8 +132,13 @@ async def run_agent(ctx: AgentContext, data: BaseModel) -> tuple[BaseModel, Loop
         assert agent.step_schemas is not None
         return await agent.step_schemas(ctx, data)
 
+    def on_model_call(record: ModelCallRecord) -> None:
+        ctx.artifacts.append("model_calls.jsonl", record)
+        if ctx.on_model_call is not None:
+            ctx.on_model_call(record)
+
     sinks = LoopSinks(
-        on_model_call=lambda rec: ctx.artifacts.append("model_calls.jsonl", rec),
+        on_model_call=on_model_call,
         on_tool_call=lambda rec: _log_tool_call(ctx, rec),
     )
     engine: Engine = ctx.engine.for_agent(agent.name)  # a version served by name: its adapter

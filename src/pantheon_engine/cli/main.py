@@ -36,6 +36,7 @@ from pantheon_engine.cli.options import (
 from pantheon_engine.cli.queue import queue_app
 from pantheon_engine.cli.report import report_cmd
 from pantheon_engine.cli.run import run_cmd
+from pantheon_engine.cli.runs import runs_app
 from pantheon_engine.cli.specialize import specialize_cmd
 from pantheon_engine.cli.suite import suite_app
 from pantheon_engine.cli.train import train_cmd
@@ -72,7 +73,7 @@ flows_app = typer.Typer(no_args_is_help=True, help="Check flow files.")
 # `pantheon --help` lists commands in the order they are registered here, then the groups
 for sub, name in ((tool_app, "tool"), (init_app, "init"), (models_app, "models"),
                   (serve_app, "serve"), (agents_app, "agents"), (flows_app, "flows"),
-                  (queue_app, "queue")):
+                  (queue_app, "queue"), (runs_app, "runs")):
     app.add_typer(sub, name=name, cls=HelpGroup)
 app.add_typer(suite_app, name="suite", cls=HelpGroup,
               help="Task suites: generate (docops) and check them.")

@@ -1,25 +1,31 @@
-"""``pantheon queue add`` and ``pantheon queue list``: the night queue (SQLite)."""
+"""``pantheon queue``: add and list jobs, and the housekeeping the room does (cancel,
+requeue), plus clear; the rules are the queue's own (:class:`JobQueue`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich import box
 from rich.table import Table
+from rich.text import Text
 
 from pantheon_engine.cli.options import (
+    ArtifactsOption,
     JsonOption,
     console,
     err_console,
     examples,
     fail,
     print_json,
+    say,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
-    from pantheon_engine.night.jobqueue import Job
+    from pantheon_engine.night.jobqueue import Job, JobQueue
 
 queue_app = typer.Typer(no_args_is_help=True, help="The night queue (SQLite).")
 
@@ -105,16 +111,92 @@ def _read_queue(artifacts: Path, states: list[str] | None,
         return queue.list(states=states, limit=limit), queue.counts()
 
 
-@queue_app.command("list")
+def job_title(job: Job) -> str:
+    """What a job is about: its input's title, else its path (``-``: neither)."""
+    from pantheon_engine.night.summary_read import input_title
+
+    try:
+        return input_title(job.input) or "-"
+    except ValueError:  # input_json that is not JSON: written by something else
+        return "-"
+
+
+def job_error(job: Job) -> str:
+    """A job's error in one line, led by its kind unless the message says it."""
+    from pantheon_engine.night.summary_read import first_line
+
+    message = first_line(job.error) or ""
+    kind = job.error_kind or ""
+    if not kind or message.startswith(kind):
+        return message or kind
+    return f"{kind}: {message}"
+
+
+#: the narrowest document and error columns beside a whole run id; narrower terminals get
+#: each job's document and error on a line of their own, under its run id
+_DOCUMENT_MIN, _ERROR_MIN = 16, 24
+
+
+def jobs_table(jobs: list[Job], width: int) -> Table:
+    """The jobs as ``queue list`` prints them in ``width`` columns. A run id is never cut
+    or folded (it can be copied whole): where the document and error do not fit beside it
+    they go on a line under it, and where even that does not fit, each job is a few lines
+    (id, then its state, flow, priority and tries, its run id, its document and error)."""
+    fixed = ("id", "state", "prio", "flow", "tries")
+    rows = [(str(j.id), j.state, str(j.priority), j.flow_name, f"{j.attempts}/{j.max_attempts}",
+             j.run_id or "-", job_title(j), job_error(j)) for j in jobs]
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate((*fixed, "run"))]
+    stacked = sum(widths) + 2 * len(fixed)
+    if stacked > width:
+        return _job_lines(rows)
+    side_by_side = stacked + 4 + _DOCUMENT_MIN + _ERROR_MIN <= width
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in fixed:
+        table.add_column(name, no_wrap=True)
+    if side_by_side:
+        table.add_column("run", no_wrap=True, min_width=widths[-1])
+        table.add_column("document", overflow="fold", min_width=_DOCUMENT_MIN)
+        table.add_column("error", overflow="fold", min_width=_ERROR_MIN)
+    else:
+        table.add_column("run · document · error", overflow="fold", min_width=widths[-1])
+    for *cells, run, title, error in rows:
+        text = [Text(c) for c in cells]
+        if side_by_side:
+            table.add_row(*text, Text(run), Text(title), Text(error))
+        else:
+            table.add_row(*text, Text(run) + "\n" + _below(title, error))
+    return table
+
+
+def _below(title: str, error: str) -> Text:
+    return Text(title, style="bold") + (Text(f" · {error}") if error else Text())
+
+
+def _job_lines(rows: Sequence[tuple[str, ...]]) -> Table:
+    """Each job as lines beside its id, for a terminal too narrow for the table."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, justify="right")
+    grid.add_column(overflow="fold")
+    for job_id, state, prio, flow, tries, run, title, error in rows:
+        head = Text(f"{state} · {flow} · prio {prio} · tries {tries}")
+        grid.add_row(Text(job_id), head + "\n" + Text(run) + "\n" + _below(title, error))
+    return grid
+
+
+@queue_app.command("list", epilog=examples(
+    "pantheon queue list --state failed      # what failed, by document, with its error",
+    "pantheon queue list --json",
+))
 def queue_list(
     state: Annotated[list[str] | None, typer.Option("--state", help="filter (repeat)")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 50,
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
     as_json: JsonOption = False,
 ) -> None:
-    """Jobs in claim order, with counts per state (it only reads: a missing --artifacts
-    folder is an error, and no queue file is created). --json: {"jobs": [...], "counts":
-    {...}}, each job a row of the queue's jobs table."""
+    """Jobs in claim order, each with its document (or spec title), run id and error in
+    one line, then the counts per state. It only reads: a missing --artifacts folder is an
+    error, and no queue file is created. --json: {"jobs": [...], "counts": {...}}, each job
+    a row of the queue's jobs table."""
     try:
         jobs, counts = _read_queue(artifacts, state, limit)
     except PantheonError as exc:
@@ -122,11 +204,86 @@ def queue_list(
     if as_json:
         print_json({"jobs": [job.model_dump(mode="json") for job in jobs], "counts": counts})
         return
-    table = Table()
-    for col in ("id", "state", "prio", "flow", "tries", "run", "error"):
-        table.add_column(col)
+    console.print(jobs_table(jobs, console.width))
+    say(" · ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def _open_queue(artifacts: Path, job_ids: list[int] | None = None) -> JobQueue:
+    """The queue of ``artifacts`` for a command that changes it; no queue file (or no
+    folder) is an error that names the jobs asked for: nothing is created."""
+    from pantheon_engine.night.jobqueue import JobQueue, default_queue_path
+    from pantheon_engine.night.lookup import require_artifacts
+
+    queue = JobQueue.open_existing(require_artifacts(artifacts))
+    if queue is None:
+        what = f"no job {', '.join(map(str, job_ids))}: " if job_ids else ""
+        raise ConfigError(f"{what}there is no queue yet ({default_queue_path(artifacts)} "
+                          "does not exist)",
+                          hint="pantheon queue add or pantheon demo creates it")
+    return queue
+
+
+def _done(verb: str, jobs: list[Job], counts: dict[str, int]) -> None:
     for job in jobs:
-        table.add_row(str(job.id), job.state, str(job.priority), job.flow_name,
-                      str(job.attempts), job.run_id or "", job.error_kind or "")
-    console.print(table)
-    console.print(" · ".join(f"{k} {v}" for k, v in counts.items()))
+        say(f"{verb} job {job.id} ({job.flow_name} · {job_title(job)})")
+    say(" · ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+JobIds = Annotated[list[int], typer.Argument(metavar="JOB_ID", help="ids from queue list")]
+
+
+@queue_app.command("cancel", epilog=examples("pantheon queue cancel 12 13"))
+def queue_cancel(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts")) -> None:
+    """Cancel queued or running jobs, as the room's c key does (a night drops a cancelled
+    job at its next heartbeat). All of them or none: an unknown id, or a job that is over,
+    is an error (exit 2) naming them, and nothing changes."""
+    try:
+        with _open_queue(artifacts, job_ids) as queue:
+            jobs = queue.cancel_many(job_ids)
+            counts = queue.counts()
+    except PantheonError as exc:
+        fail(exc)
+    _done("cancelled", jobs, counts)
+
+
+@queue_app.command("requeue", epilog=examples(
+    "pantheon queue requeue 7              # a failed or cancelled job, attempts reset",
+    "pantheon queue requeue $(pantheon queue list --state failed --json | jq '.jobs[].id')",
+))
+def queue_requeue(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts")) -> None:
+    """Queue failed or cancelled jobs again with their attempts reset, as the room's R key
+    does. All of them or none: an unknown id, or a job that is not failed or cancelled, is
+    an error (exit 2) naming them, and nothing changes."""
+    try:
+        with _open_queue(artifacts, job_ids) as queue:
+            jobs = queue.requeue_many(job_ids)
+            counts = queue.counts()
+    except PantheonError as exc:
+        fail(exc)
+    _done("requeued", jobs, counts)
+
+
+@queue_app.command("clear", epilog=examples(
+    "pantheon queue clear                  # the jobs that are over: done, failed, cancelled",
+    "pantheon queue clear --state failed",
+    "pantheon queue clear --state queued   # drop what is waiting (it never ran)",
+))
+def queue_clear(
+    state: Annotated[list[str] | None, typer.Option(
+        "--state", help="only jobs in this state (repeat): queued, done, failed or "
+                        "cancelled")] = None,
+    artifacts: ArtifactsOption = Path("artifacts"),
+) -> None:
+    """Remove jobs from the queue file: by default those that are over (done, failed,
+    cancelled; their runs stay under runs/). Running jobs are never cleared (a night holds
+    them: cancel them first); an unknown state is an error (exit 2) and nothing changes."""
+    try:
+        with _open_queue(artifacts) as queue:
+            removed = queue.clear(state) if state else queue.clear()
+            counts = queue.counts()
+    except PantheonError as exc:
+        fail(exc)
+    total = sum(removed.values())
+    detail = ", ".join(f"{k} {v}" for k, v in removed.items())
+    say(f"removed {total} job{'' if total == 1 else 's'} ({detail})")
+    say(" · ".join(f"{k} {v}" for k, v in counts.items()))

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import typer
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markdown import Markdown, MarkdownElement, TableElement
+from rich.table import Table
+from rich.text import Text
 
 from pantheon_engine.cli.options import console, err_console, fail
 from pantheon_engine.errors import ConfigError, PantheonError
+
+
+class _FoldedTable(TableElement):
+    """A Markdown table whose cells fold instead of ending in ``…``, and whose ``run``
+    column is as wide as its longest id: on a narrow terminal a path or an error folds, a
+    run id is printed whole on one line, so it can be copied."""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        rendered: Iterator[Any] = iter(super().__rich_console__(console, options))
+        for part in rendered:
+            if isinstance(part, Table):
+                for column in part.columns:
+                    column.overflow = "fold"
+                    header = column.header.plain if isinstance(column.header, Text) else ""
+                    if header == "run":
+                        column.no_wrap = True
+                        column.min_width = max((len(c.plain) for c in column.cells
+                                                if isinstance(c, Text)), default=None)
+            yield part
+
+
+class FoldedMarkdown(Markdown):
+    """Rich's Markdown with :class:`_FoldedTable` tables (what ``pantheon report`` prints)."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **Markdown.elements, "table_open": _FoldedTable}
 
 
 def _since(text: str) -> Any:
@@ -34,12 +65,11 @@ def report_cmd(
     out: Annotated[Path | None, typer.Option("--out", help="write the three files here")]
     = None,
 ) -> None:
-    """The morning report: merged branches, red bins, pass rates, κ, throughput.
+    """The morning report: what merged (each change's title and diff), what failed (by
+    document, with the error), what the gate refused, pass rates, κ, throughput.
 
     A missing --artifacts folder or an unknown --night is an error (exit 2) that says what
     exists, never an empty report."""
-    from rich.markdown import Markdown
-
     from pantheon_engine.night.lookup import require_artifacts, require_night
     from pantheon_engine.night.report import render_markdown, write_report
     from pantheon_engine.night.report_html import render_html
@@ -65,4 +95,4 @@ def report_cmd(
     elif fmt == "html":
         print(render_html(summary))
     else:
-        console.print(Markdown(render_markdown(summary)))
+        console.print(FoldedMarkdown(render_markdown(summary)))

@@ -1,5 +1,9 @@
 """``pantheon run FLOW --input FILE``: one flow on one input (without a flow: a night).
 
+While the run works, each node that ends gets a line on stderr, and on a terminal a live
+line says which node works, its step and its tokens (:mod:`.run_progress`). A failed run
+ends with the commands to look at it or fix it.
+
 Exit status: 0 when the run ended ok, 1 when it failed (its artifacts say where), 2 for bad
 input (a bad flow, input or option), 3 when the night policy refuses.
 """
@@ -30,6 +34,7 @@ from pantheon_engine.cli.options import (
     fail,
     labelled,
 )
+from pantheon_engine.cli.run_progress import RunProgress, next_steps
 from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
@@ -100,19 +105,44 @@ def run_cmd(
         run_input = load_input(input_file)
         ws = _workspace_for(workspace, run_input, input_file)
         _check_input(flow_path, run_input, ws, input_file)
-        result = asyncio.run(run_once(
-            flow_path, run_input, mode="night" if night else "day", workspace=ws,
-            artifacts=artifacts, engine=engine, model=model, base_url=base_url,
-            replay=replay, seed=seed, config=config,
-            progress=None if as_json else err_console,
-        ))
+        with RunProgress(err_console, live=False if as_json else None) as progress:
+            result = asyncio.run(run_once(
+                flow_path, run_input, mode="night" if night else "day", workspace=ws,
+                artifacts=artifacts, engine=engine, model=model, base_url=base_url,
+                replay=replay, seed=seed, config=config,
+                progress=None if as_json else err_console,
+                on_event=None if as_json else progress.on_event,
+            ))
     except PantheonError as exc:
         fail(exc)
     if as_json:
         print(result.model_dump_json(indent=2))
     else:
         print_summary(result)
+        if result.status != "ok":
+            print_next_steps(result, artifacts)
     raise typer.Exit(0 if result.status == "ok" else 1)
+
+
+def print_next_steps(result: RunResult, artifacts: Path) -> None:
+    """After a failure: ``pantheon fix RUN_ID`` (a run with a document agent) and the
+    room's report screen."""
+    out = console if console.is_terminal else Console(width=120, emoji=False)
+    out.print(Text("next:", style="bold"))
+    for line in next_steps(result.run_id, artifacts, fixable=_fixable(result, artifacts)):
+        out.print(Text(f"  {line}"), highlight=False, soft_wrap=True)
+
+
+def _fixable(result: RunResult, artifacts: Path) -> bool:
+    """Whether ``pantheon fix`` takes the run: it ran a document agent (docops)."""
+    from pantheon_engine.agents.registry import default_registry
+    from pantheon_engine.specialize.fixes import docops_node, read_run
+
+    try:
+        docops_node(read_run(artifacts, result.run_id), default_registry())
+    except (PantheonError, OSError, ValueError):
+        return False
+    return True
 
 
 def print_summary(result: RunResult) -> None:

@@ -2,8 +2,9 @@
 
 Each spec asks for one small function in ``textkit/words.py`` and names its own test file,
 written before the night as an engineer would (test first): the test fails until the
-function exists and does what the spec says, so ``test.pytest`` is a real check of the
-night's change, and no spec's test depends on another spec's function. The functions are
+function exists and does what the spec says, and each also checks that ``count_words``
+keeps working (every spec's acceptance says so), so ``test.pytest`` is a real check of the
+night's change; no spec's test depends on another spec's function. The functions are
 small enough for the catalogue's code models (Qwen2.5-Coder) to write.
 """
 
@@ -22,17 +23,25 @@ def count_words(text: str) -> int:
     return len(text.split())
 '''
 
-_TESTS = {
-    "tests/test_words.py": '''\
+#: every spec's test also checks that count_words keeps working (each spec's acceptance)
+_KEEPS_COUNT_WORDS = '''
+
+def test_count_words_keeps_working() -> None:
+    assert count_words("a b  c") == 3
+'''
+
+_TEST_WORDS = '''\
 from textkit.words import count_words
 
 
 def test_count_words() -> None:
     assert count_words("a b  c") == 3
     assert count_words("") == 0
-''',
+'''
+
+_SPEC_TESTS = {
     "tests/test_shout.py": '''\
-from textkit.words import shout
+from textkit.words import count_words, shout
 
 
 def test_shout() -> None:
@@ -41,7 +50,7 @@ def test_shout() -> None:
     assert shout("") == "!"
 ''',
     "tests/test_vowels.py": '''\
-from textkit.words import count_vowels
+from textkit.words import count_vowels, count_words
 
 
 def test_count_vowels() -> None:
@@ -50,7 +59,7 @@ def test_count_vowels() -> None:
     assert count_vowels("rhythm") == 0
 ''',
     "tests/test_slugify.py": '''\
-from textkit.words import slugify
+from textkit.words import count_words, slugify
 
 
 def test_slugify() -> None:
@@ -59,7 +68,7 @@ def test_slugify() -> None:
     assert slugify("single") == "single"
 ''',
     "tests/test_palindrome.py": '''\
-from textkit.words import is_palindrome
+from textkit.words import count_words, is_palindrome
 
 
 def test_is_palindrome() -> None:
@@ -68,7 +77,7 @@ def test_is_palindrome() -> None:
     assert not is_palindrome("pantheon")
 ''',
     "tests/test_initials.py": '''\
-from textkit.words import initials
+from textkit.words import count_words, initials
 
 
 def test_initials() -> None:
@@ -81,7 +90,8 @@ def test_initials() -> None:
 PACKAGE: dict[str, str] = {
     "textkit/__init__.py": '"""Small text helpers."""\n',
     "textkit/words.py": _WORDS,
-    **_TESTS,
+    "tests/test_words.py": _TEST_WORDS,
+    **{path: text + _KEEPS_COUNT_WORDS for path, text in _SPEC_TESTS.items()},
     "conftest.py": "",
 }
 

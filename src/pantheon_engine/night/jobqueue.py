@@ -25,7 +25,8 @@ Lease rules (chosen so a worker never has to catch an exception in its hot loop)
   but was not yet reclaimed is still held: the owner may extend or finish it.
 * The operator commands ``cancel``, ``requeue`` and ``reprioritise`` raise ``QueueError``
   (a ``UserError``) for an unknown job or a state they cannot act on, and return the
-  updated ``Job``.
+  updated ``Job``; ``cancel_many`` and ``requeue_many`` check every job first and change
+  all of them or none. ``clear`` removes the jobs of some states (never ``running``).
 * ``claim`` with a ``group_key`` prefers claimable jobs of that group, whatever their
   priority, then falls back to the usual order (priority high first, then oldest).
 """
@@ -471,34 +472,81 @@ class JobQueue:
 
     # --- operator commands -------------------------------------------------------------
 
+    #: the states each operator command acts on (the room and ``pantheon queue`` alike)
+    CANCELS: tuple[JobState, ...] = ("queued", "running")
+    REQUEUES: tuple[JobState, ...] = ("failed", "cancelled")
+    CLEARS: tuple[JobState, ...] = ("queued", "done", "failed", "cancelled")
+
+    def _operate(self, verb: str, job_ids: Iterable[int], allowed: tuple[JobState, ...],
+                 sql: str, params: Callable[[int], tuple[Any, ...]]) -> builtins.list[Job]:
+        """Run ``sql`` on every job of ``job_ids`` in one transaction, after checking them
+        all: an unknown id, or a job in a state ``verb`` does not act on, raises
+        :class:`QueueError` naming every such job, and nothing changes."""
+        ids = builtins.list(dict.fromkeys(int(i) for i in job_ids))
+        with self._tx() as conn:
+            jobs = {i: self._row(conn, i) for i in ids}
+            unknown = [str(i) for i, job in jobs.items() if job is None]
+            if unknown:
+                noun = "job" if len(unknown) == 1 else "jobs"
+                raise QueueError(f"no {noun} {', '.join(unknown)} in queue {self.path}",
+                                 hint="pantheon queue list shows the jobs there")
+            wrong = [job for job in jobs.values() if job is not None and job.state not in allowed]
+            if wrong:
+                states = ", ".join(f"job {job.id} is {job.state}" for job in wrong)
+                raise QueueError(f"{states}; only {' or '.join(allowed)} jobs {verb}")
+            for job_id in ids:
+                conn.execute(sql, params(job_id))
+            return [self._must(conn, job_id) for job_id in ids]
+
+    def cancel_many(self, job_ids: Iterable[int]) -> builtins.list[Job]:
+        """Cancel ``queued`` or ``running`` jobs (a worker's next lease call gets False):
+        all of them, or none when one is unknown or in another state."""
+        return self._operate(
+            "cancel", job_ids, self.CANCELS,
+            "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_expires_at = NULL"
+            " WHERE id = ?",
+            lambda job_id: (self.clock(), job_id))
+
     def cancel(self, job_id: int) -> Job:
         """Cancel a ``queued`` or ``running`` job (its worker's next lease call gets False)."""
-        with self._tx() as conn:
-            job = self._must(conn, job_id)
-            if job.state not in ("queued", "running"):
-                raise QueueError(f"job {job_id} is {job.state}; only queued or running jobs cancel")
-            conn.execute(
-                "UPDATE jobs SET state = 'cancelled', finished_at = ?, lease_expires_at = NULL"
-                " WHERE id = ?",
-                (self.clock(), job_id),
-            )
-            return self._must(conn, job_id)
+        return self.cancel_many([job_id])[0]
+
+    def requeue_many(self, job_ids: Iterable[int]) -> builtins.list[Job]:
+        """Put ``failed`` or ``cancelled`` jobs back in the queue with their attempts reset:
+        all of them, or none when one is unknown or in another state."""
+        return self._operate(
+            "requeue", job_ids, self.REQUEUES,
+            "UPDATE jobs SET state = 'queued', attempts = 0, lease_owner = NULL,"
+            " lease_expires_at = NULL, started_at = NULL, finished_at = NULL,"
+            " run_id = NULL, error_kind = NULL, error = NULL WHERE id = ?",
+            lambda job_id: (job_id,))
 
     def requeue(self, job_id: int) -> Job:
         """Put a ``failed`` or ``cancelled`` job back in the queue with its attempts reset."""
+        return self.requeue_many([job_id])[0]
+
+    def clear(self, states: Iterable[str] = ("done", "failed", "cancelled")) -> dict[str, int]:
+        """Remove the jobs in ``states`` from the queue file, in one transaction; returns
+        how many of each state went. By default the jobs that are over (done, failed,
+        cancelled): their runs stay under ``runs/``. ``queued`` jobs may be cleared too
+        (they never ran); ``running`` ones may not: a night holds them (cancel them first).
+        """
+        wanted = builtins.list(dict.fromkeys(states))
+        unknown = [s for s in wanted if s not in STATES]
+        if unknown:
+            raise QueueError(f"unknown job state(s): {', '.join(unknown)}",
+                             hint=f"states: {', '.join(STATES)}")
+        held = [s for s in wanted if s not in self.CLEARS]
+        if held:
+            raise QueueError(f"{', '.join(held)} jobs do not clear: a night holds them",
+                             hint="cancel them first (pantheon queue cancel JOB_ID), or wait "
+                                  "for the night to finish them")
+        removed: dict[str, int] = {}
         with self._tx() as conn:
-            job = self._must(conn, job_id)
-            if job.state not in ("failed", "cancelled"):
-                raise QueueError(
-                    f"job {job_id} is {job.state}; only failed or cancelled jobs requeue"
-                )
-            conn.execute(
-                "UPDATE jobs SET state = 'queued', attempts = 0, lease_owner = NULL,"
-                " lease_expires_at = NULL, started_at = NULL, finished_at = NULL,"
-                " run_id = NULL, error_kind = NULL, error = NULL WHERE id = ?",
-                (job_id,),
-            )
-            return self._must(conn, job_id)
+            for state in wanted:
+                removed[state] = conn.execute("DELETE FROM jobs WHERE state = ?",
+                                              (state,)).rowcount
+        return removed
 
     def reprioritise(self, job_id: int, priority: int) -> Job:
         """Change a job's priority (takes effect at the next claim)."""

@@ -12,6 +12,7 @@ agree.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from pantheon_engine.evals.curve_report import curves_markdown
 from pantheon_engine.night.report_html import render_html
 from pantheon_engine.night.report_text import (
     REVIEWER_HEADER,
+    change_text,
+    diff_note,
     headline,
     interval_text,
+    kappa_figure,
     kappa_text,
     link_target,
     night_rows,
@@ -30,14 +34,26 @@ from pantheon_engine.night.report_text import (
     reviewer_cells,
     reviewer_notes,
     scope_text,
+    title_text,
 )
-from pantheon_engine.night.summary_model import Reviewers, Summary
+from pantheon_engine.night.summary_model import Summary
 
 __all__ = ["render_markdown", "write_report"]
 
 
 def _md_cell(text: Any) -> str:
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+#: characters that mean something inline in Markdown: escaped in text from users and
+#: models (a title, an error), so it reads as written wherever the Markdown is drawn
+#: (an ``_`` inside a word, as in ``max_steps``, means nothing and stays as it is)
+_MD_SPECIAL = re.compile(r"([`*\[\]<>~&#!]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def _md_text(text: Any) -> str:
+    """User or model text for a Markdown line or cell: printed as written."""
+    return _MD_SPECIAL.sub(lambda m: "\\" + m.group(0), _md_cell(text))
 
 
 def _md_table(header: list[str], rows: Iterable[Iterable[Any]]) -> list[str]:
@@ -50,36 +66,110 @@ def _md_target(target: str) -> str:
     return f"<{target}>" if any(c in target for c in " ()<>") else target
 
 
-def _md_reviewers(reviewers: Reviewers) -> list[str]:
-    out = [" ".join(reviewer_notes(reviewers))]
+def _md_code(text: str) -> str:
+    """``text`` as inline code (an id, a branch): never reflowed into Markdown."""
+    fence = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_fence(text: str, lang: str) -> list[str]:
+    """A fenced code block longer than any run of backticks in ``text``."""
+    fence = "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+    return [f"{fence}{lang}", *text.rstrip("\n").split("\n"), fence]
+
+
+def _md_reviewers(summary: Summary) -> list[str]:
+    reviewers = summary.reviewers
+    out = [" ".join(reviewer_notes(summary))]
     if reviewers.rows:
         out.append("")
         out += _md_table(REVIEWER_HEADER, [reviewer_cells(r) for r in reviewers.rows])
     return out
 
 
+def _md_merged(summary: Summary, base: Path | None) -> list[str]:
+    """Each merged change: its title, where it is, and its diff."""
+    out = ["", f"## Merged ({len(summary.prs)})", ""]
+    if not summary.prs:
+        return [*out, "Nothing merged."]
+    for pr in summary.prs:
+        out += [f"### {_md_text(title_text(pr.title))}", ""]
+        where = [f"run {_md_code(pr.run_id)}", _md_text(pr.flow)]
+        if pr.branch:
+            where.append(f"branch {_md_code(pr.branch)}")
+        if pr.commit:
+            where.append(f"commit {_md_code(pr.commit[:12])}")
+        where.append(change_text(pr))
+        out += [" · ".join(where), ""]
+        if pr.diff:
+            out += [*_md_fence(pr.diff, "diff"), ""]
+        note = diff_note(pr)
+        if note is not None and pr.diff_omitted and (pr.diff_source or "").startswith("runs/"):
+            target = _md_target(link_target(summary, pr.diff_source or "", base))
+            note = f"{pr.diff_omitted} more lines in [{_md_text(pr.diff_source)}]({target})"
+            out += [f"*{note}*", ""]
+        elif note is not None:
+            out += [f"*{_md_text(note)}*", ""]
+    return out[:-1]
+
+
+def _md_red_bins(summary: Summary, base: Path | None) -> list[str]:
+    """Each bin, then its failures by document: run, title, the error's first line."""
+    out = ["", "## Red bins (failures of the work)", ""]
+    if not summary.red_bins:
+        return [*out, "No failures."]
+    for red in summary.red_bins:
+        head = " · ".join(_md_text(x) for x in (red.agent, red.node, red.error_kind))
+        out += [f"### {head} ({red.count})", "", *_md_table(["run", "document", "error"], [])]
+        for failure in red.failures:  # the links are Markdown already: not escaped again
+            target = _md_target(link_target(summary, failure.path, base))
+            out.append(f"| [{_md_cell(failure.run_id)}]({target}) | "
+                       f"{_md_text(title_text(failure.title))} | "
+                       f"{_md_text(failure.error or '-')} |")
+        out.append("")
+    return out[:-1]
+
+
+def _md_refused(summary: Summary, base: Path | None) -> list[str]:
+    out = ["", "## Refused by the merge gate", ""]
+    if not summary.refused:
+        return [*out, "The gate refused nothing."]
+    out += _md_table(
+        ["kind", "count", "what it means"],
+        [[g.error_kind, g.count, g.meaning] for g in summary.refused],
+    )
+    out.append("")
+    out += _md_table(["run", "document", "kind", "reason", "artifact"], [])
+    for group in summary.refused:
+        for r in group.refusals:
+            target = _md_target(link_target(summary, r.path, base))
+            link = f"[{_md_cell(r.path.rsplit('/', 1)[-1])}]({target})"
+            cells = " | ".join((_md_cell(r.run_id), _md_text(title_text(r.title)),
+                                _md_cell(r.error_kind), _md_text(r.reason or "")))
+            out.append(f"| {cells} | {link} |")
+    return out
+
+
 def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -> str:
-    """The report as Markdown.
+    """The report as Markdown: what merged (each change with its diff) first, then what
+    failed (by document), what the gate refused, pass rates, reviewers, κ, throughput.
 
     Artifact links are relative to the artifacts folder, or to ``links_from`` (the
-    folder the Markdown file will live in) when given.
+    folder the Markdown file will live in) when given. Text from users and models (titles,
+    errors) is escaped, so it reads as written.
     """
     base = Path(links_from) if links_from is not None else None
     out = [f"# Morning report ({scope_text(summary)})", "", f"**{headline(summary)}**", ""]
     t = summary.totals
+    k = summary.kappa
     out += _md_table(
-        ["runs", "ok", "failed", "running", "merged", "κ"],
-        [
-            [
-                t.runs,
-                t.ok,
-                t.failed,
-                t.running,
-                len(summary.prs),
-                kappa_text(summary.kappa.overall, 3),
-            ]
-        ],
+        ["runs", "ok", "failed", "running", "merged", "κ", "review pairs"],
+        [[t.runs, t.ok, t.failed, t.running, len(summary.prs), kappa_text(k.overall), k.pairs]],
     )
+    out += _md_merged(summary, base)
+    out += _md_red_bins(summary, base)
+    out += _md_refused(summary, base)
 
     out += ["", "## Pass rate per agent (from checks)", ""]
     if summary.pass_rates:
@@ -99,70 +189,20 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
         out.append("No run was graded by a check.")
     out += curves_markdown(summary.curves, summary.curve_problems)
 
-    out += ["", "## Merged", ""]
-    if summary.prs:
-        out += _md_table(
-            ["run", "flow", "branch", "files", "+", "-"],
-            [
-                [p.run_id, p.flow, p.branch or "", p.files_changed, p.lines_added, p.lines_removed]
-                for p in summary.prs
-            ],
-        )
-    else:
-        out.append("Nothing merged.")
-
-    out += ["", "## Red bins (failures of the work)", ""]
-    if summary.red_bins:
-        out += _md_table(["agent", "node", "error kind", "count", "artifacts"], [])
-        for red in summary.red_bins:  # the links are Markdown already: not escaped again
-            links = ", ".join(
-                f"[{_md_cell(p.split('/')[1])}]({_md_target(link_target(summary, p, base))})"
-                for p in red.paths
-            )
-            cells = " | ".join(
-                _md_cell(c) for c in (red.agent, red.node, red.error_kind, red.count)
-            )
-            out.append(f"| {cells} | {links} |")
-    else:
-        out.append("No failures.")
-
-    out += ["", "## Refused by the merge gate", ""]
-    if summary.refused:
-        out += _md_table(
-            ["kind", "count", "what it means"],
-            [[g.error_kind, g.count, g.meaning] for g in summary.refused],
-        )
-        out.append("")
-        out += _md_table(["run", "flow", "kind", "reason", "artifact"], [])
-        for group in summary.refused:
-            for r in group.refusals:
-                target = _md_target(link_target(summary, r.path, base))
-                link = f"[{_md_cell(r.path.rsplit('/', 1)[-1])}]({target})"
-                cells = " | ".join(
-                    _md_cell(c) for c in (r.run_id, r.flow, r.error_kind, r.reason or "")
-                )
-                out.append(f"| {cells} | {link} |")
-    else:
-        out.append("The gate refused nothing.")
-
     out += ["", "## Reviewers (canaries)", ""]
-    out += _md_reviewers(summary.reviewers)
+    out += _md_reviewers(summary)
 
-    k = summary.kappa
     out += ["", "## Reviewer agreement (Cohen's κ)", ""]
     if k.pairs:
-        out.append(
-            f"κ = {kappa_text(k.overall, 3)} over {k.pairs} verdict pairs "
-            f"(raw agreement {percent(k.agreement)})."
-        )
+        out.append(f"{kappa_figure(k)} (raw agreement {percent(k.agreement)}).")
         out.append("")
         out += _md_table(
-            ["flow", "pairs", "κ"], [[f.flow, f.pairs, kappa_text(f.kappa, 3)] for f in k.by_flow]
+            ["flow", "pairs", "κ"], [[f.flow, f.pairs, kappa_text(f.kappa)] for f in k.by_flow]
         )
         out.append("")
         out += _md_table(
             ["reviewer agent", "pairs", "κ"],
-            [[a.agent, a.pairs, kappa_text(a.kappa, 3)] for a in k.by_agent],
+            [[a.agent, a.pairs, kappa_text(a.kappa)] for a in k.by_agent],
         )
     else:
         out.append("No run had two reviews.")

@@ -9,7 +9,7 @@ from the artifacts is escaped here, as it is put into the page.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,11 @@ from urllib.parse import quote
 from pantheon_engine.evals.curve_report import curves_html
 from pantheon_engine.night.report_text import (
     REVIEWER_HEADER,
+    change_text,
+    diff_note,
     headline,
     interval_text,
+    kappa_figure,
     kappa_text,
     link_target,
     night_rows,
@@ -27,6 +30,7 @@ from pantheon_engine.night.report_text import (
     reviewer_cells,
     reviewer_notes,
     scope_text,
+    title_text,
 )
 from pantheon_engine.night.summary_model import Summary
 
@@ -43,6 +47,12 @@ th{background:#f3f3f3}.num{text-align:right}
 svg{background:#fafafa;border:1px solid #ddd}
 svg text{font-size:11px;fill:#444}
 .muted{color:#777}
+.run{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+pre.diff{background:#fafafa;border:1px solid #ddd;padding:.5rem;overflow-x:auto;
+font-size:.85rem;white-space:pre-wrap;overflow-wrap:anywhere}
+.diff .add{color:#116611;background:#e6ffec}.diff .del{color:#b31d28;background:#ffebe9}
+.diff .hunk{color:#6f42c1}
+h3{font-size:1rem;margin:1.2rem 0 .3rem}
 """
 
 
@@ -122,32 +132,111 @@ def _text_table(header: list[str], rows: Iterable[Iterable[Any]]) -> str:
     )
 
 
+def _diff_html(diff: str) -> str:
+    """A unified diff as a ``<pre>``, added and removed lines marked (escaped here)."""
+    lines = []
+    for line in diff.rstrip("\n").split("\n"):
+        cls = ""
+        if line.startswith("+") and not line.startswith("+++"):
+            cls = "add"
+        elif line.startswith("-") and not line.startswith("---"):
+            cls = "del"
+        elif line.startswith("@@"):
+            cls = "hunk"
+        text = html.escape(line)
+        lines.append(f'<span class="{cls}">{text}</span>' if cls else text)
+    return '<pre class="diff">' + "\n".join(lines) + "</pre>"
+
+
+def _merged_html(summary: Summary, link: Callable[[str, str], str]) -> list[str]:
+    """Each merged change: its title, where it is, and its diff."""
+    e = html.escape
+    body = [f"<h2>Merged ({len(summary.prs)})</h2>"]
+    if not summary.prs:
+        return [*body, "<p>Nothing merged.</p>"]
+    for pr in summary.prs:
+        body.append(f"<h3>{e(title_text(pr.title))}</h3>")
+        where = [f'run <span class="run">{e(pr.run_id)}</span>', e(pr.flow)]
+        if pr.branch:
+            where.append(f'branch <span class="run">{e(pr.branch)}</span>')
+        if pr.commit:
+            where.append(f'commit <span class="run">{e(pr.commit[:12])}</span>')
+        where.append(e(change_text(pr)))
+        body.append(f"<p>{' · '.join(where)}</p>")
+        if pr.diff:
+            body.append(_diff_html(pr.diff))
+        note = diff_note(pr)
+        if note is not None and pr.diff_omitted and (pr.diff_source or "").startswith("runs/"):
+            source = pr.diff_source or ""
+            body.append(f'<p class="muted">{pr.diff_omitted} more lines in '
+                        f"{link(source, source)}</p>")
+        elif note is not None:
+            body.append(f'<p class="muted">{e(note)}</p>')
+    return body
+
+
+def _red_bins_html(summary: Summary, link: Callable[[str, str], str]) -> list[str]:
+    """Each bin, then its failures by document: run, title, the error's first line."""
+    e = html.escape
+    body = ["<h2>Red bins (failures of the work)</h2>"]
+    if not summary.red_bins:
+        return [*body, "<p>No failures.</p>"]
+    for red in summary.red_bins:
+        body.append(f"<h3>{e(red.agent)} · {e(red.node)} · {e(red.error_kind)} "
+                    f"({red.count})</h3>")
+        rows = [[f'<span class="run">{link(f.path, f.run_id)}</span>', e(title_text(f.title)),
+                 e(f.error or "-")] for f in red.failures]
+        body.append(_html_table([e(h) for h in ("run", "document", "error")], rows))
+    return body
+
+
 def render_html(summary: Summary, *, links_from: Path | str | None = None) -> str:
     """One self-contained HTML page: inline CSS, tables, two inline SVG charts."""
     e = html.escape
     base = Path(links_from) if links_from is not None else None
     t = summary.totals
+    k = summary.kappa
+
+    def link(rel: str, text: str) -> str:
+        return f'<a href="{e(quote(link_target(summary, rel, base)))}">{e(text)}</a>'
+
     body = [
         f"<h1>Morning report ({e(scope_text(summary))})</h1>",
         f'<p class="headline">{e(headline(summary))}</p>',
         f'<p class="muted">generated {e(summary.generated_at)} from {e(summary.artifacts)}</p>',
-        _html_table(
-            [e(h) for h in ("runs", "ok", "failed", "running", "merged", "κ")],
-            [
-                [
-                    e(str(x))
-                    for x in (
-                        t.runs,
-                        t.ok,
-                        t.failed,
-                        t.running,
-                        len(summary.prs),
-                        kappa_text(summary.kappa.overall, 3),
-                    )
-                ]
-            ],
+        _text_table(
+            ["runs", "ok", "failed", "running", "merged", "κ", "review pairs"],
+            [[t.runs, t.ok, t.failed, t.running, len(summary.prs), kappa_text(k.overall),
+              k.pairs]],
         ),
     ]
+    body += _merged_html(summary, link)
+    body += _red_bins_html(summary, link)
+
+    body.append("<h2>Refused by the merge gate</h2>")
+    if summary.refused:
+        body.append(
+            _text_table(
+                ["kind", "count", "what it means"],
+                [[g.error_kind, g.count, g.meaning] for g in summary.refused],
+            )
+        )
+        rows = [
+            [
+                f'<span class="run">{e(r.run_id)}</span>',
+                e(title_text(r.title)),
+                e(r.error_kind),
+                e(r.reason or ""),
+                link(r.path, r.path.rsplit("/", 1)[-1]),
+            ]
+            for g in summary.refused
+            for r in g.refusals
+        ]
+        body.append(
+            _html_table([e(h) for h in ("run", "document", "kind", "reason", "artifact")], rows)
+        )
+    else:
+        body.append("<p>The gate refused nothing.</p>")
 
     body.append("<h2>Pass rate per agent (from checks)</h2>")
     if summary.pass_rates:
@@ -169,91 +258,26 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
     if summary.curves or summary.curve_problems:
         body.append(curves_html(summary.curves, summary.curve_problems))
 
-    body.append("<h2>Merged</h2>")
-    if summary.prs:
-        body.append(
-            _text_table(
-                ["run", "flow", "branch", "files", "+", "-"],
-                [
-                    [
-                        p.run_id,
-                        p.flow,
-                        p.branch or "",
-                        p.files_changed,
-                        p.lines_added,
-                        p.lines_removed,
-                    ]
-                    for p in summary.prs
-                ],
-            )
-        )
-    else:
-        body.append("<p>Nothing merged.</p>")
-
-    def link(rel: str, text: str) -> str:
-        return f'<a href="{e(quote(link_target(summary, rel, base)))}">{e(text)}</a>'
-
-    body.append("<h2>Red bins (failures of the work)</h2>")
-    if summary.red_bins:
-        rows = []
-        for red in summary.red_bins:
-            links = ", ".join(link(p, p.split("/")[1]) for p in red.paths)
-            rows.append([e(red.agent), e(red.node), e(red.error_kind), e(str(red.count)), links])
-        body.append(
-            _html_table([e(h) for h in ("agent", "node", "error kind", "count", "artifacts")], rows)
-        )
-    else:
-        body.append("<p>No failures.</p>")
-
-    body.append("<h2>Refused by the merge gate</h2>")
-    if summary.refused:
-        body.append(
-            _text_table(
-                ["kind", "count", "what it means"],
-                [[g.error_kind, g.count, g.meaning] for g in summary.refused],
-            )
-        )
-        rows = [
-            [
-                e(r.run_id),
-                e(r.flow),
-                e(r.error_kind),
-                e(r.reason or ""),
-                link(r.path, r.path.rsplit("/", 1)[-1]),
-            ]
-            for g in summary.refused
-            for r in g.refusals
-        ]
-        body.append(
-            _html_table([e(h) for h in ("run", "flow", "kind", "reason", "artifact")], rows)
-        )
-    else:
-        body.append("<p>The gate refused nothing.</p>")
-
     body.append("<h2>Reviewers (canaries)</h2>")
-    body.append(f"<p>{e(' '.join(reviewer_notes(summary.reviewers)))}</p>")
+    body.append(f"<p>{e(' '.join(reviewer_notes(summary)))}</p>")
     if summary.reviewers.rows:
         body.append(
             _text_table(REVIEWER_HEADER, [reviewer_cells(r) for r in summary.reviewers.rows])
         )
 
-    k = summary.kappa
     body.append("<h2>Reviewer agreement (Cohen's κ)</h2>")
     if k.pairs:
-        body.append(
-            f"<p>κ = {e(kappa_text(k.overall, 3))} over {k.pairs} verdict pairs "
-            f"(raw agreement {e(percent(k.agreement))}).</p>"
-        )
+        body.append(f"<p>{e(kappa_figure(k))} (raw agreement {e(percent(k.agreement))}).</p>")
         body.append(
             _text_table(
                 ["flow", "pairs", "κ"],
-                [[f.flow, f.pairs, kappa_text(f.kappa, 3)] for f in k.by_flow],
+                [[f.flow, f.pairs, kappa_text(f.kappa)] for f in k.by_flow],
             )
         )
         body.append(
             _text_table(
                 ["reviewer agent", "pairs", "κ"],
-                [[a.agent, a.pairs, kappa_text(a.kappa, 3)] for a in k.by_agent],
+                [[a.agent, a.pairs, kappa_text(a.kappa)] for a in k.by_agent],
             )
         )
     else:

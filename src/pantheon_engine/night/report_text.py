@@ -12,9 +12,10 @@ import os
 from pathlib import Path
 
 from pantheon_engine.night.summary_model import (
-    GateKappa,
+    KappaSummary,
     NightStats,
     PassRate,
+    PullRequest,
     ReviewerRow,
     Reviewers,
     Summary,
@@ -22,10 +23,12 @@ from pantheon_engine.night.summary_model import (
 
 __all__ = [
     "REVIEWER_HEADER",
-    "gate_kappa_text",
+    "change_text",
+    "diff_note",
     "gate_text",
     "headline",
     "interval_text",
+    "kappa_figure",
     "kappa_text",
     "link_target",
     "night_rows",
@@ -34,6 +37,7 @@ __all__ = [
     "reviewer_cells",
     "reviewer_notes",
     "scope_text",
+    "title_text",
 ]
 
 
@@ -87,10 +91,35 @@ def gate_text(reviewers: Reviewers) -> str | None:
     return ", ".join(parts) or None
 
 
-def gate_kappa_text(kappa: GateKappa) -> str:
-    """``κ 0.61 over 20 pairs`` as the gate saw it; ``undefined`` never reads as 1.0."""
-    value = "undefined" if kappa.undefined or kappa.value is None else f"{kappa.value:.2f}"
-    return f"κ {value} over {kappa.pairs} pairs"
+def kappa_figure(kappa: KappaSummary) -> str:
+    """The summary's one κ, as every rendering says it: ``κ 0.42 over 12 review pairs``
+    (``κ undefined over …`` when the verdicts do not vary; ``κ: no review pairs``)."""
+    if not kappa.pairs:
+        return "κ: no review pairs"
+    noun = "pair" if kappa.pairs == 1 else "pairs"
+    return f"κ {kappa_text(kappa.overall)} over {kappa.pairs} review {noun}"
+
+
+def title_text(title: str | None) -> str:
+    """What a run was about (its document's path or its spec's title); ``-`` when its
+    input names neither."""
+    return title or "-"
+
+
+def change_text(pr: PullRequest) -> str:
+    """``+2 −2 in 1 file``: the size of a merged change."""
+    files = "file" if pr.files_changed == 1 else "files"
+    return f"+{pr.lines_added} −{pr.lines_removed} in {pr.files_changed} {files}"
+
+
+def diff_note(pr: PullRequest) -> str | None:
+    """What to say under a merged change's diff: how much was left out and where the
+    whole change is; None when the diff is whole (or there is none)."""
+    if pr.diff is None:
+        return "no diff: no node left a diff.patch and git could not show the commit"
+    if pr.diff_omitted:
+        return f"{pr.diff_omitted} more lines in {pr.diff_source}"
+    return None
 
 
 def headline(summary: Summary) -> str:
@@ -154,8 +183,7 @@ def reviewer_cells(row: ReviewerRow) -> list[str]:
         n(row.false_passes),
         percent(row.false_pass_rate),
         n(row.window),
-        kappa_text(row.kappa, 3) if row.kappa_pairs else "-",
-        str(row.kappa_pairs),
+        str(row.pairs),
     ]
 
 
@@ -168,13 +196,14 @@ REVIEWER_HEADER = [
     "false passes",
     "false-pass rate",
     "window",
-    "κ (runs)",
-    "pairs",
+    "review pairs",
 ]
 
 
-def reviewer_notes(reviewers: Reviewers) -> list[str]:
-    """What the reviewers section says before its table."""
+def reviewer_notes(summary: Summary) -> list[str]:
+    """What the reviewers section says before its table: where the canaries come from,
+    the gate, and the summary's one κ (:func:`kappa_figure`)."""
+    reviewers = summary.reviewers
     if reviewers.source is None:
         notes = ["No reviewers.json: the reviewers' canaries were not measured."]
     else:
@@ -182,8 +211,5 @@ def reviewer_notes(reviewers: Reviewers) -> list[str]:
         gate = gate_text(reviewers)
         if gate:
             notes.append(f"Gate: {gate}.")
-        if reviewers.kappa is not None:
-            notes.append(
-                f"Between the two reviewers (gate window): {gate_kappa_text(reviewers.kappa)}."
-            )
+    notes.append(f"Agreement between the two reviewers: {kappa_figure(summary.kappa)}.")
     return notes

@@ -30,6 +30,7 @@ from pantheon_engine.night.summary_model import (
     PassRate,
     PullRequest,
     RedBin,
+    RedFailure,
     Refusal,
     RefusalGroup,
     RunRow,
@@ -41,6 +42,8 @@ from pantheon_engine.night.summary_read import (
     agent_of,
     check_of,
     considered_runs,
+    first_line,
+    input_title,
     is_refusal,
     night_stats,
     node_statuses,
@@ -112,6 +115,7 @@ def build_summary(
     for run_dir, meta in considered_runs(root, night_id, since):
         run_id = text_or_none(meta.get("run_id")) or run_dir.name
         flow = text_or_none(meta.get("flow")) or "unknown"
+        title = input_title(meta.get("input"))
         status = text_or_none(meta.get("status")) or "running"
         finished = status in RAN
         totals.runs += 1
@@ -136,6 +140,7 @@ def build_summary(
                 run_id=run_id,
                 flow=flow,
                 status=status,
+                title=title,
                 started_at=text_or_none(meta.get("started_at")),
                 finished_at=text_or_none(meta.get("finished_at")),
                 failed_node=text_or_none(meta.get("failed_node")),
@@ -163,15 +168,17 @@ def build_summary(
             rel = f"runs/{run_dir.name}/{node}/error.json"
             if not (root / rel).is_file():
                 rel = f"runs/{run_dir.name}/run.json"
+            reason = reason_of(run_dir, meta, node)
             if is_refusal(kind, node, agent, check_nodes):
                 refused.setdefault(kind, []).append(
                     Refusal(
                         run_id=run_id,
                         flow=flow,
+                        title=title,
                         node=node,
                         agent=agent,
                         error_kind=kind,
-                        reason=reason_of(run_dir, meta, node),
+                        reason=reason,
                         path=rel,
                     )
                 )
@@ -181,6 +188,9 @@ def build_summary(
             )
             red.count += 1
             red.paths.append(rel)
+            red.failures.append(
+                RedFailure(run_id=run_id, title=title, error=first_line(reason), path=rel)
+            )
 
         if status == "ok":
             pr = pull_request(run_dir, meta, run_id, flow)

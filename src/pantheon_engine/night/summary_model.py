@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from pantheon_engine.evals.curve import LearningCurve
 
 __all__ = [
+    "DIFF_LINES",
     "GATE_KINDS",
     "AgentKappa",
     "FlowKappa",
@@ -23,6 +24,7 @@ __all__ = [
     "PassRate",
     "PullRequest",
     "RedBin",
+    "RedFailure",
     "Refusal",
     "RefusalGroup",
     "ReviewerGate",
@@ -61,6 +63,7 @@ class RunRow(BaseModel):
     run_id: str
     flow: str
     status: str
+    title: str | None = None  # what the run was about: its input's title, else its path
     started_at: str | None = None
     finished_at: str | None = None
     failed_node: str | None = None
@@ -69,23 +72,51 @@ class RunRow(BaseModel):
 
 
 class PullRequest(BaseModel):
+    """A change the night merged: what it was about, where it is, and the change itself.
+
+    ``diff`` is the change as a unified diff (at most :data:`DIFF_LINES` lines; the count
+    left out is ``diff_omitted``), read from ``diff_source``: the ``diff.patch`` of the
+    last node that wrote one (relative to the artifacts folder), or ``git diff
+    BASE..COMMIT`` in the run's repository when no node left a patch.
+    """
+
     run_id: str
     flow: str
+    title: str | None = None  # the input's title, else its path (as the merge commit says)
     branch: str | None = None
     commit: str | None = None
     files_changed: int = 0
     lines_added: int = 0
     lines_removed: int = 0
+    diff: str | None = None
+    diff_source: str | None = None
+    diff_omitted: int = 0
+
+
+#: lines of a merged change's diff the summary keeps (the rest stays in its file)
+DIFF_LINES = 200
+
+
+class RedFailure(BaseModel):
+    """One failure of a red bin: the run, what it was about and its error in one line."""
+
+    run_id: str
+    title: str | None = None  # the input's title, else its path
+    error: str | None = None  # the first line of the node's error
+    path: str  # relative to the artifacts folder (error.json, else run.json)
 
 
 class RedBin(BaseModel):
-    """Failed nodes sharing one (agent, node, error_kind): failures of the work."""
+    """Failed nodes sharing one (agent, node, error_kind): failures of the work.
+
+    ``failures`` has one entry per failed node, in the order of ``paths``."""
 
     agent: str
     node: str
     error_kind: str
     count: int
     paths: list[str] = Field(default_factory=list)  # relative to the artifacts folder
+    failures: list[RedFailure] = Field(default_factory=list)
 
 
 class PassRate(BaseModel):
@@ -119,7 +150,11 @@ class AgentKappa(BaseModel):
 
 
 class KappaSummary(BaseModel):
-    """Cohen's κ over the reviewers' verdict pairs in the runs; None: undefined."""
+    """Cohen's κ over the reviewers' verdict pairs in the runs; None: undefined.
+
+    ``overall`` over ``pairs`` is the one κ every rendering shows (the report's header,
+    its κ section, the control room's summary line and reviewers panel); ``by_flow`` and
+    ``by_agent`` break it down."""
 
     pairs: int = 0
     agreement: float | None = None  # share of pairs with equal verdicts
@@ -130,7 +165,7 @@ class KappaSummary(BaseModel):
 
 class ReviewerRow(BaseModel):
     """One reviewer agent@version: its canary record (from ``reviewers.json``; None
-    where the file has no such number) and κ over the review pairs it gave in the runs."""
+    where the file has no such number) and how many of the runs' review pairs it gave."""
 
     agent: str
     canaries: int | None = None
@@ -140,12 +175,13 @@ class ReviewerRow(BaseModel):
     false_passes: int | None = None
     false_pass_rate: float | None = None
     window: int | None = None
-    kappa: float | None = None
-    kappa_pairs: int = 0
+    pairs: int = 0  # review pairs of the runs it took part in
 
 
 class GateKappa(BaseModel):
-    """κ between the two reviewers as the night's gate saw it; ``value`` None: undefined."""
+    """The ``kappa`` of ``reviewers.json``: the gate's rolling window (canary pairs
+    included), kept as the file has it. The reports show :class:`KappaSummary` instead,
+    so there is one κ to read; the gate's own figure is in its refusals' reasons."""
 
     value: float | None = None
     pairs: int = 0
@@ -172,6 +208,7 @@ class Reviewers(BaseModel):
 class Refusal(BaseModel):
     run_id: str
     flow: str
+    title: str | None = None  # the input's title, else its path
     node: str
     agent: str
     error_kind: str

@@ -14,14 +14,17 @@ written.
 from __future__ import annotations
 
 import math
+import subprocess
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.atomic import iter_jsonl, read_dict
-from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.gitops import git
 from pantheon_engine.night.summary_model import (
+    DIFF_LINES,
     GATE_KINDS,
     GateKappa,
     NightStats,
@@ -34,11 +37,17 @@ from pantheon_engine.night.summary_model import (
 from pantheon_engine.night.tail import night_dirs
 
 __all__ = [
+    "ERROR_CHARS",
     "RAN",
     "REVIEWERS_FILE",
+    "Change",
     "agent_of",
+    "change_of",
     "check_of",
+    "clip_lines",
     "considered_runs",
+    "first_line",
+    "input_title",
     "is_refusal",
     "night_stats",
     "node_statuses",
@@ -51,11 +60,46 @@ __all__ = [
 
 RAN = ("ok", "failed")  # node statuses that count as "the node ran"
 REVIEWERS_FILE = "reviewers.json"
+PATCH_FILE = "diff.patch"
+#: an error's first line is cut after this many characters (the whole text stays in its file)
+ERROR_CHARS = 240
+_PATCH_BYTES = 2_000_000  # a diff.patch is read up to this size
+_GIT_TIMEOUT_S = 10
 
 
 def text_or_none(value: Any) -> str | None:
     """``value`` when it is a non-empty string, else None (a field of the wrong shape)."""
     return value if isinstance(value, str) and value else None
+
+
+def input_title(data: Any) -> str | None:
+    """What a run or a job is about: its input's ``title`` (a spec), else its ``path`` (a
+    document); None when the input names neither. The merge gate titles its commit the
+    same way."""
+    if not isinstance(data, dict):
+        return None
+    for key in ("title", "path"):
+        if isinstance(data.get(key), str) and data[key].strip():
+            return " ".join(data[key].split())
+    return None
+
+
+def first_line(text: str | None, limit: int = ERROR_CHARS) -> str | None:
+    """The first non-blank line of ``text``, its spaces collapsed, cut at ``limit``
+    characters with ``…``; None for no text."""
+    for line in (text or "").splitlines():
+        line = " ".join(line.split())
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return None
+
+
+def clip_lines(text: str, limit: int = DIFF_LINES) -> tuple[str, int]:
+    """``text`` cut after ``limit`` lines, and how many lines were left out."""
+    lines = text.splitlines()
+    if len(lines) <= limit:
+        return text, 0
+    return "\n".join(lines[:limit]) + "\n", len(lines) - limit
 
 
 def _int(value: Any) -> int:
@@ -144,9 +188,60 @@ def agent_of(meta: dict[str, Any], run_dir: Path, node: str) -> str:
     return "unknown"
 
 
+@dataclass(frozen=True)
+class Change:
+    """A run's change as a unified diff and where it was read (see :func:`change_of`):
+    a ``diff.patch`` relative to the artifacts folder, or the ``git diff`` that gave it."""
+
+    diff: str
+    source: str
+
+
+def _read_patch(path: Path) -> str | None:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(_PATCH_BYTES)
+    except OSError:
+        return None
+    text = raw.decode("utf-8", errors="replace")
+    return text if text.strip() else None
+
+
+def _git_diff(repo: Path, base: str, commit: str) -> str | None:
+    """``git diff base..commit`` in ``repo``; None when git cannot say (gone, moved, slow)."""
+    if not repo.is_dir():
+        return None
+    try:
+        text = git(repo, "diff", "--no-color", f"{base}..{commit}", check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return text + "\n" if text.strip() else None
+
+
+def change_of(run_dir: Path, meta: dict[str, Any], commit: str | None = None) -> Change | None:
+    """The change a run made: the ``diff.patch`` of the last node (in the flow's order, as
+    ``run.json`` ``nodes`` lists them) that wrote one; else, given the merge ``commit``,
+    ``git diff BASE..COMMIT`` in the run's repository (``run.json`` ``repo`` and ``base``).
+    None when neither says anything."""
+    nodes = meta.get("nodes")
+    order = [n for n in nodes if isinstance(n, str)] if isinstance(nodes, dict) else []
+    order += [d.name for d in _node_dirs(run_dir) if d.name not in order]
+    for node in reversed(order):
+        diff = _read_patch(run_dir / node / PATCH_FILE)
+        if diff is not None:
+            return Change(diff, f"runs/{run_dir.name}/{node}/{PATCH_FILE}")
+    repo, base = text_or_none(meta.get("repo")), text_or_none(meta.get("base"))
+    if commit and repo and base:
+        diff = _git_diff(Path(repo), base, commit)
+        if diff is not None:
+            return Change(diff, f"git diff {base[:12]}..{commit[:12]} in {repo}")
+    return None
+
+
 def pull_request(run_dir: Path, meta: dict[str, Any], run_id: str, flow: str) -> PullRequest | None:
     """What an ok run merged: the merge node's branch and commit, lines from every node's
-    output; None when the merge said ``merged: false`` or no branch is named."""
+    output, the run's title and its change (:func:`change_of`); None when the merge said
+    ``merged: false`` or no branch is named."""
     merge: dict[str, Any] | None = None
     added = removed = changed = 0
     for node_dir in _node_dirs(run_dir):
@@ -166,14 +261,21 @@ def pull_request(run_dir: Path, meta: dict[str, Any], run_id: str, flow: str) ->
         return None
     if merge is not None and "files_changed" in merge:
         changed = _int(merge.get("files_changed"))
+    commit = text_or_none((merge or {}).get("commit"))
+    change = change_of(run_dir, meta, commit)
+    diff, omitted = clip_lines(change.diff) if change is not None else (None, 0)
     return PullRequest(
         run_id=run_id,
         flow=flow,
+        title=input_title(meta.get("input")),
         branch=branch,
-        commit=text_or_none((merge or {}).get("commit")),
+        commit=commit,
         files_changed=changed,
         lines_added=added,
         lines_removed=removed,
+        diff=diff,
+        diff_source=change.source if change is not None else None,
+        diff_omitted=omitted,
     )
 
 
@@ -257,7 +359,8 @@ def _reviewers_file(root: Path, night_id: str | None) -> tuple[Path, dict[str, A
 def read_reviewers(
     root: Path, night_id: str | None, pairs: list[tuple[str, str, str, str]]
 ) -> Reviewers:
-    """Canary records from reviewers.json, joined with κ per reviewer from the runs."""
+    """Canary records from reviewers.json, joined with how many of the runs' review
+    ``pairs`` each reviewer gave (κ is the summary's, over all pairs: one figure)."""
     rows: dict[str, ReviewerRow] = {}
     found = _reviewers_file(root, night_id)
     report = Reviewers()
@@ -295,13 +398,9 @@ def read_reviewers(
                 kappa_min=_num(gate.get("kappa_min")),
                 min_canaries=_count(gate.get("min_canaries")),
             )
-    by_reviewer: dict[str, list[tuple[str, str]]] = {}
-    for agent_a, agent_b, a, b in pairs:
+    for agent_a, agent_b, _, _ in pairs:
         for agent in dict.fromkeys((agent_a, agent_b)):
-            by_reviewer.setdefault(agent, []).append((a, b))
-    for agent, agent_pairs in by_reviewer.items():
-        row = rows.setdefault(agent, ReviewerRow(agent=agent))
-        row.kappa, row.kappa_pairs = cohen_kappa(agent_pairs), len(agent_pairs)
+            rows.setdefault(agent, ReviewerRow(agent=agent)).pairs += 1
     report.rows = [rows[a] for a in sorted(rows)]
     return report
 

@@ -19,7 +19,7 @@ from pantheon_engine.atomic import read_json
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import NodeFailed, PantheonError, RunFailure, SpecError, UserError
 from pantheon_engine.gitops import RunWorkspace, open_run_workspace
-from pantheon_engine.loop.tool_loop import LoopResult
+from pantheon_engine.loop.tool_loop import LoopResult, ModelCallRecord
 from pantheon_engine.policy import Policy
 from pantheon_engine.run.expr import ExprError
 from pantheon_engine.run.flows import Flow, FlowNode, should_run
@@ -62,6 +62,8 @@ class RunResult(BaseModel):
         return sum(n.failures.get("schema", 0) + n.failures.get("parse", 0) for n in self.nodes)
 
 
+#: told what a run does as it goes: ``run_started``, ``node_started``, ``model_call`` (each
+#: model call as it ends), ``node_attempt_failed``, ``node_finished``, ``run_finished``
 Event = Callable[[str, dict[str, Any]], None]
 
 
@@ -305,7 +307,9 @@ class Orchestrator:
         data_raw = agent.gather(upstream, run_input) if upstream else dict(run_input)
         result = NodeResult(id=node.id, agent=agent.ref, status="failed")
         started = time.perf_counter()
-        self._emit("node_started", {"run_id": run_id, "node": node.id, "agent": agent.ref})
+        self._emit("node_started", {"run_id": run_id, "node": node.id, "agent": agent.ref,
+                                    "max_steps": agent.limits.max_steps
+                                    if agent.uses_model else None})
         try:
             data = agent.input_model.model_validate(data_raw)
         except ValidationError as exc:
@@ -325,6 +329,8 @@ class Orchestrator:
                 upstream=upstream, attempt=attempt, seed=self.seed,
                 extra={**self.shared, "traces": self.traces,
                        "night_id": self.run_meta.get("night_id")},
+                on_model_call=self._model_call_event(run_id, node.id)
+                if self.on_event is not None else None,
             )
             try:
                 output, loop = await asyncio.wait_for(run_agent(ctx, data), timeout)
@@ -375,6 +381,20 @@ class Orchestrator:
         result.completion_tokens += loop.completion_tokens
         for kind, count in loop.failures.items():
             result.failures[kind] = result.failures.get(kind, 0) + count
+
+    def _model_call_event(self, run_id: str, node_id: str) -> Callable[[ModelCallRecord], None]:
+        """A ``model_call`` event for each model call of one node, as it ends: its step,
+        attempt and tokens (what a progress line shows while a model works)."""
+
+        def emit(record: ModelCallRecord) -> None:
+            self._emit("model_call", {
+                "run_id": run_id, "node": node_id, "step": record.step,
+                "attempt": record.attempt, "outcome": record.outcome,
+                "prompt_tokens": record.prompt_tokens,
+                "completion_tokens": record.completion_tokens, "seconds": record.seconds,
+            })
+
+        return emit
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:
         if self.on_event is not None:

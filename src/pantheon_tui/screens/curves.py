@@ -25,7 +25,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
@@ -38,6 +37,7 @@ from pantheon_engine.evals.curve import (
     target_text,
 )
 from pantheon_engine.evals.curve_report import POINT_HEADER, point_rows
+from pantheon_tui.screens.base import PinnedKeysScreen
 from pantheon_tui.themes import resolve_colour
 from pantheon_tui.widgets.curve_chart import POINT_CHAR, CurveChart
 
@@ -83,7 +83,7 @@ def by_agent(curves: Sequence[LearningCurve]) -> dict[str, list[LearningCurve]]:
     return groups
 
 
-class CurvesScreen(Screen[None]):
+class CurvesScreen(PinnedKeysScreen):
     """Every learning curve under the artifacts folder, as text charts and tables."""
 
     BINDINGS = [

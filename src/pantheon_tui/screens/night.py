@@ -5,6 +5,10 @@ appends to it and posts :class:`~pantheon_tui.watch.NightMetrics` messages; the 
 only collects them and applies what it collected at most ten times a second
 (:data:`FLUSH_S`), so a burst of thousands of lines costs a repaint or two.
 
+The header names the night, says when it ended once ``pantheon night`` has written
+``finished_at`` to its ``night.json`` (first, so it shows on a narrow terminal), and with
+no night yet, what to run first (``pantheon demo``, then ``pantheon night``).
+
 The κ panel reads ``undefined`` when the newest sample carries ``kappa`` as null (the two
 reviewers gave every item the same verdict: κ is 0/0), and ``-`` when the field is absent;
 its second line adds the canaries' false-pass rate when the sample has
@@ -215,6 +219,7 @@ class NightScreen(RoomScreen):
         self.samples = 0  # samples read from its file
         self.skipped = 0  # lines of its file that were not JSON objects
         self.pinned = False  # True: chosen with [ ], not following the newest night
+        self.ended_at: float | None = None  # when the night shown ended (None: it runs)
         self.flushes = 0  # times collected records were applied (the repaints they cost)
         self.series: dict[str, deque[float | None]] = {}
         self._window = 720
@@ -308,6 +313,7 @@ class NightScreen(RoomScreen):
             self.samples = 0
             self.latest = None
         self.night, self.skipped, self.pinned = update.night, update.skipped, update.pinned
+        self.ended_at = update.ended_at
         for record in pending.records:
             for name, values in self.series.items():
                 values.append(number(record.get(name)))
@@ -315,8 +321,8 @@ class NightScreen(RoomScreen):
             self.latest = pending.records[-1]
         self.samples += pending.count
         self.flushes += 1
+        self._settled.set()  # before drawing: the header no longer says it is looking
         self._show()
-        self._settled.set()
 
     async def settled(self, timeout: float = 5.0) -> None:
         """Wait until the first look at the artifacts folder is on screen (for tests)."""
@@ -340,24 +346,33 @@ class NightScreen(RoomScreen):
         self.query_one("#night-header", Static).update(self.header_text())
 
     def header_text(self) -> Text:
-        """Night id, samples, the age of the newest sample, c, and whether it is pinned."""
+        """Night id, samples, the age of the newest sample, c, whether it ended and whether
+        it is pinned."""
         if not self._settled.is_set() and self.night is None:
             return Text("Looking for nights…")
         if self.night is None:
-            return Text("No night yet: run pantheon night")
+            return Text.assemble("No night yet: run ", ("pantheon demo", "bold"),
+                                 " (example jobs), then ", ("pantheon night", "bold"))
         text = Text.assemble(("Night ", "bold"), (self.night.name, "bold"))
         latest = self.latest or {}
         t = number(latest.get("t"))
-        parts = [f"{self.samples} samples"]
+        parts: list[str] = []
+        if self.ended_at is not None:  # first: it must be in sight on a narrow terminal
+            parts.append(f"ended {self.ctx.clock_text(self.ended_at)} "
+                         f"({self.ctx.ago(self.ended_at)} ago)")
+        parts.append(f"{self.samples} samples")
         if self.latest is None:
-            parts = ["no samples yet"]
+            parts[-1] = "no samples yet"
         else:
             parts.append(f"last sample {self.ctx.ago(t)} ago ({self.ctx.clock_text(t)})"
                          if t is not None else "last sample -")
             parts.append(f"c {_field(latest, 'c')}")
         if self.skipped:
             parts.append(f"{self.skipped} bad lines skipped")
-        parts.append("chosen night (f: newest)" if self.pinned else "following the newest")
+        if self.pinned:
+            parts.append("chosen night (f: newest)")
+        elif self.ended_at is None:
+            parts.append("following the newest")
         text.append("  ·  " + "  ·  ".join(parts))
         return text
 

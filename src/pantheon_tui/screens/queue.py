@@ -11,6 +11,10 @@ title, run id and error of each job (every word must match).
 
 At most ``MAX_ROWS`` rows are put in the table, the first in claim order; the counts line
 says so when the filter leaves more.
+
+The columns grow with the window (:func:`column_widths`): past their narrowest, the run
+column first, until a run id fits whole, then the flow, then title and error share the
+rest. ``enter`` opens the job: the job itself, then every node of its run.
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -37,6 +41,7 @@ from pantheon_engine.errors import PantheonError
 from pantheon_engine.night.jobqueue import STATES, Job, JobQueue, QueueError, default_queue_path
 from pantheon_tui.context import RoomContext
 from pantheon_tui.screens.base import RoomScreen
+from pantheon_tui.screens.viewer import ArtifactViewer
 
 MAX_ROWS = 2_000  # rows put in the table at most; a filter narrows the rest
 CHUNK = 250  # rows added to the table at a time
@@ -44,22 +49,46 @@ FILL_PAUSE_S = 0.01
 STATE_STYLE = {"queued": "cyan", "running": "bold yellow", "done": "green",
                "failed": "bold red", "cancelled": "dim"}
 STATE_FILTERS: tuple[str | None, ...] = (None, *STATES)
-# name and width of each column: fixed, so the layout does not move as jobs come and go
+# name and narrowest width of each column; the table never moves as jobs come and go,
+# only when the window is resized (see column_widths)
 COLUMNS = (("id", 5), ("state", 9), ("pri", 3), ("flow", 10), ("tries", 5), ("age", 4),
            ("title", 22), ("run", 16), ("error", 24))
 WIDTH = dict(COLUMNS)
+# past its narrowest a column grows to its cap, in this order; title and error share the
+# rest. A run id (``20261120T220512Z-spec2code-3f2a1b``) is 33 wide: whole, it can be copied.
+GROWS = (("run", 33), ("flow", 16))
+CELL_PADDING = 2  # the table pads each cell by one on each side
+SCROLLBAR = 2  # kept free for the table's vertical scrollbar
 
 Cell = str  # Rich markup; text from jobs is escaped
 
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    """One job as the table shows it, with the lower-case text the filter searches."""
+    """One job as the table shows it, with the lower-case text the filter searches.
+
+    ``texts`` are the columns' plain text, whole: :func:`row_cells` clips them to the
+    columns' widths of the moment.
+    """
 
     id: int
     state: str
-    cells: tuple[Cell, ...]
+    texts: tuple[str, ...]
     haystack: str
+
+
+def column_widths(width: int) -> dict[str, int]:
+    """The columns' widths for a table ``width`` cells wide (never below the narrowest)."""
+    widths = dict(WIDTH)
+    spare = width - SCROLLBAR - sum(widths.values()) - CELL_PADDING * len(widths)
+    for name, cap in GROWS:
+        grow = max(0, min(spare, cap - widths[name]))
+        widths[name] += grow
+        spare -= grow
+    if spare > 0:
+        widths["title"] += spare // 2
+        widths["error"] += spare - spare // 2
+    return widths
 
 
 def _clip(text: str, width: int) -> str:
@@ -88,33 +117,41 @@ def job_error(job: Job) -> str:
 
 
 def job_row(job: Job, ctx: RoomContext) -> JobRow:
-    """The cells of ``job``: Rich markup strings, the job's own text escaped.
+    """What the table shows of ``job``, as plain text (see :func:`row_cells`)."""
+    title = job_title(job)
+    texts = (str(job.id), job.state, str(job.priority), job.flow_name,
+             f"{job.attempts}/{job.max_attempts}", ctx.ago(job.created_at), title,
+             job.run_id or "-", job_error(job))
+    haystack = " ".join([str(job.id), job.state, job.flow_name, title, job.run_id or "",
+                         job.error_kind or "", job.error or ""]).lower()
+    return JobRow(job.id, job.state, texts, haystack)
+
+
+def row_cells(row: JobRow, widths: Mapping[str, int]) -> tuple[Cell, ...]:
+    """The cells of ``row`` at ``widths``: Rich markup strings, the job's own text clipped
+    and escaped.
 
     Strings, not ``Text`` objects: a large queue is tens of thousands of cells, and
     strings are invisible to the garbage collector, whose full passes over as many
     ``Text`` objects froze the screen for a few hundred milliseconds at a time.
     """
-    title = job_title(job)
-    error_style = "red" if job.state == "failed" else "dim"
-    cells = (
-        f"{job.id:>{WIDTH['id']}}",
-        f"[{STATE_STYLE.get(job.state, 'default')}]{job.state}[/]",
-        f"{job.priority:>{WIDTH['pri']}}",
-        _plain(job.flow_name, "flow"),
-        f"{job.attempts}/{job.max_attempts}",
-        ctx.ago(job.created_at),
-        _plain(title, "title"),
-        _plain(job.run_id or "-", "run"),
-        f"[{error_style}]{_plain(job_error(job), 'error')}[/]",
+    job_id, state, priority, flow, tries, age, title, run, error = row.texts
+
+    def plain(text: str, column: str) -> str:
+        return escape(_clip(text, widths[column]))
+
+    error_style = "red" if row.state == "failed" else "dim"
+    return (
+        f"{job_id:>{widths['id']}}",
+        f"[{STATE_STYLE.get(state, 'default')}]{state}[/]",
+        f"{priority:>{widths['pri']}}",
+        plain(flow, "flow"),
+        tries,
+        age,
+        plain(title, "title"),
+        plain(run, "run"),
+        f"[{error_style}]{plain(error, 'error')}[/]",
     )
-    haystack = " ".join([str(job.id), job.state, job.flow_name, title, job.run_id or "",
-                         job.error_kind or "", job.error or ""]).lower()
-    return JobRow(job.id, job.state, cells, haystack)
-
-
-def _plain(text: str, column: str) -> str:
-    """``text`` clipped to ``column``'s width, with markup characters escaped."""
-    return escape(_clip(text, WIDTH[column]))
 
 
 def visible(rows: Iterable[JobRow], state: str | None, text: str) -> list[JobRow]:
@@ -133,6 +170,12 @@ def _step_priority(queue: JobQueue, job_id: int, step: int) -> Job:
     return queue.reprioritise(job_id, job.priority + step)
 
 
+def empty_text(queue_path: object) -> Text:
+    """What an empty queue says: what to run first, and where the queue lives."""
+    return Text.assemble("No jobs yet: run ", ("pantheon demo", "bold"), " (example jobs), then ",
+                         ("pantheon night", "bold"), (f" · {queue_path}", "dim"))
+
+
 def counts_text(counts: dict[str, int]) -> Text:
     text = Text()
     for i, state in enumerate(STATES):
@@ -149,6 +192,7 @@ class QueueScreen(RoomScreen):
     SCREEN_NAME = "queue"
     TITLE = "Queue"
     BINDINGS = [
+        Binding("enter", "open", "Open", id="queue.open"),
         Binding("plus,equals_sign", "priority(1)", "Priority +", id="queue.raise"),
         Binding("minus", "priority(-1)", "Priority −", id="queue.lower"),
         Binding("c", "cancel", "Cancel", id="queue.cancel"),
@@ -183,6 +227,14 @@ class QueueScreen(RoomScreen):
             self.counts = counts
             self.error = error
 
+    class JobRead(Message):
+        """The job to open, read again from the queue (None: it is gone)."""
+
+        def __init__(self, job_id: int, job: Job | None) -> None:
+            super().__init__()
+            self.job_id = job_id
+            self.job = job
+
     class CommandDone(Message):
         """A command on one job ran: ``error`` is the engine's message when it refused."""
 
@@ -207,6 +259,7 @@ class QueueScreen(RoomScreen):
         self._lock = threading.Lock()
         self._queue: JobQueue | None = None
         self._row_cache: dict[tuple[object, ...], JobRow] = {}  # rows of the last read
+        self._widths: dict[str, int] = dict(WIDTH)  # the columns' widths now
         self._timer: Timer | None = None
         self._resumed = False
         self._closed = False
@@ -231,12 +284,37 @@ class QueueScreen(RoomScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#queue-table", DataTable)
-        for name, width in COLUMNS:
-            table.add_column(name, key=name, width=width)
+        self._add_columns(table)
         self._show_filters()
         self._timer = self.set_interval(self.ctx.poll_s, self.reload)
         self.reload()
         table.focus()
+
+    def _add_columns(self, table: DataTable[Cell]) -> None:
+        for name, _narrowest in COLUMNS:
+            table.add_column(name, key=name, width=self._widths[name])
+
+    def on_resize(self, _event: events.Resize) -> None:
+        self.call_after_refresh(self._fit_columns)
+
+    def _fit_columns(self) -> None:
+        """Widen (or narrow) the columns to the table's width; the rows are drawn again."""
+        table = self.query_one("#queue-table", DataTable)
+        widths = column_widths(table.size.width)
+        if not table.size.width or widths == self._widths:
+            return
+        self._widths = widths
+        self._keep = self.cursor_job_id()
+        table.clear(columns=True)
+        self._add_columns(table)
+        self._fill_gen += 1
+        self._filled = 0
+        self._fill(self._fill_gen)
+
+    @property
+    def widths(self) -> dict[str, int]:
+        """The columns' widths now."""
+        return dict(self._widths)
 
     def on_screen_resume(self) -> None:
         if self._timer is not None:
@@ -366,6 +444,38 @@ class QueueScreen(RoomScreen):
     def action_reload(self) -> None:
         self.reload()
 
+    # --- opening a job ---------------------------------------------------------------
+
+    def action_open(self) -> None:
+        """The job under the cursor in the viewer: the job, then its run's files."""
+        job_id = self.cursor_job_id()
+        if job_id is None:
+            self.notify("no job selected", severity="warning")
+            return
+        self._read_job(self.ctx, job_id)
+
+    @on(DataTable.RowSelected, "#queue-table")
+    def _row_selected(self) -> None:
+        self.action_open()
+
+    @work(thread=True, group="queue-open")
+    def _read_job(self, ctx: RoomContext, job_id: int) -> None:
+        try:
+            with self._lock:
+                queue = self._open(ctx)
+                job = queue.get(job_id) if queue is not None else None
+        except (PantheonError, OSError, sqlite3.Error) as exc:
+            self.post_message(self.CommandDone(getattr(exc, "message", str(exc)), error=True))
+            return
+        self.post_message(self.JobRead(job_id, job))
+
+    def on_queue_screen_job_read(self, message: JobRead) -> None:
+        if message.job is None:
+            self.notify(f"job {message.job_id} is no longer in the queue", severity="warning")
+            return
+        self.app.push_screen(ArtifactViewer.for_job(
+            self.ctx.artifacts, message.job, default_queue_path(self.ctx.artifacts)))
+
     # --- filters ---------------------------------------------------------------------
 
     def action_cycle_state(self) -> None:
@@ -459,7 +569,7 @@ class QueueScreen(RoomScreen):
         table = self.query_one("#queue-table", DataTable)
         chunk = self._target[self._filled : self._filled + CHUNK]
         for row in chunk:
-            table.add_row(*row.cells, key=str(row.id))
+            table.add_row(*row_cells(row, self._widths), key=str(row.id))
         self._filled += len(chunk)
         ids = [row.id for row in chunk]
         if self._keep in ids:
@@ -473,9 +583,10 @@ class QueueScreen(RoomScreen):
     def _update_cells(self, table: DataTable[Cell], rows: list[JobRow]) -> None:
         """Change the cells of the rows in the table that differ from ``rows``."""
         for index in range(min(self._filled, len(rows))):
-            old, new = self._target[index].cells, rows[index].cells
-            if old is new:
+            if self._target[index] is rows[index]:
                 continue  # the same row object: the job did not change since the last read
+            old = row_cells(self._target[index], self._widths)
+            new = row_cells(rows[index], self._widths)
             for column, (before, after) in enumerate(zip(old, new, strict=True)):
                 if before != after:
                     table.update_cell_at(Coordinate(index, column), after)
@@ -486,8 +597,9 @@ class QueueScreen(RoomScreen):
         if self._read_error is not None:
             counts.update(Text(f"cannot read the queue: {self._read_error}", style="bold red"))
         elif self._seq_shown >= 0 and not self._rows and not any(self._counts.values()):
-            counts.update(Text(f"no jobs yet in {default_queue_path(self.ctx.artifacts)}",
-                               style="dim"))
+            counts.update(empty_text(default_queue_path(self.ctx.artifacts)))
+            shown.update("")
+            return
         else:
             counts.update(counts_text(self._counts))
         total = len(self._rows)

@@ -3,7 +3,9 @@
 :func:`load_report` does every blocking read (the summary, the failure bins, each
 failure's detail and the triage marks) so the screen can run it in a thread worker;
 :func:`build_rows` and :func:`summary_line` turn a read and the current marks into the
-table's rows and the summary line. They live apart from the screen and are pure functions
+table's rows and the summary line. The table starts with what the night merged (each
+change's title; its diff shows beside it), then the red bins with each failure's run id,
+document and error. They live apart from the screen and are pure functions
 of their arguments (the clock comes in as ``clock_text``), so tests check them without an
 app and snapshots stay stable.
 """
@@ -12,15 +14,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pantheon_engine.night.report_text import kappa_text
+from pantheon_engine.night.report_text import change_text, kappa_figure, title_text
 from pantheon_engine.night.summary import build_summary
-from pantheon_engine.night.summary_model import Summary
+from pantheon_engine.night.summary_model import PullRequest, RedFailure, Summary
 from pantheon_engine.night.triage import (
     Failure,
     FailureBin,
@@ -30,26 +31,32 @@ from pantheon_engine.night.triage import (
     failure_detail,
 )
 
-__all__ = ["BIN_PREFIX", "COLUMNS", "MARKS", "STARTED_FORMAT", "FailureInfo", "ReportData",
-           "RowSpec", "bin_key", "build_rows", "load_report", "mark_of", "summary_line",
-           "timestamp_of"]
+__all__ = ["BIN_PREFIX", "COLUMNS", "HEADS", "MARKS", "MERGED_KEY", "MERGED_ROWS", "NARROW_COLUMNS",
+           "FailureInfo", "ReportData", "RowSpec", "bin_key", "build_rows", "load_report",
+           "mark_of", "summary_line", "timestamp_of"]
 
 MARKS = ("open", "triaged", "requeued", "ignored")
-# A bin header shows agent, node, error kind and count in the columns its failures use
-# for run, node, started and mark.
-COLUMNS = (("bin / run", "what"), ("node", "node"), ("error / started", "started"),
-           ("mark", "mark"))
-STARTED_FORMAT = "%m-%d %H:%M"
+# A failure shows its run id (whole, on a line of its own) over its document, its mark and
+# its error; a merged change its title, "merged" and its size; a bin header its agent and
+# node, its counts and its error kind, in the same three columns.
+COLUMNS = (("run · document", "what"), ("mark", "mark"), ("error · change", "detail"))
+#: in a window too narrow for the error beside them, it goes under the run and document
+NARROW_COLUMNS = (("run · document · error", "what"), ("mark", "mark"))
 BIN_PREFIX = "bin:"
+MERGED_KEY = "merged"  # the header row of the merged changes; each change: merged:<run_id>
+HEADS = ("merged-head", "bin")  # the kinds of header rows (the cursor steps over them)
+MERGED_ROWS = 200  # merged changes listed at most (a week of nights merges thousands)
 
 
 @dataclass(frozen=True)
 class FailureInfo:
-    """One failure with what the detail pane shows; ``started`` is a unix time."""
+    """One failure with what the detail pane shows; ``started`` is a unix time;
+    ``red`` is the summary's entry for it (its document and error)."""
 
     failure: Failure
     detail: dict[str, Any]
     started: float | None
+    red: RedFailure | None = None
 
 
 @dataclass(frozen=True)
@@ -69,10 +76,12 @@ def load_report(artifacts: Path) -> ReportData:
     summary = build_summary(artifacts)
     bins = failure_bins(summary)
     failures: dict[str, FailureInfo] = {}
+    reds = {(f.run_id, red.node): f for red in summary.red_bins for f in red.failures}
     for group in bins:
         for failure in group.failures:
             detail = failure_detail(artifacts, failure)
-            failures[failure.key] = FailureInfo(failure, detail, timestamp_of(detail["started_at"]))
+            failures[failure.key] = FailureInfo(failure, detail, timestamp_of(detail["started_at"]),
+                                                reds.get((failure.run_id, failure.node)))
     marks = TriageLog(artifacts).marks()
     return ReportData(summary, bins, failures, marks, time.perf_counter() - began)
 
@@ -94,23 +103,43 @@ def mark_of(marks: dict[str, TriageMark], key: str) -> str:
 
 @dataclass(frozen=True)
 class RowSpec:
-    """One table row as plain data: a bin header (``failure`` is None) or a failure."""
+    """One table row as plain data: a header (``kind`` ``merged-head`` or ``bin``), a
+    merged change (``merged``, with its ``change``) or a failure (``failure``)."""
 
     key: str
-    cells: tuple[str, str, str, str]
-    mark: str  # the mark of a failure row, "bin" for a header
+    kind: str
+    cells: tuple[str, str, str]  # run · document, mark, error · change (see COLUMNS)
+    mark: str  # the mark of a failure row, else the kind
     failure: Failure | None = None
+    change: PullRequest | None = None
 
 
 def bin_key(group: FailureBin) -> str:
     return f"{BIN_PREFIX}{group.agent}|{group.node}|{group.error_kind}"
 
 
-def build_rows(data: ReportData, marks: dict[str, TriageMark], *, hide_done: bool,
-               clock_text: Callable[[float | None, str], str]) -> list[RowSpec]:
-    """The rows of the table: each bin's header, then its failures (open ones only when
-    ``hide_done``); a bin left with nothing to show is left out."""
-    rows: list[RowSpec] = []
+def _merged_rows(summary: Summary) -> list[RowSpec]:
+    """The merged changes, newest last; at most :data:`MERGED_ROWS` of them (the newest)."""
+    if not summary.prs:
+        return []
+    count = len(summary.prs)
+    what = f"{count:,} change{'' if count == 1 else 's'}"
+    if count > MERGED_ROWS:
+        what += f", the newest {MERGED_ROWS} here (pantheon report lists them all)"
+    rows = [RowSpec(MERGED_KEY, "merged-head", ("merged", "", what), "merged-head")]
+    for pr in summary.prs[-MERGED_ROWS:]:
+        rows.append(RowSpec(f"{MERGED_KEY}:{pr.run_id}", "merged",
+                            (title_text(pr.title), "merged", change_text(pr)), "merged",
+                            change=pr))
+    return rows
+
+
+def build_rows(data: ReportData, marks: dict[str, TriageMark], *,
+               hide_done: bool) -> list[RowSpec]:
+    """The rows of the table: what merged (a header, then each change), then each red
+    bin's header and its failures (open ones only when ``hide_done``); a bin left with
+    nothing to show is left out."""
+    rows = _merged_rows(data.summary)
     for group in data.bins:
         members = [(f, mark_of(marks, f.key)) for f in group.failures]
         open_count = sum(mark == "open" for _, mark in members)
@@ -118,25 +147,27 @@ def build_rows(data: ReportData, marks: dict[str, TriageMark], *, hide_done: boo
         if not shown:
             continue
         count = f"{len(members)} · {open_count} open"
-        rows.append(RowSpec(bin_key(group), (group.agent, group.node, group.error_kind, count),
-                            "bin"))
+        rows.append(RowSpec(bin_key(group), "bin",
+                            (f"{group.agent} · {group.node}", count, group.error_kind), "bin"))
         for failure, mark in shown:
             info = data.failures.get(failure.key)
-            started = clock_text(info.started if info else None, STARTED_FORMAT)
-            rows.append(RowSpec(failure.key, (f"  {failure.run_id}", failure.node, started, mark),
-                                mark, failure))
+            red = info.red if info else None
+            document = title_text(red.title if red else None)
+            error = (red.error if red else None) or failure.error_kind
+            rows.append(RowSpec(failure.key, "failure",
+                                (f"{failure.run_id}\n  {document}", mark, error), mark,
+                                failure))
     return rows
 
 
 def summary_line(data: ReportData, marks: dict[str, TriageMark], *, hide_done: bool,
                  read_at: str) -> str:
-    """Runs, ok, failed, κ overall and pairs, merged PRs; then the triage counts."""
+    """Runs, ok, failed, the summary's κ, merged changes; then the triage counts."""
     t = data.summary.totals
-    k = data.summary.kappa
     parts = [f"{t.runs} runs", f"{t.ok} ok", f"{t.failed} failed"]
     if t.running:
         parts.append(f"{t.running} running")
-    parts += [f"κ {kappa_text(k.overall)} ({k.pairs} pairs)", f"{len(data.summary.prs)} merged"]
+    parts += [kappa_figure(data.summary.kappa), f"{len(data.summary.prs)} merged"]
     if t.refused:
         parts.append(f"{t.refused} refused")
     counts = Counter(mark_of(marks, key) for key in data.failures)

@@ -1,9 +1,13 @@
-"""A node's artifacts, one file at a time, with syntax highlighting.
+"""A node's artifacts (or a job and its run), one file at a time, with syntax highlighting.
 
 The files are listed in the order a triager reads them (:func:`artifact_files`: the error
-first). A file is read, highlighted (Rich ``Syntax``, i.e. pygments; Textual's ``TextArea``
-would need tree-sitter) and laid out into lines in a thread worker, and comes back as a
-message; :class:`CodeView` then paints only the lines in sight. Big files are cut at
+first). For a run of a document agent (docops) the list also has the document before and
+after the run, found in a thread once the screen is up (see :mod:`.viewer_entries`). From
+the Queue screen the viewer opens on a job: the job first, then every node of its run.
+
+A file is read, highlighted (Rich ``Syntax``, i.e. pygments; Textual's ``TextArea`` would
+need tree-sitter) and laid out into lines in a thread worker, and comes back as a message;
+:class:`CodeView` then paints only the lines in sight. Big files are cut at
 :data:`TRUNCATE_BYTES` with a note, so a 2 GB log never stalls the screen.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,13 +30,20 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import Screen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from pantheon_engine.night.triage import artifact_files
+from pantheon_engine.night.jobqueue import Job
+from pantheon_tui.screens.base import PinnedKeysScreen
+from pantheon_tui.screens.viewer_entries import (
+    Entry,
+    document_entries,
+    job_entry,
+    node_entries,
+    run_entries,
+)
 
 if TYPE_CHECKING:
     from pantheon_tui.app import ControlRoom
@@ -102,12 +114,28 @@ def render_file(path: Path, *, dark: bool = True, limit: int = TRUNCATE_BYTES) -
     code, lexer, notes = _as_code(path, raw, truncated)
     if truncated:
         notes.append(f"showing the first {human_size(limit)} of {human_size(size)}")
+    return _rendered(path, code, lexer, size, "; ".join(notes), dark=dark)
+
+
+def render_entry(entry: Entry, *, dark: bool = True) -> RenderedFile:
+    """An entry of the viewer's list: its file read, or the text it carries."""
+    if entry.text is None:
+        return render_file(entry.path, dark=dark)
+    code = entry.text[:TRUNCATE_BYTES]
+    note = entry.note
+    if len(entry.text) > len(code):
+        note = "; ".join(filter(None, [note, f"showing the first {human_size(len(code))}"]))
+    return _rendered(entry.path, code, entry.lexer or "text", len(entry.text.encode()), note,
+                     dark=dark)
+
+
+def _rendered(path: Path, code: str, lexer: str, size: int, note: str, *,
+              dark: bool) -> RenderedFile:
     if not code.strip():
-        return RenderedFile(path, Text("(empty file)", style="italic"), lexer, size,
-                            "; ".join(notes))
+        return RenderedFile(path, Text("(empty file)", style="italic"), lexer, size, note)
     text = _highlight(code, lexer, dark=dark)
     text.rstrip()
-    return RenderedFile(path, text, lexer, size, "; ".join(notes))
+    return RenderedFile(path, text, lexer, size, note)
 
 
 def _highlight(code: str, lexer: str, *, dark: bool) -> Text:
@@ -171,8 +199,9 @@ class CodeView(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, index)
 
 
-class ArtifactViewer(Screen[None]):
-    """The files of ``runs/<run_id>/<node>``: a list on the left, the content on the right."""
+class ArtifactViewer(PinnedKeysScreen):
+    """The files of ``runs/<run_id>/<node>`` (or of every node of the run, ``node`` None):
+    a list on the left, the content on the right. ``lead`` entries come first (a job)."""
 
     BINDINGS = [
         Binding("escape,backspace", "close", "Back", id="viewer.close"),
@@ -186,62 +215,125 @@ class ArtifactViewer(Screen[None]):
 
     DEFAULT_CSS = """
     ArtifactViewer #viewer-title {
-        height: 1; padding: 0 1; background: $panel; color: $foreground;
+        height: auto; max-height: 3; padding: 0 1; background: $panel; color: $foreground;
     }
     ArtifactViewer #viewer-body { height: 1fr; }
     ArtifactViewer #viewer-files {
-        width: 30; height: 1fr; border: none; border-right: vkey $primary;
+        width: 32; height: 1fr; border: none; border-right: vkey $primary;
         background: $surface;
     }
     """
 
     class Shown(Message):
-        """A file is read and laid out (posted from a worker thread); ``wrap`` is the
+        """An entry is read and laid out (posted from a worker thread); ``wrap`` is the
         width it was wrapped at, None for unwrapped."""
 
-        def __init__(self, rendered: RenderedFile, strips: list[Strip], width: int,
-                     wrap: int | None, home: bool) -> None:
+        def __init__(self, entry: Entry, rendered: RenderedFile, strips: list[Strip],
+                     width: int, wrap: int | None, home: bool) -> None:
             super().__init__()
+            self.entry = entry
             self.rendered = rendered
             self.strips = strips
             self.width = width
             self.wrap = wrap
             self.home = home
 
-    def __init__(self, artifacts: Path, run_id: str, node: str) -> None:
+    class DocumentsFound(Message):
+        """The run's document before and after (posted from a worker thread)."""
+
+        def __init__(self, entries: list[Entry]) -> None:
+            super().__init__()
+            self.entries = entries
+
+    def __init__(self, artifacts: Path, run_id: str | None, node: str | None = None, *,
+                 lead: Sequence[Entry] = (), heading: str | None = None) -> None:
         super().__init__()
         self.artifacts = Path(artifacts)
         self.run_id = run_id
         self.node = node
-        self.files: list[Path] = artifact_files(self.artifacts, run_id, node)
+        if run_id is None:
+            found: list[Entry] = []
+        elif node is None:
+            found = run_entries(self.artifacts, run_id)
+        else:
+            found = node_entries(self.artifacts, run_id, node)
+        self.files: list[Path] = [entry.path for entry in found]  # the run's own files
+        self.lead = list(lead)
+        self.entries: list[Entry] = [*self.lead, *found]
+        self.heading = heading or (f"{run_id} / {node}" if node else str(run_id))
+        self.documents: list[Entry] | None = None  # None: not looked for yet
         self.index = 0
         self.wrap = True
-        self.shown: RenderedFile | None = None  # the file on screen
+        self.shown: RenderedFile | None = None  # what is on screen
+        self.shown_entry: Entry | None = None  # the entry it shows
         self._laid_at: int | None = None  # the width the shown lines were wrapped at
+
+    @classmethod
+    def for_job(cls, artifacts: Path, job: Job, queue_path: Path) -> ArtifactViewer:
+        """A job of the queue: the job itself, then its run's files (when it has a run)."""
+        run_id = job.run_id if job.run_id and (Path(artifacts) / "runs" / job.run_id
+                                               ).is_dir() else None
+        heading = f"job {job.id} · {job.state} · " + (f"run {run_id}" if run_id
+                                                      else "no run yet")
+        return cls(artifacts, run_id, None, lead=[job_entry(job, queue_path)],
+                   heading=heading)
 
     @property
     def folder(self) -> Path:
-        return self.artifacts / "runs" / self.run_id / self.node
+        """The node's folder (the run's, for a whole run; the artifacts folder: no run)."""
+        if self.run_id is None:
+            return self.artifacts
+        run = self.artifacts / "runs" / self.run_id
+        return run / self.node if self.node else run
 
     @property
-    def current(self) -> Path | None:
-        """The file the list has highlighted (its content may still be on its way)."""
-        return self.files[self.index] if self.files else None
+    def current(self) -> Entry | None:
+        """The entry the list has highlighted (its content may still be on its way)."""
+        return self.entries[self.index] if self.entries else None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="viewer-title", markup=False)
         with Horizontal(id="viewer-body"):
-            files = OptionList(*(Option(p.name, id=p.name) for p in self.files),
-                               id="viewer-files")
+            files = OptionList(*self._options(), id="viewer-files")
             files.can_focus = False  # the keys move between files from anywhere
             yield files
             yield CodeView(id="viewer-content")
         yield Footer()
 
+    def _options(self) -> list[Option]:
+        return [Option(Text(entry.name, no_wrap=True, overflow="ellipsis"), id=f"entry-{i}")
+                for i, entry in enumerate(self.entries)]
+
     def on_mount(self) -> None:
         self.query_one(CodeView).focus()
-        self.call_after_refresh(self._select, 0)  # after layout: the width to wrap at
+        # after layout (the width to wrap at); a key pressed meanwhile has its way
+        self.call_after_refresh(lambda: self._select(self.index))
+        if self.run_id is not None:
+            self._find_documents(self.artifacts, self.run_id)
+
+    # --- the document before and after -----------------------------------------------
+
+    @work(thread=True, exclusive=True, group="viewer-documents", exit_on_error=False)
+    def _find_documents(self, artifacts: Path, run_id: str) -> None:
+        self.post_message(self.DocumentsFound(document_entries(artifacts, run_id)))
+
+    @on(DocumentsFound)
+    def _documents_found(self, message: DocumentsFound) -> None:
+        """Put the document before and after the lead entries and the error."""
+        self.documents = message.entries
+        if not message.entries:
+            return
+        at = 0
+        while at < len(self.entries) and (at < len(self.lead) or self.entries[at].is_error):
+            at += 1
+        self.entries[at:at] = message.entries
+        if self.index >= at:
+            self.index += len(message.entries)
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options(self._options())
+        options.highlighted = self.index
 
     # --- showing a file ------------------------------------------------------------------
 
@@ -251,48 +343,57 @@ class ArtifactViewer(Screen[None]):
         return max(self.query_one(CodeView).scrollable_content_region.width, 20)
 
     def _select(self, index: int) -> None:
-        if not self.files:
+        if not self.entries:
             self._title(f"no files in {self.folder}")
             return
-        self.index = index % len(self.files)
+        self.index = index % len(self.entries)
         self.query_one(OptionList).highlighted = self.index
-        self._title(f"{self.files[self.index].name} · reading …")
-        self._read_file(self.files[self.index], self.app.current_theme.dark, self._wrap_width())
+        entry = self.entries[self.index]
+        self._title(f"{entry.name} · reading …")
+        self._read_entry(entry, self.app.current_theme.dark, self._wrap_width())
 
     @work(thread=True, exclusive=True, group="viewer-read", exit_on_error=False)
-    def _read_file(self, path: Path, dark: bool, wrap: int | None) -> None:
-        rendered = render_file(path, dark=dark)
+    def _read_entry(self, entry: Entry, dark: bool, wrap: int | None) -> None:
+        rendered = render_entry(entry, dark=dark)
         strips, width = layout_lines(rendered.text, wrap)
-        self.post_message(self.Shown(rendered, strips, width, wrap, home=True))
+        self.post_message(self.Shown(entry, rendered, strips, width, wrap, home=True))
 
     @work(thread=True, exclusive=True, group="viewer-read", exit_on_error=False)
-    def _relayout(self, rendered: RenderedFile, wrap: int | None) -> None:
+    def _relayout(self, entry: Entry, rendered: RenderedFile, wrap: int | None) -> None:
         strips, width = layout_lines(rendered.text, wrap)
-        self.post_message(self.Shown(rendered, strips, width, wrap, home=False))
+        self.post_message(self.Shown(entry, rendered, strips, width, wrap, home=False))
 
     @on(Shown)
     def _shown(self, message: Shown) -> None:
         rendered = message.rendered
-        if rendered.path != self.current:
+        if message.entry is not self.current:
             return  # the user moved on while it was read
-        self.shown = rendered
+        self.shown, self.shown_entry = rendered, message.entry
         self._laid_at = message.wrap
         self.query_one(CodeView).show(message.strips, message.width, home=message.home)
-        parts = [rendered.path.name, human_size(rendered.size), rendered.lexer]
+        parts = [message.entry.name, human_size(rendered.size), rendered.lexer]
         if rendered.note:
-            parts.append(rendered.note)
+            parts.insert(1, rendered.note)
         self._title(" · ".join(parts))
+
+    @property
+    def title_text(self) -> str:
+        """What the line over the content says (the run, the node, the entry, its note)."""
+        return str(self.query_one("#viewer-title", Static).render())
 
     @on(CodeView.Resized)
     def _resized(self) -> None:
-        if self.shown is not None and self._wrap_width() != self._laid_at:
-            self._relayout(self.shown, self._wrap_width())
+        if self.shown is not None and self.current is not None \
+                and self._wrap_width() != self._laid_at:
+            self._relayout(self.current, self.shown, self._wrap_width())
 
     def _title(self, what: str) -> None:
-        self.query_one("#viewer-title", Static).update(f"{self.run_id} / {self.node} · {what}")
+        self.query_one("#viewer-title", Static).update(f"{self.heading} · {what}")
 
-    @on(OptionList.OptionHighlighted, "#viewer-files")
-    def _clicked(self, event: OptionList.OptionHighlighted) -> None:
+    @on(OptionList.OptionSelected, "#viewer-files")
+    def _clicked(self, event: OptionList.OptionSelected) -> None:
+        # a click selects; highlights alone also come from the keys and from the list
+        # being filled again, which must not move the viewer back
         if event.option_index != self.index:
             self._select(event.option_index)
 
@@ -302,15 +403,15 @@ class ArtifactViewer(Screen[None]):
         self.dismiss()
 
     def action_step(self, step: int) -> None:
-        if self.files:
+        if self.entries:
             self._select(self.index + step)
 
     def action_copy_path(self) -> None:
-        target = self.current or self.folder
+        target = self.current.path if self.current is not None else self.folder
         room: ControlRoom = self.app  # type: ignore[assignment]
         room.copy_path(str(target.absolute()))
 
     def action_toggle_wrap(self) -> None:
         self.wrap = not self.wrap
-        if self.shown is not None:
-            self._relayout(self.shown, self._wrap_width())
+        if self.shown is not None and self.current is not None:
+            self._relayout(self.current, self.shown, self._wrap_width())

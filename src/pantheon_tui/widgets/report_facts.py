@@ -11,10 +11,9 @@ from __future__ import annotations
 from rich.text import Text
 
 from pantheon_engine.night.report_text import (
-    gate_kappa_text,
     gate_text,
     interval_text,
-    kappa_text,
+    kappa_figure,
     percent,
 )
 from pantheon_engine.night.summary_model import Summary
@@ -45,7 +44,8 @@ def rates_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text
 
 
 def reviewers_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> Text:
-    """Per reviewer: canary accuracy, false-pass rate, κ; then the gate's κ and limits."""
+    """Per reviewer: canary accuracy, false-pass rate, review pairs; then the summary's
+    one κ (the figure of the summary line and the written report) and the gate's limits."""
     reviewers = summary.reviewers
     lines = []
     if reviewers.source is None:
@@ -57,10 +57,11 @@ def reviewers_text(summary: Summary, bold: str = "bold", muted: str = "dim") -> 
                               f"({percent(row.accuracy)})"))
             lines.append(Text(f"  false passes {_of(row.false_passes, row.bad_seen)} "
                               f"({percent(row.false_pass_rate)})"))
-        if row.kappa_pairs:
-            lines.append(Text(f"  κ {kappa_text(row.kappa)} over {row.kappa_pairs} run pairs"))
-    if reviewers.kappa is not None:
-        lines.append(Text(f"gate {gate_kappa_text(reviewers.kappa)}"))
+        if row.pairs:
+            lines.append(Text(f"  {row.pairs} review pair{'' if row.pairs == 1 else 's'} "
+                              "in the runs", style=muted))
+    if summary.kappa.pairs:
+        lines.append(Text(kappa_figure(summary.kappa)))
     gate = gate_text(reviewers)
     if gate:
         lines.append(Text(f"gate: {gate}", style=muted))

@@ -9,7 +9,9 @@ as many buckets as the chart has columns, and each bucket becomes one column. A 
 reduced with ``aggregate``: ``mean`` by default, ``max`` for a series where high is bad
 (ρ) and ``min`` for one where low is bad (κ), so one bad sample is never averaged out of
 sight. The vertical scale runs from the lowest to the highest column, stretched to take in
-the threshold, so the threshold line is always on the chart.
+the threshold, so the threshold line is always on the chart. A series that does not move
+(every column the same, say a schema-error rate that stays 0) has no scale to stand on:
+it is drawn as a flat line along the bottom, not as bars of an arbitrary height.
 """
 
 from __future__ import annotations
@@ -127,14 +129,16 @@ def _scale(columns: Sequence[float | None], threshold: float | None) -> tuple[fl
 
 
 def _eighths(value: float, lo: float, hi: float, height: int) -> int:
-    """How many eighths of the chart's height ``value`` fills (at least one)."""
-    frac = 0.5 if hi <= lo else (value - lo) / (hi - lo)
+    """How many eighths of the chart's height ``value`` fills (at least one: a flat
+    series, ``hi == lo``, is a line along the bottom)."""
+    frac = 0.0 if hi <= lo else (value - lo) / (hi - lo)
     return max(1, min(height * 8, round(frac * height * 8)))
 
 
 def threshold_row(threshold: float, lo: float, hi: float, height: int) -> int:
-    """The chart row (0 = top) that holds the threshold's level."""
-    frac = 0.5 if hi <= lo else (threshold - lo) / (hi - lo)
+    """The chart row (0 = top) that holds the threshold's level (the bottom one on a flat
+    scale, where the series' line is)."""
+    frac = 0.0 if hi <= lo else (threshold - lo) / (hi - lo)
     from_bottom = max(0, min(height - 1, int(frac * height)))
     return height - 1 - from_bottom
 

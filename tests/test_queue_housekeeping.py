@@ -1,0 +1,215 @@
+"""Queue housekeeping from the shell (issue 17, point 12) and ``queue list`` by document
+(point 10): ``queue cancel``, ``queue requeue`` and ``queue clear`` follow the rules the
+room's keys follow (they are the queue's own: ``JobQueue.cancel_many`` and friends); a
+command that names an unknown job, or a job it cannot act on, exits 2 naming them and
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pantheon_engine.cli.main import app
+from pantheon_engine.cli.queue import jobs_table
+from pantheon_engine.night.jobqueue import Job, JobQueue, QueueError
+
+runner = CliRunner()
+OWNER = "host:1:abc"
+RUN_ID = "20261120T221503Z-docops-a1b2c3"
+LONG_ERROR = ("check.rules: 2 of 5 rules fail: date: '2024/03/05' is not YYYY-MM-DD\n"
+              "  tags: not a list")
+
+
+@pytest.fixture
+def art(tmp_path: Path) -> Path:
+    """Jobs 1-2 queued, 3 running, 4 done, 5 failed (with its run and error), 6 cancelled."""
+    art = tmp_path / "artifacts"
+    clock = [1000.0]
+    with JobQueue.for_artifacts(art, clock=lambda: clock[0]) as queue:
+        for i in range(6):
+            queue.add("docops", {"path": f"docs/page-{i + 1}.md"}, flow_name="docops")
+        queue.add("spec2code", {"title": "Add [shout]()", "workspace": "."},
+                  flow_name="spec2code", priority=-1)
+        for job_id in (3, 4, 5, 6):
+            queue.reprioritise(job_id, 10 - job_id)  # claimed in this order
+        for _ in range(4):
+            queue.claim(OWNER, lease_s=10 ** 6)
+        queue.complete(4, OWNER, "run-4")
+        queue.fail(5, OWNER, "check_failed", LONG_ERROR, RUN_ID)
+        queue.cancel(6)
+    return art
+
+
+def states(art: Path) -> dict[int, str]:
+    with JobQueue.for_artifacts(art) as queue:
+        return {job.id: job.state for job in queue.list(limit=None)}
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+BEFORE = {1: "queued", 2: "queued", 3: "running", 4: "done", 5: "failed", 6: "cancelled",
+          7: "queued"}
+
+
+def test_the_fixture(art: Path) -> None:
+    assert states(art) == BEFORE
+
+
+# --------------------------------------------------------------------------- the queue's rules
+
+
+def test_cancel_many_is_all_or_nothing(art: Path) -> None:
+    with JobQueue.for_artifacts(art) as queue:
+        with pytest.raises(QueueError, match=r"no jobs 98, 99 in queue"):
+            queue.cancel_many([1, 98, 99])
+        with pytest.raises(QueueError, match=r"job 4 is done, job 6 is cancelled; only queued "
+                                             r"or running jobs cancel"):
+            queue.cancel_many([1, 4, 6])
+        assert states(art) == BEFORE
+        jobs = queue.cancel_many([1, 3, 1])  # a repeated id counts once
+    assert [(j.id, j.state) for j in jobs] == [(1, "cancelled"), (3, "cancelled")]
+    assert states(art) == {**BEFORE, 1: "cancelled", 3: "cancelled"}
+
+
+def test_requeue_many_is_all_or_nothing(art: Path) -> None:
+    with JobQueue.for_artifacts(art) as queue:
+        with pytest.raises(QueueError, match=r"job 1 is queued; only failed or cancelled"):
+            queue.requeue_many([5, 1])
+        assert states(art) == BEFORE
+        jobs = queue.requeue_many([5, 6])
+    assert all(j.state == "queued" and j.attempts == 0 and j.run_id is None for j in jobs)
+    assert states(art) == {**BEFORE, 5: "queued", 6: "queued"}
+
+
+def test_one_job_commands_keep_their_rules(art: Path) -> None:
+    """The room's keys call cancel and requeue: the same rules, one job at a time."""
+    with JobQueue.for_artifacts(art) as queue:
+        with pytest.raises(QueueError, match=r"no job 99 in queue"):
+            queue.cancel(99)
+        with pytest.raises(QueueError, match=r"job 4 is done; only queued or running"):
+            queue.cancel(4)
+        assert queue.requeue(5).state == "queued"
+
+
+def test_clear_removes_what_is_over_never_what_runs(art: Path) -> None:
+    with JobQueue.for_artifacts(art) as queue:
+        with pytest.raises(QueueError, match=r"running jobs do not clear"):
+            queue.clear(["done", "running"])
+        with pytest.raises(QueueError, match=r"unknown job state\(s\): finished"):
+            queue.clear(["finished"])
+        assert states(art) == BEFORE
+        assert queue.clear() == {"done": 1, "failed": 1, "cancelled": 1}
+    assert states(art) == {1: "queued", 2: "queued", 3: "running", 7: "queued"}
+    with JobQueue.for_artifacts(art) as queue:
+        assert queue.clear(["queued"]) == {"queued": 3}
+    assert states(art) == {3: "running"}
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def test_queue_cancel(art: Path) -> None:
+    code, out, err = cli("queue", "cancel", "1", "7", "--artifacts", str(art))
+    assert code == 0, err
+    assert "cancelled job 1 (docops · docs/page-1.md)" in out
+    assert "cancelled job 7 (spec2code · Add [shout]())" in out  # printed as written
+    assert "queued 1 · running 1 · done 1 · failed 1 · cancelled 3" in out
+    assert states(art) == {**BEFORE, 1: "cancelled", 7: "cancelled"}
+
+
+def test_queue_requeue(art: Path) -> None:
+    code, out, err = cli("queue", "requeue", "5", "6", "--artifacts", str(art))
+    assert code == 0, err
+    assert "requeued job 5 (docops · docs/page-5.md)" in out and "requeued job 6" in out
+    assert states(art) == {**BEFORE, 5: "queued", 6: "queued"}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("cancel", "2", "41", "42"), "error: no jobs 41, 42 in queue"),
+    (("cancel", "2", "4"), "error: job 4 is done; only queued or running jobs cancel"),
+    (("requeue", "5", "404"), "error: no job 404 in queue"),
+    (("requeue", "5", "1", "3"),
+     "error: job 1 is queued, job 3 is running; only failed or cancelled jobs requeue"),
+    (("clear", "--state", "running"), "error: running jobs do not clear: a night holds them"),
+    (("clear", "--state", "finished"), "error: unknown job state(s): finished"),
+])
+def test_a_refused_command_exits_2_naming_the_jobs_and_changes_nothing(
+        art: Path, args: tuple[str, ...], message: str) -> None:
+    code, out, err = cli("queue", *args, "--artifacts", str(art))
+    assert code == 2 and out == ""
+    assert message in " ".join(err.split())
+    assert states(art) == BEFORE
+
+
+def test_queue_clear(art: Path) -> None:
+    code, out, err = cli("queue", "clear", "--state", "failed", "--state", "cancelled",
+                         "--artifacts", str(art))
+    assert code == 0, err
+    assert "removed 2 jobs (failed 1, cancelled 1)" in out
+    assert states(art) == {k: v for k, v in BEFORE.items() if k not in (5, 6)}
+    code, out, _ = cli("queue", "clear", "--artifacts", str(art))
+    assert code == 0 and "removed 1 job (done 1, failed 0, cancelled 0)" in out
+    assert set(states(art).values()) == {"queued", "running"}
+
+
+def test_commands_on_a_folder_without_a_queue_create_nothing(tmp_path: Path) -> None:
+    code, _, err = cli("queue", "cancel", "3", "--artifacts", str(tmp_path))
+    assert code == 2 and "no job 3: there is no queue yet" in " ".join(err.split())
+    code, _, err = cli("queue", "clear", "--artifacts", str(tmp_path / "typo"))
+    assert code == 2 and "no artifacts folder" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_job_id_must_be_a_number(art: Path) -> None:
+    code, _, err = cli("queue", "cancel", "x", "--artifacts", str(art))
+    assert code == 2 and "JOB_ID" in err
+    assert states(art) == BEFORE
+
+
+# --------------------------------------------------------------------------- queue list
+
+
+def test_queue_list_shows_the_document_the_run_and_the_error(art: Path) -> None:
+    code, out, err = cli("queue", "list", "--artifacts", str(art))
+    assert code == 0, err
+    assert RUN_ID in out  # never cut
+    assert "docs/page-5.md" in out and "Add [shout]()" in out
+    text = " ".join(out.split())
+    assert "check_failed: check.rules: 2 of 5 rules fail:" in text
+    assert "tags: not a list" not in text  # the error's first line only
+
+
+@pytest.mark.parametrize("width", [50, 60, 80, 120, 200])
+def test_queue_list_keeps_run_ids_whole_at_any_width(art: Path, width: int) -> None:
+    from rich.console import Console
+
+    with JobQueue.for_artifacts(art) as queue:
+        jobs: list[Job] = queue.list(limit=None)
+    console = Console(width=width, record=True, color_system=None)
+    console.print(jobs_table(jobs, width))
+    out = console.export_text()
+    assert RUN_ID in out and "run-4" in out
+    assert max(len(line) for line in out.splitlines()) <= width
+    assert "docs/page-5.md" in out
+    if width >= 120:  # side by side: the document and the error in their own columns
+        assert re.search(rf"{RUN_ID}\s+docs/page-5\.md\s+check_failed", out)
+    else:  # under the run id (and on a very narrow terminal the rest above it)
+        assert re.search(rf"{RUN_ID}\s*\n\s*docs/page-5\.md · check_failed", out)
+    if width <= 60:
+        assert "failed · docops · prio 5 · tries 1/3" in out
+
+
+def test_queue_list_json_is_unchanged(art: Path) -> None:
+    code, out, _ = cli("queue", "list", "--json", "--artifacts", str(art))
+    assert code == 0
+    data = json.loads(out)
+    assert data["counts"] == {"queued": 3, "running": 1, "done": 1, "failed": 1, "cancelled": 1}
+    assert {j["id"] for j in data["jobs"]} == set(BEFORE)
