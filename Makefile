@@ -12,7 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The night's model, chosen by measurement (README, "Which model does the night's work").
-NIGHT_MODEL ?= qwen2.5-coder-0.5b
+NIGHT_MODEL ?= qwen2.5-coder-1.5b
 
 night: $(VENV)/.installed
 	$(BIN)/pantheon models pull $(NIGHT_MODEL)

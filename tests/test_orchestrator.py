@@ -226,3 +226,23 @@ async def test_replay_of_a_recorded_run_reproduces_it(spec_repo: Path, tmp_path:
         [(n.id, n.steps, n.tool_calls) for n in first.nodes]
     assert (Path(second.dir) / "codegen" / "diff.patch").read_text() == \
         (Path(first.dir) / "codegen" / "diff.patch").read_text()
+
+
+async def test_a_document_that_already_complies_ends_ok_with_nothing_merged(
+        docops_repo: Path, tmp_path: Path) -> None:
+    """The check passes and both reviewers pass the empty change: the run is done, no branch
+    is made, and the merge report says nothing was merged (not a failure)."""
+    engine = replies(
+        frontmatter=[final(summary="already follows the rules")],
+        reviewA=[final(verdict="pass", rationale="nothing to change")],
+        reviewB=[final(verdict="pass", rationale="nothing to change")],
+    )
+    flow = load_flow_checked(FLOWS / "docops.yaml")
+    data = {"path": "docs/guide.md", "delete": ["never_there"]}
+    result = await orchestrator(engine, tmp_path / "art").run(flow, data, docops_repo)
+    assert result.status == "ok", result.error
+    report = json.loads((Path(result.dir) / "merge" / "report.json").read_text())
+    assert report["merged"] is False and report["files_changed"] == 0
+    branches = subprocess.run(["git", "branch", "--list", "pantheon/*"], cwd=docops_repo,
+                              capture_output=True, text=True, check=True).stdout
+    assert not branches.strip()

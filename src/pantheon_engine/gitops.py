@@ -122,6 +122,11 @@ def import_folder(source: Path, artifacts_root: Path) -> Path:
     return copy
 
 
+def has_changes(worktree: Path) -> bool:
+    """Whether ``worktree`` differs from its commit (tracked or new files)."""
+    return bool(git(worktree, "status", "--porcelain", "--untracked-files=all").strip())
+
+
 def commit_change(worktree: Path, branch: str, message: str) -> tuple[str, int]:
     """Commit everything changed in ``worktree`` and point ``branch`` at it.
 

@@ -3,6 +3,7 @@ doc.frontmatter."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
@@ -24,7 +25,7 @@ from pantheon_engine.agents.io import (
 )
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
-from pantheon_engine.gitops import commit_change
+from pantheon_engine.gitops import commit_change, has_changes
 from pantheon_engine.kappa import KAPPA_MIN
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
@@ -288,6 +289,13 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
         why = "; ".join(f"{r.reviewer}: {r.rationale}" for r in rejected)
         raise NodeFailed(f"not merged: review rejected the change ({why})",
                          kind="review_rejected")
+    if not await asyncio.to_thread(has_changes, ctx.workspace):
+        # the check passed and the reviewers agreed on a change-free run (a document that
+        # already follows its rules): done, with nothing to merge
+        unchanged = MergeResult(merged=False, branch="", commit="", files_changed=0,
+                                reviews=data.reviews)
+        ctx.artifacts.write_json("report.json", unchanged)
+        return unchanged
     branch = f"pantheon/{ctx.run_id}"
     title = ctx.run_input.get("title") or ctx.run_input.get("path") or ctx.run_id
     message = f"{title}\n\nPantheon run {ctx.run_id}\n" + "\n".join(

@@ -170,8 +170,10 @@ def schema_to_regex(
 
 
 #: A fenced block after an envelope: the opening fence with an optional language word, any
-#: text without a run of three backticks, the closing fence.
-BLOCK = r"\x0a```[a-z0-9_+-]{0,16}\x0a([^`]|`[^`]|``[^`])*```"
+#: text without a run of three backticks, the closing fence and an optional newline. The
+#: newline matters: tokenizers have a token for "```" + newline, and a grammar that forbids
+#: it leaves a model that means to close the block writing "``" and running on.
+BLOCK = r"\x0a```[a-z0-9_+-]{0,16}\x0a([^`]|`[^`]|``[^`])*```(\x0a)?"
 
 
 def envelope_regex(
