@@ -34,7 +34,8 @@ from pantheon_engine.specialize import (
 )
 
 traces_app = typer.Typer(no_args_is_help=True,
-                         help="The trace store: mine training data from green runs.")
+                         help="The trace store: mine training data from green runs; export "
+                         "spans (OTLP).")
 
 
 @traces_app.command("mine")

@@ -39,6 +39,7 @@ from pantheon_engine.cli.run import run_cmd
 from pantheon_engine.cli.runs import runs_app
 from pantheon_engine.cli.specialize import specialize_cmd
 from pantheon_engine.cli.suite import suite_app
+from pantheon_engine.cli.traces import EXPORT_EXAMPLES, traces_export_cmd
 from pantheon_engine.cli.train import train_cmd
 from pantheon_engine.cli.versions import promote_cmd, register_cmd, rollback_cmd
 from pantheon_engine.errors import PantheonError
@@ -86,6 +87,7 @@ app.command("promote")(promote_cmd)
 app.command("rollback")(rollback_cmd)
 agents_app.command("register")(register_cmd)
 app.add_typer(traces_app, name="traces", cls=HelpGroup)
+traces_app.command("export", epilog=EXPORT_EXAMPLES)(traces_export_cmd)
 app.command("harvest")(harvest_cmd)
 app.command("train")(train_cmd)
 app.command("specialize", epilog=examples(
