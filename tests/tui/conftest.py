@@ -136,7 +136,9 @@ def build_room(root: Path) -> RoomContext:
 
     clock = [NIGHT_START - 600]
     with JobQueue.for_artifacts(artifacts, clock=lambda: clock[0]) as queue:
-        flow = str(BUILTIN_DIR / "spec2code.yaml")
+        # no path of this machine in what the room shows: the job viewer's snapshot holds
+        # the job's JSON, and a clone elsewhere must draw the same screen
+        flow = "spec2code"
         jobs = [queue.add(flow, spec(f"Task {i}"), flow_name="spec2code",
                           group_key="plan.validate")
                 for i in range(1, 10)]
