@@ -409,6 +409,8 @@ class ReportScreen(TriageScreen):
 
     @on(DataTable.RowHighlighted, "#report-failures")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row != event.data_table.cursor_row:
+            return  # posted before the table was filled again or the cursor moved on
         self._cursor_key = event.row_key.value
         self._show_detail()
 
