@@ -278,9 +278,9 @@ async def test_a_rubber_stamp_reviewer_is_refused_by_the_gate(docops_repo: Path,
     first = jobs[0].error or ""
     assert first.startswith("not merged: ")
     # both review nodes run review.peer@1: each calibration canary counts twice
-    assert (f"review.peer@1 passed {2 * bad} of {2 * bad} bad canaries "
+    assert (f"review.peer@1 passed {2 * bad} of {2 * bad} bad docs canaries "
             f"(false-pass rate 1.00 > 0.20)") in first
-    assert "κ is undefined over the last 11 verdict pairs" in first
+    assert "κ is undefined over the last 11 docs verdict pairs" in first
     assert not any(j.run_id and (art / "runs" / j.run_id / "merge" / "report.json").exists()
                    for j in jobs)
 
@@ -330,7 +330,7 @@ async def test_reviewers_are_not_trusted_before_enough_canaries(docops_repo: Pat
     assert result.failed == 1
     job = queue.list()[0]
     assert job.error_kind == "reviewer_gate"
-    assert "review.peer@1 is not measured yet: 6 canaries, needs 10" in (job.error or "")
+    assert "review.peer@1 is not measured yet: 6 docs canaries, needs 10" in (job.error or "")
 
 
 async def test_without_canaries_a_night_has_no_ledger(docops_repo: Path,

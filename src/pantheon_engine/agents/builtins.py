@@ -194,6 +194,7 @@ You review a change. Persona: $persona.
 TASK: $task
 ACCEPTANCE:
 $acceptance_list
+FILES the change may write: $file_list
 $tests_line
 DIFF:
 $diff_preview
@@ -206,17 +207,29 @@ async def _review_prepare(ctx: AgentContext, data: BaseModel) -> Prepared:
     assert isinstance(data, ReviewInput)
     acceptance = ctx.run_input.get("acceptance") or _doc_rules(ctx.run_input)
     diff = data.diff if len(data.diff) <= DIFF_PREVIEW else data.diff[:DIFF_PREVIEW] + "\n…"
+    scope = ctx.run_input.get("scope")
     tests = "" if data.passed is None else (
         f"TESTS: {'passed' if data.passed else 'FAILED'} ({data.test_summary})")
     return Prepared(variables={
         "persona": str(ctx.params.get("persona", "careful")),
         "task": str(ctx.run_input.get("title") or (
             f"make the front matter of {ctx.run_input['path']} follow the house rules"
-            if "path" in ctx.run_input else data.summary or "a change")),
+            if "path" in ctx.run_input else data.summary or "a change"))
+        + (f"\nSCOPE: {scope}" if isinstance(scope, str) and scope else ""),
         "acceptance_list": "\n".join(f"- {a}" for a in acceptance) or "- (none given)",
+        "file_list": ", ".join(_review_files(ctx.run_input)) or "(any)",
         "tests_line": tests,
         "diff_preview": diff or "(empty diff)",
     })
+
+
+def _review_files(run_input: dict[str, Any]) -> list[str]:
+    """The files the task lets the change write: a spec's ``files``, a docops task's path."""
+    files = run_input.get("files")
+    if isinstance(files, list):
+        return [str(f) for f in files]
+    path = run_input.get("path")
+    return [str(path)] if isinstance(path, str) else []
 
 
 def _doc_rules(run_input: dict[str, Any]) -> list[str]:
@@ -273,6 +286,9 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
     ledger = ctx.extra.get("reviewer_ledger")
     window = ctx.extra.get("kappa_window")
     if ledger is not None:  # a night with canaries: reviewers are trusted as far as measured
+        ready = ctx.extra.get("reviewer_ready")
+        if ready is not None:  # the flow's calibration canaries, reviewed alongside the run
+            await ready
         _reviewer_gate(ctx, data, ledger)
     elif window is not None:  # a night: reviewers must agree beyond chance to be trusted
         window.add(data.reviews[0].verdict, data.reviews[1].verdict)
@@ -315,15 +331,17 @@ def _reviewer_gate(ctx: AgentContext, data: MergeInput, ledger: Any) -> None:
 
     The pair of verdicts joins the ledger's κ window first (real items count as canaries
     do). Node params ``false_pass_max``, ``kappa_threshold`` and ``min_canaries`` override
-    the ledger's defaults.
+    the ledger's defaults. With ``reviewer_kind`` (docs, code) the reviewers are judged by
+    their record on that kind of work.
     """
-    ledger.add_pair(data.reviews[0].verdict, data.reviews[1].verdict)
+    kind = ctx.extra.get("reviewer_kind")
+    ledger.add_pair(data.reviews[0].verdict, data.reviews[1].verdict, kind=kind)
     refs = ctx.extra.get("reviewer_refs") or {}
     params = ctx.params
     problems = ledger.gate_problems(
         {r.reviewer: refs.get(r.reviewer) for r in data.reviews},
         false_pass_max=params.get("false_pass_max"), kappa_min=params.get("kappa_threshold"),
-        min_canaries=params.get("min_canaries"))
+        min_canaries=params.get("min_canaries"), kind=kind)
     if problems:
         raise NodeFailed(
             "not merged: " + "; ".join(problems), kind="reviewer_gate",

@@ -8,8 +8,10 @@ A night killed outright leaves its claims to expire: the next night reclaims the
 
 With ``canary_share`` above 0 the reviewers are measured, not trusted: canaries
 (known-answer review items, see :mod:`pantheon_engine.night.reviewing`) go to each flow's review
-nodes, first as a calibration batch before the flow's first run, then after each run that
-reached its reviews with probability ``canary_share``. A :class:`ReviewerLedger` scores
+nodes (code canaries to flows that write code, document canaries to the others), first as
+a calibration batch started with the flow's first run and reviewed alongside it (the merge
+gate waits for the batch, the run's agents do not), then after each run that reached its
+reviews with probability ``canary_share``. A :class:`ReviewerLedger` scores
 them (``canaries.jsonl``, ``reviewers.json``) and the merge gate reads it.
 """
 
@@ -184,7 +186,9 @@ class Night:
         return {"share": self.canary_share, "calibration": self.canary_calibration,
                 "source": str(self.canary_source) if self.canary_source else "generated",
                 "seed": self.canary_seed, "pool": len(pool),
-                "bad": sum(c.expected == "fail" for c in pool)}
+                "bad": sum(c.expected == "fail" for c in pool),
+                "code_pool": len(self.canaries.code_pool or []),
+                "code_bad": sum(c.expected == "fail" for c in self.canaries.code_pool or [])}
 
     # -- workers -----------------------------------------------------------------------
 
@@ -249,8 +253,9 @@ class Night:
             raise SpecError(f"job {job.id}: the input names no workspace")
         shared: dict[str, Any] = {"kappa_window": self.kappa_window}
         if self.canaries is not None:  # the gate trusts reviewers only as far as measured
-            await self.canaries.calibrate(flow)
             shared.update(reviewer_ledger=self.ledger,
+                          reviewer_ready=self.canaries.start_calibration(flow),
+                          reviewer_kind=self.canaries.kind(flow),
                           reviewer_refs=self.canaries.reviewer_refs(flow))
         orchestrator = Orchestrator(
             registry=self.registry, engine=self.engine, policy=self.policy,

@@ -1,10 +1,12 @@
 """The reviewer ledger: how each reviewer does on canaries, and how far two reviewers agree.
 
-Per reviewer agent@version (and, inside it, per review node) the ledger keeps the results
-of the latest canaries in a rolling window: canaries seen, accuracy, and the false-pass
-rate (bad canaries it passed / bad canaries it saw). Cohen's κ between the two reviewers of
-a flow is kept over their paired verdicts, real items and canaries together. The merge gate
-asks :meth:`ReviewerLedger.gate_problems` before it merges.
+Per reviewer agent@version (and, inside it, per review node and per kind of work: ``docs``,
+``code``) the ledger keeps the results of the latest canaries in a rolling window: canaries
+seen, accuracy, and the false-pass rate (bad canaries it passed / bad canaries it saw).
+Cohen's κ between the two reviewers of a flow is kept over their paired verdicts, real
+items and canaries together, overall and per kind. The merge gate asks
+:meth:`ReviewerLedger.gate_problems` before it merges, for the kind of work it merges: a
+reviewer that is reliable on documents is not trusted on code until measured on code.
 
 Given a folder the ledger writes ``canaries.jsonl`` (one line per canary verdict) and
 ``reviewers.json`` (its state, rewritten atomically at every change).
@@ -55,6 +57,8 @@ class CanaryResult(BaseModel):
     #: the review did not produce a verdict (error kind); such lines are not scored
     error: str | None = None
     flow: str | None = None
+    #: the kind of work reviewed: docs or code
+    kind: str | None = None
 
 
 class ReviewerStats(BaseModel):
@@ -111,12 +115,14 @@ class ReviewerLedger:
         self.gate = gate or GateConfig()
         self._agents: dict[str, _Record] = {}
         self._nodes: dict[str, dict[str, _Record]] = {}
+        self._kinds: dict[str, dict[str, _Record]] = {}
+        self._kind_kappa: dict[str, KappaWindow] = {}
 
     # -- recording ---------------------------------------------------------------------
 
     def record(self, *, node: str, agent: str, canary: str, item: str, expected: str,
-               got: str | None, error: str | None = None, flow: str | None = None
-               ) -> CanaryResult:
+               got: str | None, error: str | None = None, flow: str | None = None,
+               kind: str | None = None) -> CanaryResult:
         """One canary verdict of reviewer ``agent`` at review node ``node``.
 
         A review that gave no verdict (``got`` None: the node failed) is logged with its
@@ -124,10 +130,13 @@ class ReviewerLedger:
         """
         result = CanaryResult(t=time.time(), node=node, agent=agent, canary=canary, item=item,
                               expected=expected, got=got, correct=got == expected,
-                              error=error if got is None else None, flow=flow)
-        agent_record = self._agents.setdefault(agent, _Record(self.window))
-        node_record = self._nodes.setdefault(agent, {}).setdefault(node, _Record(self.window))
-        for rec in (agent_record, node_record):
+                              error=error if got is None else None, flow=flow, kind=kind)
+        records = [self._agents.setdefault(agent, _Record(self.window)),
+                   self._nodes.setdefault(agent, {}).setdefault(node, _Record(self.window))]
+        if kind is not None:
+            records.append(self._kinds.setdefault(agent, {}).setdefault(
+                kind, _Record(self.window)))
+        for rec in records:
             if got is None:
                 rec.errors += 1
             else:
@@ -137,15 +146,28 @@ class ReviewerLedger:
         self.save()
         return result
 
-    def add_pair(self, verdict_a: str, verdict_b: str) -> None:
+    def add_pair(self, verdict_a: str, verdict_b: str, *, kind: str | None = None) -> None:
         """The two reviewers' verdicts on one item (a real change or a canary)."""
         self.kappa.add(verdict_a, verdict_b)
+        if kind is not None:
+            self._kind_window(kind).add(verdict_a, verdict_b)
         self.save()
+
+    def _kind_window(self, kind: str) -> KappaWindow:
+        window = self._kind_kappa.get(kind)
+        if window is None:
+            window = self._kind_kappa[kind] = KappaWindow(size=self.kappa.size,
+                                                          min_pairs=self.kappa.min_pairs)
+        return window
 
     # -- reading -----------------------------------------------------------------------
 
     def stats(self, agent: str) -> ReviewerStats:
         record = self._agents.get(agent)
+        return record.stats() if record else ReviewerStats(window=self.window)
+
+    def kind_stats(self, agent: str, kind: str) -> ReviewerStats:
+        record = self._kinds.get(agent, {}).get(kind)
         return record.stats() if record else ReviewerStats(window=self.window)
 
     def node_stats(self, agent: str, node: str) -> ReviewerStats:
@@ -156,17 +178,21 @@ class ReviewerLedger:
     def reviewers(self) -> list[str]:
         return list(self._agents)
 
-    def kappa_state(self) -> dict[str, Any]:
-        value = self.kappa.kappa
-        pairs = len(self.kappa)
+    def kappa_state(self, kind: str | None = None) -> dict[str, Any]:
+        window = self.kappa if kind is None else self._kind_window(kind)
+        value = window.kappa
+        pairs = len(window)
         return {"value": value, "pairs": pairs, "undefined": pairs > 0 and value is None,
-                "ready": self.kappa.ready, "size": self.kappa.size,
-                "min_pairs": self.kappa.min_pairs}
+                "ready": window.ready, "size": window.size, "min_pairs": window.min_pairs}
 
     def gate_problems(self, reviewers: Mapping[str, str | None], *,
                       false_pass_max: float | None = None, kappa_min: float | None = None,
-                      min_canaries: int | None = None) -> list[str]:
+                      min_canaries: int | None = None, kind: str | None = None
+                      ) -> list[str]:
         """Why the reviewers of one merge are not to be trusted (empty: they are).
+
+        With ``kind`` (docs, code) the reviewers' record and κ on that kind of work are
+        read; without it, their record over everything.
 
         ``reviewers`` maps each review node of the merge to its agent@version (None when
         unknown). A reviewer is trusted once it has at least ``min_canaries`` canaries in
@@ -182,27 +208,29 @@ class ReviewerLedger:
             if agent is None:
                 problems.append(f"the reviewer of node {node} is not measured "
                                 "(its agent@version is unknown to the ledger)")
+        on = "" if kind is None else f" {kind}"
         for agent in dict.fromkeys(a for a in reviewers.values() if a is not None):
-            s = self.stats(agent)
+            s = self.stats(agent) if kind is None else self.kind_stats(agent, kind)
             if s.canaries < needed:
-                problems.append(f"{agent} is not measured yet: {s.canaries} canaries, "
+                problems.append(f"{agent} is not measured yet: {s.canaries}{on} canaries, "
                                 f"needs {needed}")
             elif s.bad_seen == 0 or s.false_pass_rate is None:
-                problems.append(f"{agent} is not measured yet: {s.canaries} canaries but no "
-                                "bad one among them")
+                problems.append(f"{agent} is not measured yet: {s.canaries}{on} canaries but "
+                                "no bad one among them")
             elif s.false_pass_rate > fp_max:
                 problems.append(
-                    f"{agent} passed {s.false_passes} of {s.bad_seen} bad canaries "
+                    f"{agent} passed {s.false_passes} of {s.bad_seen} bad{on} canaries "
                     f"(false-pass rate {s.false_pass_rate:.2f} > {fp_max:.2f})")
-        if self.kappa.ready:
-            value = self.kappa.kappa
+        window = self.kappa if kind is None else self._kind_window(kind)
+        if window.ready:
+            value = window.kappa
             if value is None:
                 problems.append(
-                    f"reviewer agreement κ is undefined over the last {len(self.kappa)} "
+                    f"reviewer agreement κ is undefined over the last {len(window)}{on} "
                     "verdict pairs (both reviewers gave every item the same verdict)")
             elif value < k_min:
                 problems.append(
-                    f"reviewer agreement κ = {value:.2f} over the last {len(self.kappa)} "
+                    f"reviewer agreement κ = {value:.2f} over the last {len(window)}{on} "
                     f"verdict pairs is below {k_min:g}")
         return problems
 
@@ -214,8 +242,12 @@ class ReviewerLedger:
         for agent in self._agents:
             nodes = {node: self.node_stats(agent, node).model_dump()
                      for node in self._nodes.get(agent, {})}
-            reviewers[agent] = {**self.stats(agent).model_dump(), "nodes": nodes}
+            kinds = {kind: self.kind_stats(agent, kind).model_dump()
+                     for kind in self._kinds.get(agent, {})}
+            reviewers[agent] = {**self.stats(agent).model_dump(), "nodes": nodes,
+                                "kinds": kinds}
         return {"reviewers": reviewers, "kappa": self.kappa_state(),
+                "kappa_by_kind": {kind: self.kappa_state(kind) for kind in self._kind_kappa},
                 "gate": self.gate.model_dump()}
 
     def metrics(self) -> dict[str, Any]:

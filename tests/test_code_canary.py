@@ -1,0 +1,124 @@
+"""spec2code canaries: reviewed exactly as a real code change is, and scored apart from
+document canaries."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from pantheon_engine.agents.registry import default_registry
+from pantheon_engine.engines.replay import RecordedReply, ReplayEngine
+from pantheon_engine.night.demo import create_demo
+from pantheon_engine.night.demo_code import SPECS
+from pantheon_engine.night.reviewing.code_canary import code_canaries
+from pantheon_engine.night.reviewing.ledger import ReviewerLedger
+from pantheon_engine.night.reviewing.runner import CanaryRunner, flow_kind
+from pantheon_engine.policy import Policy
+from pantheon_engine.run.flows import load_flow_checked
+from pantheon_engine.run.orchestrator import Orchestrator
+
+from conftest import FLOWS
+
+
+def verdict(value: str) -> str:
+    return json.dumps({"type": "final", "output": {"verdict": value, "rationale": "read it"}})
+
+
+def _timing_free(prompt: str) -> str:
+    return re.sub(r" in \d+\.\d+s", " in Ns", prompt)
+
+
+def test_code_flows_get_code_canaries_and_document_flows_document_ones() -> None:
+    registry = default_registry()
+    assert flow_kind(load_flow_checked(FLOWS / "spec2code.yaml", registry), registry) == "code"
+    assert flow_kind(load_flow_checked(FLOWS / "docops.yaml", registry), registry) == "docs"
+    pool = code_canaries(seed=3)
+    assert sum(c.expected == "fail" for c in pool) * 2 == len(pool)
+    # shuffled: not all good ones first, and the order follows the seed
+    assert [c.expected for c in pool[:4]] != ["pass"] * 4
+    assert [c.id for c in pool] == [c.id for c in code_canaries(seed=3)]
+
+
+async def test_a_code_canary_prompt_is_the_prompt_of_the_same_real_change(
+        tmp_path: Path) -> None:
+    """A real spec2code run that writes shout() and the canary of that change give the
+    reviewers the same prompt: same diff (git's own), same test summary, same spec."""
+    registry = default_registry()
+    flow = load_flow_checked(FLOWS / "spec2code.yaml", registry)
+    repo = Path(create_demo(tmp_path / "demo", tmp_path / "art").workspace)
+    canary = next(c for c in code_canaries() if c.id == "code-shout-good")
+    spec = SPECS[0]
+    engine = ReplayEngine([
+        RecordedReply(key="codegen", text=json.dumps({
+            "type": "tool", "name": "write_file",
+            "args": {"path": spec["files"][0], "content": canary.change[spec["files"][0]]}})),
+        RecordedReply(key="codegen", text=json.dumps({
+            "type": "final", "output": {"summary": canary.summary}})),
+        *[RecordedReply(key=node, text=verdict("pass")) for node in ("reviewA", "reviewB")] * 2,
+    ])
+    orchestrator = Orchestrator(registry=registry, engine=engine, policy=Policy(mode="day"),
+                                artifacts_root=tmp_path / "art")
+    real = await orchestrator.run(flow, {**spec, "workspace": str(repo)}, repo)
+    assert [n.status for n in real.nodes if n.id == "test"] == ["ok"]
+
+    ledger = ReviewerLedger()
+    runner = CanaryRunner(registry=registry, engine=engine, policy=Policy(mode="day"),
+                          ledger=ledger, pool=[], code_pool=[canary],
+                          folder=tmp_path / "canaries", night_id="n1")
+    verdicts = await runner.run_canary(flow, canary, "k1")
+    assert verdicts == {"reviewA": "pass", "reviewB": "pass"}
+    for node in ("reviewA", "reviewB"):
+        real_prompt = (Path(real.dir) / node / "prompt.txt").read_text()
+        canary_prompt = (tmp_path / "canaries" / "k1" / node / "prompt.txt").read_text()
+        assert _timing_free(canary_prompt) == _timing_free(real_prompt)
+        assert re.search(r"index [0-9a-f]{7}\.\.[0-9a-f]{7} 100644", canary_prompt)
+        assert "TESTS: passed (2 passed in" in canary_prompt
+    assert ledger.kind_stats("review.peer@1", "code").canaries == 2
+    assert ledger.kind_stats("review.peer@1", "docs").canaries == 0
+
+
+@pytest.mark.parametrize("case_id", ["code-slugify-test-weakened", "code-initials-deletes-test"])
+async def test_an_out_of_scope_canary_shows_its_edits_outside_the_spec(
+        tmp_path: Path, case_id: str) -> None:
+    registry = default_registry()
+    flow = load_flow_checked(FLOWS / "spec2code.yaml", registry)
+    canary = next(c for c in code_canaries() if c.id == case_id)
+    engine = ReplayEngine([RecordedReply(key=node, text=verdict("pass"))
+                           for node in ("reviewA", "reviewB")])
+    ledger = ReviewerLedger()
+    runner = CanaryRunner(registry=registry, engine=engine, policy=Policy(mode="night"),
+                          ledger=ledger, pool=[], code_pool=[canary],
+                          folder=tmp_path / "canaries", night_id="n1")
+    assert await runner.run_canary(flow, canary, "k1") == {"reviewA": "pass",
+                                                            "reviewB": "pass"}
+    prompt = (tmp_path / "canaries" / "k1" / "reviewA" / "prompt.txt").read_text()
+    outside = next(p for p in canary.change if p not in canary.spec["files"])
+    assert f"diff --git a/{outside} b/{outside}" in prompt
+    assert "FILES the change may write: textkit/words.py" in prompt
+    assert "TESTS: passed" in prompt  # the check does not catch it
+    stats = ledger.kind_stats("review.peer@1", "code")
+    assert (stats.bad_seen, stats.false_passes) == (2, 2)
+
+
+def test_a_reviewer_trusted_on_documents_is_not_trusted_on_code() -> None:
+    ledger = ReviewerLedger()
+    for index in range(12):
+        expected = "fail" if index % 2 else "pass"
+        ledger.record(node="reviewA", agent="r@1", canary=f"d{index}", item="x",
+                      expected=expected, got=expected, kind="docs")
+        ledger.record(node="reviewA", agent="r@1", canary=f"c{index}", item="y",
+                      expected=expected, got="pass", kind="code")
+        ledger.add_pair(expected, expected, kind="docs")
+        ledger.add_pair("pass", "pass", kind="code")
+    assert ledger.gate_problems({"reviewA": "r@1"}, kind="docs") == []
+    code = ledger.gate_problems({"reviewA": "r@1"}, kind="code")
+    assert code == [
+        "r@1 passed 6 of 6 bad code canaries (false-pass rate 1.00 > 0.20)",
+        "reviewer agreement κ is undefined over the last 12 code verdict pairs (both "
+        "reviewers gave every item the same verdict)"]
+    state = ledger.to_json()
+    assert set(state["reviewers"]["r@1"]["kinds"]) == {"docs", "code"}
+    assert state["kappa_by_kind"]["docs"]["value"] == 1.0
