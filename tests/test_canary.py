@@ -33,6 +33,7 @@ from pantheon_engine.night.reviewing.canary import (
     generated_canaries,
     load_canaries,
     make_canary,
+    queue_canaries,
 )
 from pantheon_engine.night.reviewing.ledger import ReviewerLedger
 from pantheon_engine.night.reviewing.runner import CanaryRunner
@@ -351,3 +352,27 @@ async def test_without_canaries_a_night_has_no_ledger(docops_repo: Path,
     with pytest.raises(ConfigError, match="canary share"):
         Night(queue=queue, registry=default_registry(), engine=None,
               policy=Policy(mode="night"), artifacts=art, canary_share=1.5)
+
+
+def test_a_nights_own_documents_give_its_canaries(tmp_path: Path) -> None:
+    """Canaries from the queued docops jobs: the same documents, paths and rules as the
+    night's real items, good and bad, each verified by the check."""
+    from pantheon_engine.night.demo import create_demo
+
+    create_demo(tmp_path / "demo", tmp_path / "art")
+    inputs = [j.input for j in JobQueue.for_artifacts(tmp_path / "art").list()
+              if j.flow_name == "docops"]
+    pool = queue_canaries(inputs, seed=1)
+    paths = {data["path"] for data in inputs}
+    assert len(pool) >= 6 and {c.path for c in pool} <= paths
+    assert {c.expected for c in pool} == {"pass", "fail"}
+    for canary in pool:
+        data = next(d for d in inputs if d["path"] == canary.path)
+        assert canary.before == (Path(data["workspace"]) / canary.path).read_text()
+        rules = parse_rules(canary.rules)
+        passed = check_document(canary.after, rules, canary.before).passed
+        assert passed == (canary.expected == "pass"), canary.defect
+    assert [c.expected for c in pool] != sorted(c.expected for c in pool)  # interleaved
+    assert load_canaries(CanarySource(), inputs)[0].source == "the night's documents"
+    # too few documents: the generator fills the pool instead
+    assert load_canaries(CanarySource(), inputs[:1])[0].source.startswith("generated")

@@ -176,7 +176,8 @@ class Night:
         if self.ledger is None:
             return None
         source = CanarySource(suite=self.canary_source, seed=self.canary_seed)
-        pool = load_canaries(source)
+        queued = [job.input for job in self.queue.list(states=["queued"], limit=None)]
+        pool = load_canaries(source, [data for data in queued if isinstance(data, dict)])
         self.canaries = CanaryRunner(
             registry=self.registry, engine=self.engine, policy=self.policy, ledger=self.ledger,
             pool=pool, folder=self.dir / "canaries", night_id=self.night_id,
@@ -184,7 +185,9 @@ class Night:
             seed=self.canary_seed, on_event=self._emit)
         self.ledger.save()
         return {"share": self.canary_share, "calibration": self.canary_calibration,
-                "source": str(self.canary_source) if self.canary_source else "generated",
+                "source": str(self.canary_source) if self.canary_source else (
+                    "generated" if pool[0].source.startswith("generated") else
+                    pool[0].source),
                 "seed": self.canary_seed, "pool": len(pool),
                 "bad": sum(c.expected == "fail" for c in pool),
                 "code_pool": len(self.canaries.code_pool or []),

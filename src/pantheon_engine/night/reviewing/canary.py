@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import random
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,6 +51,7 @@ __all__ = [
     "git_diff",
     "load_canaries",
     "make_canary",
+    "queue_canaries",
     "suite_canaries",
 ]
 
@@ -380,6 +381,40 @@ def suite_canaries(folder: Path, *, seed: int = 0, split: str = "train",
     return canaries
 
 
+def queue_canaries(inputs: Iterable[Mapping[str, Any]], *, seed: int = 0) -> list[Canary]:
+    """Canaries on the documents the night itself works on: for each docops job (its
+    workspace, path and rules) the solver's change and the same change with one defect,
+    each verified by the check, shuffled by ``seed``.
+
+    The reviewer then meets canaries from the very distribution of its real items: the same
+    documents, paths, rules and prompt. A document that already follows its rules gives
+    none (there is no change to review).
+    """
+    rng = random.Random(seed)
+    canaries: list[Canary] = []
+    seen: set[tuple[str, str]] = set()
+    for data in inputs:
+        path, workspace = data.get("path"), data.get("workspace")
+        if not isinstance(path, str) or not isinstance(workspace, str) or "rules" not in data:
+            continue
+        if (workspace, path) in seen:
+            continue
+        seen.add((workspace, path))
+        try:
+            rules = parse_rules(data["rules"], source=f"job input {path}")
+            text = (Path(workspace) / path).read_text(encoding="utf-8")
+        except (PantheonError, OSError, UnicodeDecodeError):
+            continue
+        stem = re.sub(r"[^A-Za-z0-9]+", "-", Path(path).stem).strip("-") or "doc"
+        for bad in (False, True):
+            canary = make_canary(f"doc-{stem}-{'bad' if bad else 'good'}", path, text, rules,
+                                 bad=bad, rng=rng, source="the night's documents")
+            if canary is not None:
+                canaries.append(canary)
+    rng.shuffle(canaries)
+    return canaries
+
+
 class CanarySource(BaseModel):
     """Where a night's canaries come from: a suite folder, or documents generated in memory."""
 
@@ -389,9 +424,23 @@ class CanarySource(BaseModel):
     count: int = Field(default=40, ge=2)
 
 
-def load_canaries(source: CanarySource) -> list[Canary]:
-    """The canary pool of a night; a clear error when the source gives none."""
-    if source.suite is None:
+#: a pool from the night's own documents is used when it holds at least this many items
+MIN_QUEUE_POOL = 6
+
+
+def load_canaries(source: CanarySource,
+                  jobs: Iterable[Mapping[str, Any]] = ()) -> list[Canary]:
+    """The canary pool of a night; a clear error when the source gives none.
+
+    Without a suite, the night's own queued documents (``jobs``: the queued jobs' inputs)
+    give the pool when they yield enough good and bad items; otherwise it is generated.
+    """
+    from_queue = queue_canaries(jobs, seed=source.seed) if source.suite is None else []
+    if len(from_queue) >= MIN_QUEUE_POOL and {c.expected for c in from_queue} == {
+            "pass", "fail"}:
+        canaries = from_queue
+        where = "the night's documents"
+    elif source.suite is None:
         canaries = generated_canaries(source.seed, source.count)
         where = "the built-in generator"
     else:
