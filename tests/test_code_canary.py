@@ -122,3 +122,15 @@ def test_a_reviewer_trusted_on_documents_is_not_trusted_on_code() -> None:
     state = ledger.to_json()
     assert set(state["reviewers"]["r@1"]["kinds"]) == {"docs", "code"}
     assert state["kappa_by_kind"]["docs"]["value"] == 1.0
+
+
+def test_the_ledger_counts_good_work_a_reviewer_rejected() -> None:
+    ledger = ReviewerLedger()
+    for index, (expected, got) in enumerate([("pass", "fail"), ("pass", "pass"),
+                                             ("fail", "fail"), ("pass", "fail")]):
+        ledger.record(node="reviewA", agent="r@1", canary=f"k{index}", item="x",
+                      expected=expected, got=got, kind="code")
+    stats = ledger.kind_stats("r@1", "code")
+    assert (stats.good_seen, stats.false_fails) == (3, 2)
+    assert stats.false_fail_rate == pytest.approx(2 / 3)
+    assert (stats.bad_seen, stats.false_passes, stats.false_pass_rate) == (1, 0, 0.0)

@@ -86,11 +86,13 @@ def night_cmd(
         "item); 0 turns canaries and the reviewer gate off [default: 0.2; with --replay 0, "
         "a recording has no replies for canaries]")] = None,
     canaries: Annotated[Path | None, typer.Option(
-        "--canaries", help="task suite folder to build canaries from (default: generated)")
+        "--canaries", help="task suite folder to build document canaries from (default: the "
+        "night's own queued documents, or generated when they give too few)")
     ] = None,
     canary_calibration: Annotated[int, typer.Option(
         "--canary-calibration", min=0,
-        help="canaries each flow's reviewers get before its first run")] = 10,
+        help="canaries each flow's reviewers get alongside its first run (the merge gate "
+        "waits for them)")] = 10,
     config: ConfigOption = None,
 ) -> None:
     """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""

@@ -70,6 +70,10 @@ class ReviewerStats(BaseModel):
     bad_seen: int = 0
     false_passes: int = 0
     false_pass_rate: float | None = None
+    #: good canaries seen and failed: a reviewer that rejects good work blocks merges
+    good_seen: int = 0
+    false_fails: int = 0
+    false_fail_rate: float | None = None
     #: the window's size: the latest this many canary verdicts are counted
     window: int = 0
     #: scored canary verdicts this night (the window holds the latest of them)
@@ -95,10 +99,14 @@ class _Record:
         correct = sum(e == g for e, g in self.results)
         bad = [g for e, g in self.results if e == "fail"]
         passed_bad = sum(g == "pass" for g in bad)
+        good = [g for e, g in self.results if e == "pass"]
+        failed_good = sum(g == "fail" for g in good)
         return ReviewerStats(
             canaries=seen, correct=correct, accuracy=correct / seen if seen else None,
             bad_seen=len(bad), false_passes=passed_bad,
             false_pass_rate=passed_bad / len(bad) if bad else None,
+            good_seen=len(good), false_fails=failed_good,
+            false_fail_rate=failed_good / len(good) if good else None,
             window=self.size, total=self.total, errors=self.errors)
 
 
