@@ -134,3 +134,18 @@ def test_the_ledger_counts_good_work_a_reviewer_rejected() -> None:
     assert (stats.good_seen, stats.false_fails) == (3, 2)
     assert stats.false_fail_rate == pytest.approx(2 / 3)
     assert (stats.bad_seen, stats.false_passes, stats.false_pass_rate) == (1, 0, 0.0)
+
+
+def test_the_report_shows_each_reviewers_record_per_kind(tmp_path: Path) -> None:
+    from pantheon_engine.night.summary_read import read_reviewers
+
+    ledger = ReviewerLedger(tmp_path / "nights" / "n1")
+    ledger.record(node="reviewA", agent="review.peer@1", canary="k1", item="x",
+                  expected="fail", got="pass", kind="code")
+    ledger.record(node="reviewA", agent="review.peer@1", canary="k2", item="y",
+                  expected="fail", got="fail", kind="docs")
+    rows = {r.agent: r for r in read_reviewers(tmp_path, "n1", []).rows}
+    assert list(rows) == ["review.peer@1", "review.peer@1 · code", "review.peer@1 · docs"]
+    assert rows["review.peer@1 · code"].false_pass_rate == 1.0
+    assert rows["review.peer@1 · docs"].false_pass_rate == 0.0
+    assert rows["review.peer@1"].false_pass_rate == 0.5

@@ -356,6 +356,19 @@ def _reviewers_file(root: Path, night_id: str | None) -> tuple[Path, dict[str, A
     return None
 
 
+def _reviewer_row(agent: str, entry: dict[str, Any]) -> ReviewerRow:
+    return ReviewerRow(
+        agent=agent,
+        canaries=_count(entry.get("canaries")),
+        correct=_count(entry.get("correct")),
+        accuracy=_num(entry.get("accuracy")),
+        bad_seen=_count(entry.get("bad_seen")),
+        false_passes=_count(entry.get("false_passes")),
+        false_pass_rate=_num(entry.get("false_pass_rate")),
+        window=_count(entry.get("window")),
+    )
+
+
 def read_reviewers(
     root: Path, night_id: str | None, pairs: list[tuple[str, str, str, str]]
 ) -> Reviewers:
@@ -372,16 +385,11 @@ def read_reviewers(
         for agent, entry in entries.items() if isinstance(entries, dict) else []:
             if not text_or_none(agent) or not isinstance(entry, dict):
                 continue
-            rows[agent] = ReviewerRow(
-                agent=agent,
-                canaries=_count(entry.get("canaries")),
-                correct=_count(entry.get("correct")),
-                accuracy=_num(entry.get("accuracy")),
-                bad_seen=_count(entry.get("bad_seen")),
-                false_passes=_count(entry.get("false_passes")),
-                false_pass_rate=_num(entry.get("false_pass_rate")),
-                window=_count(entry.get("window")),
-            )
+            rows[agent] = _reviewer_row(agent, entry)
+            kinds = entry.get("kinds")
+            for kind, record in kinds.items() if isinstance(kinds, dict) else []:
+                if text_or_none(kind) and isinstance(record, dict):  # its record per kind
+                    rows[f"{agent} · {kind}"] = _reviewer_row(f"{agent} · {kind}", record)
         kappa = data.get("kappa")
         if isinstance(kappa, dict):
             value = _num(kappa.get("value"))
