@@ -149,3 +149,4 @@ def test_the_report_shows_each_reviewers_record_per_kind(tmp_path: Path) -> None
     assert rows["review.peer@1 · code"].false_pass_rate == 1.0
     assert rows["review.peer@1 · docs"].false_pass_rate == 0.0
     assert rows["review.peer@1"].false_pass_rate == 0.5
+

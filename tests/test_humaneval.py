@@ -363,3 +363,14 @@ def test_codegen_runs_over_humaneval_on_the_embedded_model(suite_dir: Path,
         prompt = (run_dir / "codegen" / "prompt.txt").read_text()
         assert problem.prompt.strip() in prompt  # the model sees the stub ...
         assert "def check(" not in prompt  # ... and nothing of the tests
+
+
+def test_a_stub_written_back_with_other_blank_lines_is_no_change() -> None:
+    from pantheon_engine.agents.builtins import changes_code
+
+    stub_back = ("diff --git a/he.py b/he.py\n--- a/he.py\n+++ b/he.py\n@@ -1,5 +1,3 @@\n"
+                 "-\n-\n def f(a):\n-    \"\"\"Doc.\"\"\"\n+      \"\"\"Doc.\"\"\"\n")
+    assert not changes_code(stub_back)
+    body = stub_back + "+    return a + 1\n"
+    assert changes_code(body)
+    assert changes_code("--- a/x\n+++ b/x\n@@ -1 +0,0 @@\n-x = 1\n")  # a deleted line

@@ -146,7 +146,26 @@ async def _codegen_finish(ctx: AgentContext, plan: BaseModel, final: BaseModel) 
     patch = await _patch(ctx, final.summary)
     if not patch.files_changed:
         raise CheckFailed("no file was changed: write the code with write_file before final")
+    if not changes_code(patch.diff):
+        raise CheckFailed("the files differ from before only in blank lines and spacing: "
+                          "write the code the task asks for with write_file before final")
     return patch
+
+
+def changes_code(diff: str) -> bool:
+    """Whether a unified diff changes any line's text, not only blank lines and spacing.
+
+    A file written back as it was, give or take blank lines or indentation (a model that
+    copies the stub it was shown), changes nothing the task asked for.
+    """
+    added: list[str] = []
+    removed: list[str] = []
+    for line in diff.splitlines():
+        if line.startswith(("+++", "---")):
+            continue
+        if line[:1] in "+-" and line[1:].strip():
+            (added if line[0] == "+" else removed).append(" ".join(line[1:].split()))
+    return sorted(added) != sorted(removed)
 
 
 CODEGEN = AgentSpec(
