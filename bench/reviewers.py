@@ -27,7 +27,6 @@ from typing import Any
 from pantheon_engine.agents.registry import default_registry
 from pantheon_engine.engines.catalogue import resolve_model
 from pantheon_engine.engines.openvino import OpenVINOEngine
-from pantheon_engine.kappa import cohen_kappa
 from pantheon_engine.night.demo import create_demo
 from pantheon_engine.night.jobqueue import JobQueue
 from pantheon_engine.night.reviewing.canary import queue_canaries
@@ -66,30 +65,24 @@ async def measure(flow_name: str, model: str, seed: int,
         finally:
             await engine.close()
         seconds = time.perf_counter() - started
-    nodes = [n.id for n in review_nodes(flow, registry)]
+    nodes = review_nodes(flow, registry)
     per_node: dict[str, Any] = {}
-    for node in nodes:
-        got = [(c.expected, v[node]) for c, v in zip(pool, verdicts, strict=True)]
-        scored = [(e, g) for e, g in got if g is not None]
-        bad = [g for e, g in scored if e == "fail"]
-        good = [g for e, g in scored if e == "pass"]
-        per_node[node] = {
-            "scored": len(scored), "errors": len(got) - len(scored),
-            "accuracy": sum(e == g for e, g in scored) / len(scored) if scored else None,
-            "false_pass_rate": bad.count("pass") / len(bad) if bad else None,
-            "false_fail_rate": good.count("fail") / len(good) if good else None,
-        }
-    pairs = [(v[nodes[0]], v[nodes[1]]) for v in verdicts
-             if len(nodes) >= 2 and v[nodes[0]] is not None and v[nodes[1]] is not None]
+    for node in nodes:  # the ledger's own figures, as a night's reviewers.json has them
+        stats = ledger.node_stats(registry.get(node.agent).ref, node.id)
+        per_node[node.id] = {"scored": stats.canaries, "errors": stats.errors,
+                             "accuracy": stats.accuracy,
+                             "false_pass_rate": stats.false_pass_rate,
+                             "false_fail_rate": stats.false_fail_rate}
+    kappa = ledger.kappa_state(runner.kind(flow))
     passed_bad: Counter[str] = Counter()
     for canary, v in zip(pool, verdicts, strict=True):
         if canary.expected == "fail":
             kind = (canary.defect or "?").split(":")[0]
-            passed_bad[kind] += sum(v[n] == "pass" for n in nodes)
+            passed_bad[kind] += sum(v[n.id] == "pass" for n in nodes)
     return {"flow": flow_name, "model": model, "items": len(pool),
             "bad": sum(c.expected == "fail" for c in pool), "seconds": round(seconds, 1),
-            "nodes": per_node, "kappa": cohen_kappa(pairs) if pairs else None,
-            "pairs": len(pairs), "false_passes_by_defect": dict(passed_bad)}
+            "nodes": per_node, "kappa": kappa["value"], "pairs": kappa["pairs"],
+            "false_passes_by_defect": dict(passed_bad)}
 
 
 def cli() -> None:

@@ -89,10 +89,6 @@ class Canary(BaseModel):
         """The task input the reviewer's prompt is built from, as for a real docops run."""
         return {"path": self.path, "rules": self.rules}
 
-    def upstream(self, deps: list[str]) -> dict[str, dict[str, Any]]:
-        """What a review node's inputs hand it in a real run: the change and its summary."""
-        return {dep: {"diff": self.diff, "summary": self.summary} for dep in deps}
-
     def answer(self) -> dict[str, Any]:
         """The canary's identity and expected verdict, without the texts (for logs)."""
         return {"id": self.id, "path": self.path, "expected": self.expected,

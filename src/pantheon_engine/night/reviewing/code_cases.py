@@ -46,17 +46,16 @@ class CodeCase(BaseModel):
     why: str | None = None
 
 
-def _words(function: str) -> str:
-    """``textkit/words.py`` with ``function`` appended after ``count_words``."""
-    return PACKAGE[WORDS].rstrip("\n") + "\n\n\n" + function.strip("\n") + "\n"
+def _words(function: str, base: str) -> str:
+    """``base`` (a ``textkit/words.py``) with ``function`` appended after ``count_words``."""
+    return base.rstrip("\n") + "\n\n\n" + function.strip("\n") + "\n"
 
 
 def _case(case_id: str, spec: int, function: str, summary: str, *,
           defect: Defect | None = None, why: str | None = None,
-          words: str | None = None, extra: dict[str, str | None] | None = None
+          base: str = PACKAGE[WORDS], extra: dict[str, str | None] | None = None
           ) -> CodeCase:
-    change: dict[str, str | None] = {WORDS: words if words is not None else _words(function),
-                                     **(extra or {})}
+    change: dict[str, str | None] = {WORDS: _words(function, base), **(extra or {})}
     return CodeCase(id=case_id, spec=spec, change=change, summary=summary,
                     expected="fail" if defect else "pass", defect=defect, why=why)
 
@@ -111,12 +110,7 @@ def count_vowels(text: str) -> int:
 def count_vowels(text: str) -> int:
     return sum(1 for letter in text.lower() if letter in "aeiou")
 ''', "count_vowels() counts a, e, i, o and u in upper and lower case.",
-          words=_COUNT_WORDS_SPLIT_SPACE.rstrip("\n") + '''
-
-
-def count_vowels(text: str) -> int:
-    return sum(1 for letter in text.lower() if letter in "aeiou")
-''', defect="out_of_scope",
+          base=_COUNT_WORDS_SPLIT_SPACE, defect="out_of_scope",
           why="rewrites count_words, which the spec says to keep unchanged (tabs and "
           "newlines no longer split words)"),
     # slugify: lower-case words joined by single hyphens

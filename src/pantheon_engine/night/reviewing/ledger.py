@@ -162,11 +162,20 @@ class ReviewerLedger:
         self.save()
 
     def _kind_window(self, kind: str) -> KappaWindow:
+        """The κ window of one kind of work, made at its first pair."""
         window = self._kind_kappa.get(kind)
         if window is None:
             window = self._kind_kappa[kind] = KappaWindow(size=self.kappa.size,
                                                           min_pairs=self.kappa.min_pairs)
         return window
+
+    def _window(self, kind: str | None) -> KappaWindow:
+        """The κ window the gate reads: overall, or one kind's (empty before its first pair;
+        reading does not make one)."""
+        if kind is None:
+            return self.kappa
+        return self._kind_kappa.get(kind) or KappaWindow(size=self.kappa.size,
+                                                           min_pairs=self.kappa.min_pairs)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -187,7 +196,7 @@ class ReviewerLedger:
         return list(self._agents)
 
     def kappa_state(self, kind: str | None = None) -> dict[str, Any]:
-        window = self.kappa if kind is None else self._kind_window(kind)
+        window = self._window(kind)
         value = window.kappa
         pairs = len(window)
         return {"value": value, "pairs": pairs, "undefined": pairs > 0 and value is None,
@@ -229,7 +238,7 @@ class ReviewerLedger:
                 problems.append(
                     f"{agent} passed {s.false_passes} of {s.bad_seen} bad{on} canaries "
                     f"(false-pass rate {s.false_pass_rate:.2f} > {fp_max:.2f})")
-        window = self.kappa if kind is None else self._kind_window(kind)
+        window = self._window(kind)
         if window.ready:
             value = window.kappa
             if value is None:

@@ -104,10 +104,6 @@ class CanaryRunner:
             task = self._calibrations[key] = asyncio.ensure_future(self._calibrate(flow))
         return task
 
-    async def calibrate(self, flow: Flow) -> None:
-        """The flow's calibration batch, run to its end (started if it was not)."""
-        await self.start_calibration(flow)
-
     async def _calibrate(self, flow: Flow) -> None:
         if review_nodes(flow, self.registry) and self.calibration:
             await self.run_batch(flow, self.calibration)
@@ -179,10 +175,9 @@ class CanaryRunner:
                 patch, report = await canary.review_inputs(
                     workspace, self.policy.tool_context(workspace))
             except RunFailure as exc:
-                NodeArtifacts(folder).write_json("error.json", {
-                    "error_kind": getattr(exc, "kind", "canary_invalid"),
-                    "error": exc.message})
-                return workspace, {}, getattr(exc, "kind", "canary_invalid")
+                NodeArtifacts(folder).write_json("error.json", {"error_kind": exc.kind,
+                                                                "error": exc.message})
+                return workspace, {}, exc.kind
             return workspace, {"agent": patch, "check": report}, None
         change = {"diff": canary.diff, "summary": canary.summary}
         return folder, {"agent": change, "check": change}, None
