@@ -47,3 +47,17 @@ def _no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in CLOUD_CREDENTIALS:
         monkeypatch.delenv(name, raising=False)
+
+
+#: a review.reference reviewer's reference for the example spec's shout()
+SHOUT_REFERENCE = ('def expected(text):\n    return text.upper() + "!"\n\n'
+                   'INPUTS = ["hello", "Ready, set", "", " a b "]\n')
+
+
+def reference_review(function: str = "shout", reference: str = SHOUT_REFERENCE) -> list[str]:
+    """The replies of a review.reference node: one comparison, then final."""
+    import json
+
+    return [json.dumps({"type": "tool", "name": "compare_reference",
+                        "args": {"function": function, "reference": reference}}),
+            json.dumps({"type": "final", "output": {"summary": f"compared {function}"}})]

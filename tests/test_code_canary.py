@@ -20,7 +20,7 @@ from pantheon_engine.policy import Policy
 from pantheon_engine.run.flows import load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator
 
-from conftest import FLOWS
+from conftest import FLOWS, reference_review
 
 
 def verdict(value: str) -> str:
@@ -57,7 +57,8 @@ async def test_a_code_canary_prompt_is_the_prompt_of_the_same_real_change(
             "args": {"path": spec["files"][0], "content": canary.change[spec["files"][0]]}})),
         RecordedReply(key="codegen", text=json.dumps({
             "type": "final", "output": {"summary": canary.summary}})),
-        *[RecordedReply(key=node, text=verdict("pass")) for node in ("reviewA", "reviewB")] * 2,
+        *[RecordedReply(key=node, text=text) for node in ("reviewA", "reviewB")
+          for text in reference_review()] * 2,
     ])
     orchestrator = Orchestrator(registry=registry, engine=engine, policy=Policy(mode="day"),
                                 artifacts_root=tmp_path / "art")
@@ -74,33 +75,28 @@ async def test_a_code_canary_prompt_is_the_prompt_of_the_same_real_change(
         real_prompt = (Path(real.dir) / node / "prompt.txt").read_text()
         canary_prompt = (tmp_path / "canaries" / "k1" / node / "prompt.txt").read_text()
         assert _timing_free(canary_prompt) == _timing_free(real_prompt)
-        assert re.search(r"index [0-9a-f]{7}\.\.[0-9a-f]{7} 100644", canary_prompt)
-        assert "TESTS: passed (2 passed in" in canary_prompt
-    assert ledger.kind_stats("review.peer@1", "code").canaries == 2
-    assert ledger.kind_stats("review.peer@1", "docs").canaries == 0
+        assert "def shout(text: str) -> str  (in textkit.words, new)" in canary_prompt
+    assert ledger.kind_stats("review.reference@1", "code").canaries == 2
+    assert ledger.kind_stats("review.reference@1", "docs").canaries == 0
 
 
-@pytest.mark.parametrize("case_id", ["code-slugify-test-weakened", "code-initials-deletes-test"])
-async def test_an_out_of_scope_canary_shows_its_edits_outside_the_spec(
-        tmp_path: Path, case_id: str) -> None:
+async def test_a_change_outside_the_spec_files_is_no_review_item(tmp_path: Path) -> None:
+    """The check refuses a change that writes a file its spec does not name, so such a
+    change never reaches review and no reviewer is scored on it."""
     registry = default_registry()
     flow = load_flow_checked(FLOWS / "spec2code.yaml", registry)
-    canary = next(c for c in code_canaries() if c.id == case_id)
-    engine = ReplayEngine([RecordedReply(key=node, text=verdict("pass"))
-                           for node in ("reviewA", "reviewB")])
+    good = next(c for c in code_canaries() if c.id == "code-shout-good")
+    stray = good.model_copy(update={"id": "code-shout-weakens-test", "expected": "fail",
+                                    "change": {**good.change, "tests/test_words.py": None}})
     ledger = ReviewerLedger()
-    runner = CanaryRunner(registry=registry, engine=engine, policy=Policy(mode="night"),
-                          ledger=ledger, pool=[], code_pool=[canary],
-                          folder=tmp_path / "canaries", night_id="n1")
-    assert await runner.run_canary(flow, canary, "k1") == {"reviewA": "pass",
-                                                            "reviewB": "pass"}
-    prompt = (tmp_path / "canaries" / "k1" / "reviewA" / "prompt.txt").read_text()
-    outside = next(p for p in canary.change if p not in canary.spec["files"])
-    assert f"diff --git a/{outside} b/{outside}" in prompt
-    assert "FILES the change may write: textkit/words.py" in prompt
-    assert "TESTS: passed" in prompt  # the check does not catch it
-    stats = ledger.kind_stats("review.peer@1", "code")
-    assert (stats.bad_seen, stats.false_passes) == (2, 2)
+    runner = CanaryRunner(registry=registry, engine=ReplayEngine([]),
+                          policy=Policy(mode="night"), ledger=ledger, pool=[],
+                          code_pool=[stray], folder=tmp_path / "canaries", night_id="n1")
+    assert await runner.run_canary(flow, stray, "k1") == {"reviewA": None, "reviewB": None}
+    error = json.loads((tmp_path / "canaries" / "k1" / "error.json").read_text())
+    assert error["error_kind"] == "canary_invalid"
+    assert "writes tests/test_words.py, outside the spec's files" in error["error"]
+    assert ledger.kind_stats("review.reference@1", "code").canaries == 0
 
 
 def test_a_reviewer_trusted_on_documents_is_not_trusted_on_code() -> None:

@@ -228,3 +228,20 @@ async def test_the_same_call_after_another_step_runs_again(tmp_path: Path) -> No
     loop = make_loop(tmp_path, [read, listing, read, GOOD_FINAL])
     result = await loop.run()
     assert result.status == "ok" and result.tool_calls == 3 and not result.failures
+
+
+async def test_a_step_after_a_failure_samples_at_the_retry_temperature(tmp_path: Path) -> None:
+    loop = make_loop(tmp_path, ["garbage", '{"type":"tool","name":"list_dir","args":{}}',
+                                GOOD_FINAL],
+                     limits=Limits(max_steps=6, max_failures=3, retry_temperature=0.7))
+    seen: list[float] = []
+    complete = loop.engine.complete
+
+    async def spy(request):  # type: ignore[no-untyped-def]
+        seen.append(request.temperature)
+        return await complete(request)
+
+    loop.engine.complete = spy  # type: ignore[method-assign]
+    result = await loop.run()
+    assert result.status == "ok"
+    assert seen == [0.0, 0.7, 0.0]  # only the step after the failed one

@@ -16,7 +16,7 @@ from pantheon_engine.policy import Policy
 from pantheon_engine.run.flows import load_flow_checked, parse_flow
 from pantheon_engine.run.orchestrator import Orchestrator
 
-from conftest import EXAMPLES, FLOWS
+from conftest import EXAMPLES, FLOWS, reference_review
 
 SHOUT = (
     '"""Word helpers."""\n\n\ndef count_words(text: str) -> int:\n'
@@ -62,8 +62,8 @@ async def test_spec2code_green_run_merges_on_a_branch(spec_repo: Path, tmp_path:
     engine = replies(
         codegen=[tool("write_file", path="textkit/words.py", content=SHOUT),
                  final(summary="added shout")],
-        reviewA=[final(verdict="pass", rationale="shout matches the spec")],
-        reviewB=[final(verdict="pass", rationale="tests pass, small diff")],
+        reviewA=reference_review(),
+        reviewB=reference_review(),
     )
     flow = load_flow_checked(FLOWS / "spec2code.yaml")
     result = await orchestrator(engine, tmp_path / "art").run(flow, spec_input(), spec_repo)
@@ -214,8 +214,8 @@ async def test_replay_of_a_recorded_run_reproduces_it(spec_repo: Path, tmp_path:
         codegen=[tool("read_file", path="textkit/words.py"),
                  tool("write_file", path="textkit/words.py", content=SHOUT),
                  final(summary="added shout")],
-        reviewA=[final(verdict="pass", rationale="ok")],
-        reviewB=[final(verdict="pass", rationale="ok")],
+        reviewA=reference_review(),
+        reviewB=reference_review(),
     )
     flow = load_flow_checked(FLOWS / "spec2code.yaml")
     first = await orchestrator(engine, tmp_path / "a").run(flow, spec_input(), spec_repo)

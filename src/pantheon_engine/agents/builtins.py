@@ -4,7 +4,6 @@ doc.frontmatter."""
 from __future__ import annotations
 
 import asyncio
-import copy
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,6 +26,7 @@ from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change, has_changes
 from pantheon_engine.kappa import KAPPA_MIN
+from pantheon_engine.loop.grammar import narrow
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
 VERSION = "1"
@@ -35,13 +35,6 @@ VERSION = "1"
 #: in :mod:`pantheon_engine.night.reviewing.ledger` and node params override them
 KAPPA_THRESHOLD = KAPPA_MIN
 DIFF_PREVIEW = 3_000
-
-
-def narrow(schema: dict[str, Any], field: str, values: list[str]) -> dict[str, Any]:
-    """A copy of a tool's args schema whose ``field`` only admits ``values``."""
-    narrowed = copy.deepcopy(schema)
-    narrowed["properties"][field] = {"type": "string", "enum": list(dict.fromkeys(values))}
-    return narrowed
 
 
 async def _patch(ctx: AgentContext, summary: str) -> CodePatch:
@@ -182,7 +175,20 @@ CODEGEN = AgentSpec(
 # --- test.pytest -------------------------------------------------------------------------
 
 
+def outside_scope(changed: list[str], allowed: list[str]) -> list[str]:
+    """The changed files a spec does not let its change write."""
+    return [path for path in changed if path not in set(allowed)]
+
+
 async def _tests(ctx: AgentContext, _: BaseModel) -> BaseModel:
+    files = ctx.run_input.get("files")
+    if isinstance(files, list):  # a spec's change writes its files and nothing else
+        diff = await ctx.call_tool("compute_diff")
+        stray = outside_scope(diff.paths, [str(f) for f in files])
+        if stray:
+            ctx.artifacts.write_json("report.json", {"out_of_scope": stray})
+            raise NodeFailed(f"the change writes {', '.join(stray)}, outside the spec's "
+                             f"files ({', '.join(map(str, files))})", kind="out_of_scope")
     target = str(ctx.params.get("path") or ctx.run_input.get("tests") or "tests")
     result = await ctx.call_tool("run_tests", target=target)
     ctx.artifacts.write_text("tests.log", result.output)
@@ -200,7 +206,8 @@ class _AnyInput(BaseModel):
 
 TEST_PYTEST = AgentSpec(
     name="test.pytest", version=VERSION,
-    description="runs pytest in the workspace and fails the node when tests fail",
+    description="runs pytest in the workspace and fails the node when tests fail or a "
+    "spec's change writes files the spec does not name",
     input_model=_AnyInput, output_model=TestReport, run=_tests,
     limits=Limits(tool_timeout_s=300), role="check",
 )
@@ -378,6 +385,7 @@ MERGE_GATE = AgentSpec(
 
 from pantheon_engine.agents.checks import CHECK_RULES  # noqa: E402
 from pantheon_engine.agents.docops import DOC_FRONTMATTER  # noqa: E402
+from pantheon_engine.agents.review_reference import REVIEW_REFERENCE  # noqa: E402
 
-BUILTIN_AGENTS = [PLAN_VALIDATE, CODEGEN, TEST_PYTEST, REVIEW_PEER, MERGE_GATE, DOC_FRONTMATTER,
-                  CHECK_RULES]
+BUILTIN_AGENTS = [PLAN_VALIDATE, CODEGEN, TEST_PYTEST, REVIEW_PEER, REVIEW_REFERENCE, MERGE_GATE,
+                  DOC_FRONTMATTER, CHECK_RULES]

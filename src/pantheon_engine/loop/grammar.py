@@ -37,6 +37,7 @@ objects that declare ``properties`` (closed: they are left out).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Mapping
@@ -228,6 +229,13 @@ def without_property(schema: Mapping[str, Any], name: str) -> dict[str, Any]:
         "properties": {k: v for k, v in schema["properties"].items() if k != name},
         "required": [k for k in schema.get("required", []) if k != name],
     }
+
+
+def narrow(schema: Mapping[str, Any], field: str, values: list[str]) -> dict[str, Any]:
+    """A copy of a tool's args schema whose ``field`` only admits ``values``."""
+    narrowed = copy.deepcopy(dict(schema))
+    narrowed["properties"][field] = {"type": "string", "enum": list(dict.fromkeys(values))}
+    return narrowed
 
 
 def _as_schema(schema: Any) -> Mapping[str, Any]:

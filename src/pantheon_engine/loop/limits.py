@@ -15,6 +15,10 @@ class Limits(BaseModel):
     tool_timeout_s: float = Field(default=60.0, gt=0)
     max_tokens: int = Field(default=256, ge=1)
     temperature: float = Field(default=0.0, ge=0)
+    retry_temperature: float | None = Field(
+        default=None, ge=0,
+        description="temperature of a step after a failed one (None: temperature); at "
+        "T = 0 a model shown its error often writes the same reply again")
     node_timeout_s: float = Field(default=900.0, gt=0)
     history: int = Field(default=3, ge=0, description="past exchanges kept in the prompt")
     grammar_max_string: int | None = Field(

@@ -177,6 +177,7 @@ class ToolLoop:
     async def run(self) -> LoopResult:
         started = time.perf_counter()
         failures: Counter[str] = Counter()
+        failed_last = False
         states = [State.PROMPT.value]
         steps = tool_calls = prompt_tokens = completion_tokens = 0
         last_error: tuple[str, str] | None = None
@@ -197,10 +198,13 @@ class ToolLoop:
                     why += f"; last failure ({last_error[0]}): {last_error[1]}"
                 return fail("max_steps", why)
             steps += 1
+            temperature = self.limits.temperature
+            if failed_last and self.limits.retry_temperature is not None:
+                temperature = self.limits.retry_temperature
             request = EngineRequest(
                 messages=self.messages(await self._progress_text()),
                 constraint=await self._step_constraint(),
-                max_tokens=self.limits.max_tokens, temperature=self.limits.temperature,
+                max_tokens=self.limits.max_tokens, temperature=temperature,
                 seed=self.seed, key=self.key,
             )
             call_started = time.perf_counter()
@@ -234,7 +238,8 @@ class ToolLoop:
                     completion_tokens=completion_tokens,
                     seconds=time.perf_counter() - started, states=states,
                 )
-            if outcome.kind in FAILURE_KINDS:
+            failed_last = outcome.kind in FAILURE_KINDS
+            if failed_last:
                 failures[outcome.kind] += 1
                 last_error = (outcome.kind, outcome.error or "")
                 if sum(failures.values()) > self.limits.max_failures:

@@ -57,6 +57,8 @@ class DiffResult(BaseModel):
     files: int
     lines_added: int
     lines_removed: int
+    #: the changed files, relative to the workspace
+    paths: list[str] = Field(default_factory=list)
 
 
 _GIT_ENV_DROP = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
@@ -143,11 +145,13 @@ async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
     else:
         cut = False
     files = added = removed = 0
+    paths: list[str] = []
     for line in numstat.splitlines():
         parts = line.split("\t", 2)
         if len(parts) != 3:
             continue
         files += 1
+        paths.append(parts[2])
         added += int(parts[0]) if parts[0].isdigit() else 0
         removed += int(parts[1]) if parts[1].isdigit() else 0
     return DiffResult(
@@ -156,6 +160,7 @@ async def _compute_diff(ctx: ToolContext, args: DiffArgs) -> DiffResult:
         files=files,
         lines_added=added,
         lines_removed=removed,
+        paths=paths,
     )
 
 

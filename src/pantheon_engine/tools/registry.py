@@ -21,6 +21,7 @@ from pantheon_engine.tools.base import Tool, ToolContext
 from pantheon_engine.tools.dev import compute_diff, run_lint, run_tests
 from pantheon_engine.tools.files import list_dir, read_file, write_file
 from pantheon_engine.tools.frontmatter import fm_delete, fm_read, fm_rename, fm_set
+from pantheon_engine.tools.reference import compare_reference
 from pantheon_engine.tools.workspace import workspace_root
 
 ALL_TOOLS: dict[str, Tool[Any, Any]] = {
@@ -36,6 +37,7 @@ ALL_TOOLS: dict[str, Tool[Any, Any]] = {
         compute_diff,
         run_tests,
         run_lint,
+        compare_reference,
     )
 }
 

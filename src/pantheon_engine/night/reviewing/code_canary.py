@@ -7,7 +7,8 @@ reviewers see: ``compute_diff`` gives the diff (with git's index line and hunk h
 ``run_tests`` runs the spec's tests in the night's sandbox. Every case passes its tests, as
 every real change that reaches review does, so a canary differs from real work only in
 whether it is right; a case whose tests do not pass here is not used (an error, not a
-verdict).
+verdict). The same holds for a case that writes a file outside the spec's ``files``, which
+the check refuses.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from pantheon_engine.agents.builtins import outside_scope
 from pantheon_engine.agents.io import CodePatch, TestReport
 from pantheon_engine.errors import RunFailure
 from pantheon_engine.gitops import git
@@ -64,6 +66,10 @@ class CodeCanary(BaseModel):
         node and the test node of a real run would hand the reviewers: (patch, report)."""
         await asyncio.to_thread(self._materialize, folder)
         diff = await compute_diff.invoke(tool_ctx, {})
+        stray = outside_scope(diff.paths, [str(f) for f in self.spec.get("files") or []])
+        if stray:
+            raise CodeCanaryInvalid(f"canary {self.id}: writes {', '.join(stray)}, outside "
+                                    "the spec's files (the check refuses it)")
         tests = await run_tests.invoke(tool_ctx, {"target": self.spec.get("tests", "tests")})
         if not tests.passed:
             raise CodeCanaryInvalid(f"canary {self.id}: the spec's tests do not pass here "
