@@ -177,7 +177,8 @@ CODEGEN = AgentSpec(
 
 def outside_scope(changed: list[str], allowed: list[str]) -> list[str]:
     """The changed files a spec does not let its change write."""
-    return [path for path in changed if path not in set(allowed)]
+    permitted = set(allowed)
+    return [path for path in changed if path not in permitted]
 
 
 async def _tests(ctx: AgentContext, _: BaseModel) -> BaseModel:

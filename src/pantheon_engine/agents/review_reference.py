@@ -6,10 +6,11 @@ asks", Qwen2.5-Coder-1.5B failed every good demo change) but a fair writer of sm
 functions. So this reviewer never sees the code under review: it gets the spec and the
 signature of each function the change adds or alters, writes ``expected`` and ``INPUTS``
 (what the function must return, on inputs it picks, ordinary and unusual), and
-``compare_reference`` calls both in the sandbox. The verdict is the first comparison's:
-the model decides what is right, running the code decides whether the change agrees, and
-a reviewer cannot bend its reference to the code after seeing the code's answers (after a
-finished comparison the grammar offers only ``final``).
+``compare_reference`` calls both in the sandbox. The verdict comes from the first
+comparison of each function: the model decides what is right, running the code decides
+whether the change agrees, and a reviewer cannot bend its reference to the code after
+seeing the code's answers (a compared function leaves the grammar; a second comparison of
+it, possible without a grammar, is ignored).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import BaseModel, Field
 from pantheon_engine.agents.context import AgentContext
 from pantheon_engine.agents.io import Review, ReviewInput
 from pantheon_engine.agents.spec import AgentSpec, Limits, Prepared
-from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
+from pantheon_engine.errors import NodeFailed, WorkspaceError
 from pantheon_engine.gitops import git
 from pantheon_engine.loop.grammar import narrow
 from pantheon_engine.tools.reference import CompareResult
@@ -105,10 +106,8 @@ def changed_functions(workspace: Path, files: list[str]) -> list[ChangedFunction
         if not path.is_file():
             continue
         now = _functions(path.read_text(encoding="utf-8", errors="replace"))
-        try:
-            before = _functions(git(workspace, "show", f"HEAD:./{rel}", check=False))
-        except RunFailure:
-            before = {}
+        # a file new since HEAD: git show fails and prints nothing, so nothing came before
+        before = _functions(git(workspace, "show", f"HEAD:./{rel}", check=False))
         for name, node in now.items():
             old = before.get(name)
             if name.startswith("_") or (old is not None and ast.dump(old) == ast.dump(node)):
