@@ -537,7 +537,8 @@ def test_registry() -> None:
         "compare_reference",
     }
     assert get_tool("read_file").name == "read_file"
-    with pytest.raises(UnknownToolError, match="known tools: compare_reference, compute_diff, fm_delete"):
+    known = "known tools: compare_reference, compute_diff, fm_delete"
+    with pytest.raises(UnknownToolError, match=known):
         get_tool("rm_rf")
     specs = tool_specs(["write_file"])
     assert specs[0]["args"]["required"] == ["path", "content"]
