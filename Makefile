@@ -11,16 +11,17 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	touch $@
 
-# The night's model, chosen by measurement (README, "Which model does the night's work").
-NIGHT_MODEL ?= qwen2.5-coder-1.5b
+# Empty: the default model, chosen by measurement (README, "Which model does the night's
+# work"); `make night NIGHT_MODEL=qwen2.5-coder-0.5b` runs another.
+NIGHT_MODEL ?=
 
 night: $(VENV)/.installed
 	$(BIN)/pantheon models pull $(NIGHT_MODEL)
 	$(BIN)/pantheon demo --force
-	$(BIN)/pantheon night --model $(NIGHT_MODEL)
+	$(BIN)/pantheon night $(if $(NIGHT_MODEL),--model $(NIGHT_MODEL))
 
 test: $(VENV)/.installed
-	$(BIN)/pantheon models pull
+	$(BIN)/pantheon models pull --all
 	$(BIN)/ruff check src tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
@@ -30,7 +31,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/throughput.py
 
 specialize: $(VENV)/.installed
-	$(BIN)/pantheon models pull
+	$(BIN)/pantheon models pull smollm2-135m
 	$(BIN)/python bench/specialize.py
 
 clean:

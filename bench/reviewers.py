@@ -9,7 +9,8 @@ makes them), code canaries from the built-in cases on the demo's specs.
     python bench/reviewers.py --flow docops --model qwen2.5-coder-1.5b --json
 
 Prints accuracy, false-pass and false-fail rates per review node, κ between the first two
-nodes, and the false passes per defect kind.
+nodes, and the false passes per defect kind, beside what two trivial reviewers get on the
+same items: one that passes everything, one that fails everything.
 """
 
 from __future__ import annotations
@@ -79,10 +80,29 @@ async def measure(flow_name: str, model: str, seed: int,
         if canary.expected == "fail":
             kind = (canary.defect or "?").split(":")[0]
             passed_bad[kind] += sum(v[n.id] == "pass" for n in nodes)
+    bad = sum(c.expected == "fail" for c in pool)
     return {"flow": flow_name, "model": model, "items": len(pool),
-            "bad": sum(c.expected == "fail" for c in pool), "seconds": round(seconds, 1),
+            "bad": bad, "seconds": round(seconds, 1),
             "nodes": per_node, "kappa": kappa["value"], "pairs": kappa["pairs"],
-            "false_passes_by_defect": dict(passed_bad)}
+            "false_passes_by_defect": dict(passed_bad),
+            "baselines": trivial_reviewers(len(pool), bad)}
+
+
+def trivial_reviewers(items: int, bad: int) -> dict[str, dict[str, float | None]]:
+    """Accuracy and error rates of a reviewer that always passes and one that always fails,
+    on ``items`` canaries of which ``bad`` should fail (κ of either with a peer like it is
+    undefined: no disagreement and no variance)."""
+    good = items - bad
+
+    def rate(part: int, whole: int) -> float | None:
+        return round(part / whole, 3) if whole else None
+
+    return {
+        "always pass": {"accuracy": rate(good, items), "false_pass_rate": rate(bad, bad),
+                        "false_fail_rate": rate(0, good)},
+        "always fail": {"accuracy": rate(bad, items), "false_pass_rate": rate(0, bad),
+                        "false_fail_rate": rate(good, good)},
+    }
 
 
 def cli() -> None:
@@ -102,15 +122,19 @@ def cli() -> None:
         return
     print(f"{result['flow']} reviewers on {result['model']}: {result['items']} canaries "
           f"({result['bad']} bad) in {result['seconds']} s")
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     for node, stats in result["nodes"].items():
-        def pct(value: float | None) -> str:
-            return "-" if value is None else f"{value:.2f}"
         print(f"  {node}: accuracy {pct(stats['accuracy'])}, false-pass "
               f"{pct(stats['false_pass_rate'])}, false-fail {pct(stats['false_fail_rate'])}"
               f" ({stats['scored']} scored, {stats['errors']} errors)")
     kappa = result["kappa"]
     print(f"  κ {'undefined' if kappa is None else f'{kappa:.2f}'} over {result['pairs']} pairs")
     print(f"  false passes by defect: {result['false_passes_by_defect']}")
+    for name, stats in result["baselines"].items():
+        print(f"  baseline {name}: accuracy {pct(stats['accuracy'])}, false-pass "
+              f"{pct(stats['false_pass_rate'])}, false-fail {pct(stats['false_fail_rate'])}")
 
 
 if __name__ == "__main__":

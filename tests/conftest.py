@@ -41,6 +41,15 @@ def spec_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(autouse=True)
+def _small_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that needs a real model runs the small one unless it names another: the
+    default (1.5B) loads in 11 s and writes 16 tokens/s on two cores."""
+    from pantheon_engine.config import MODEL_ENV, SMALL_MODEL
+
+    monkeypatch.setenv(MODEL_ENV, SMALL_MODEL)
+
+
+@pytest.fixture(autouse=True)
 def _no_cloud_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     """Night-mode tests must not trip over credentials of the machine running them."""
     from pantheon_engine.policy import CLOUD_CREDENTIALS

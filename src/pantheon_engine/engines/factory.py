@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from pantheon_engine.config import DEFAULT_MODEL, EngineSettings
+from pantheon_engine.config import EngineSettings
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.policy import Policy
@@ -19,13 +19,15 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
             raise ConfigError("--engine replay needs --replay RUN_DIR_OR_JSONL")
         return ReplayEngine.from_path(settings.replay)
     if settings.name == "openai":
+        from pantheon_engine.engines.catalogue import CATALOGUE
         from pantheon_engine.engines.openai import OpenAIEngine
 
         if not settings.base_url:
             raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
         policy.check_endpoint(settings.base_url)
-        # the embedded default names no model on a server: ask the server what it serves
-        model = None if settings.model == DEFAULT_MODEL else settings.model
+        # a catalogue name is a file in this machine's cache, not a model id a server knows:
+        # ask the server what it serves
+        model = None if settings.model in CATALOGUE else settings.model
         return OpenAIEngine(base_url=settings.base_url, model=model,
                             concurrency=settings.concurrency,
                             api_key=settings.api_key if policy.mode == "day" else None)

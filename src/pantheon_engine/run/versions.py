@@ -34,7 +34,7 @@ from pydantic import BaseModel, Field, ValidationError
 from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import sha256_file, utc_now
 from pantheon_engine.atomic import atomic_write_json, read_json
-from pantheon_engine.config import DEFAULT_MODEL
+from pantheon_engine.config import SMALL_MODEL
 from pantheon_engine.errors import ConfigError, UserError
 
 BASE_VERSION = 1
@@ -84,7 +84,7 @@ class AgentVersion(BaseModel):
     number: int = Field(ge=1)
     parent: int | None = None
     #: the model the adapter was trained on and merged into (catalogue name or GGUF path)
-    base_model: str = DEFAULT_MODEL
+    base_model: str = SMALL_MODEL
     base_sha256: str | None = None
     #: every file of the version folder (path relative to it) -> sha256
     files: dict[str, str] = Field(default_factory=dict)
@@ -139,7 +139,7 @@ def current_user() -> str:
         return "unknown"
 
 
-def base_version(agent: str, base_model: str = DEFAULT_MODEL) -> AgentVersion:
+def base_version(agent: str, base_model: str = SMALL_MODEL) -> AgentVersion:
     return AgentVersion(agent=agent, number=BASE_VERSION, base_model=base_model,
                         note="the built-in agent on the base model, no adapter")
 
@@ -245,7 +245,7 @@ class VersionStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def register_version(
-        self, agent: str, *, adapter_dir: Path | None, base_model: str = DEFAULT_MODEL,
+        self, agent: str, *, adapter_dir: Path | None, base_model: str = SMALL_MODEL,
         base_path: Path | None = None, parent: int | None = None,
         data: DataInfo | None = None, metrics: dict[str, Any] | None = None,
         extra_files: list[Path] | None = None, note: str = "",
@@ -346,7 +346,7 @@ class VersionStore:
                              "steps": checkpoint}
         return self.register_version(
             agent, adapter_dir=adapter_dir, base_path=base_path,
-            base_model=_model_name(base_path) if base_path else DEFAULT_MODEL,
+            base_model=_model_name(base_path) if base_path else SMALL_MODEL,
             data=DataInfo(hash=data.get("sha256"), examples=int(data.get("examples") or 0),
                           sources=dict(data.get("by_source") or {}), path=data.get("path")),
             metrics={**metrics, **extra_metrics}, extra_files=extras, note=note,

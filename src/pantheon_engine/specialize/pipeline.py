@@ -38,6 +38,7 @@ from rich.console import Console
 from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import atomic_write_json
+from pantheon_engine.config import SMALL_MODEL, configured_model, load_settings
 from pantheon_engine.engines.catalogue import base_gguf
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.curve import CurvePoint, make_curve, save_curve
@@ -240,6 +241,9 @@ class Specializer:
         self.say = say
         self.console = console if console is not None else Console(stderr=True)
         self.name = AgentRef.parse(options.agent).name
+        #: one model for every phase: harvested on, trained on, evaluated on
+        self.model = options.model or configured_model(load_settings(options.config)) \
+            or SMALL_MODEL
         self.id = new_run_id(f"specialize-{self.name}")
         self.folder = options.artifacts / "specialize" / self.name / self.id
         self.report = SpecializeReport(
@@ -251,7 +255,7 @@ class Specializer:
     # --- the commands each phase runs ---------------------------------------------------
 
     def _engine(self) -> EngineOptions:
-        return EngineOptions(name=self.o.engine, model=self.o.model, config=self.o.config)
+        return EngineOptions(name=self.o.engine, model=self.model, config=self.o.config)
 
     def _evaluate(self, ref: str, *, limit: int | None = None) -> EvalResult:
         return asyncio.run(evaluate(
@@ -278,7 +282,8 @@ class Specializer:
     def _train(self, data: Path, out: Path, *, steps: int | None,
                checkpoints: Sequence[int] = ()) -> TrainResult:
         return train_with_progress(
-            self.name, data, out, gguf=base_gguf(None, self.o.config), console=self.console,
+            self.name, data, out, gguf=base_gguf(self.model, self.o.config),
+            console=self.console,
             rank=self.o.rank, alpha=self.o.lora_alpha, lr=self.o.lr, epochs=self.o.epochs,
             batch=self.o.batch, micro_batch=self.o.micro_batch, max_steps=steps,
             seed=self.o.seed, checkpoints=list(checkpoints))
