@@ -2,9 +2,12 @@
 
 50,000 metrics lines, 10,000 runs (1,000 failed) and 10,000 jobs, the size of a busy week.
 Every screen reads in a thread; this checks that each one ends up showing all of it and
-that the UI's event loop kept running meanwhile: a "freeze" here is a gap of a second or
-more between two ticks of a 10 ms timer (measured numbers: ``bench/tui_load.py``, in the
-README; typically under 0.25 s on two cores).
+that the UI's event loop kept running meanwhile. A screen that read on the event loop
+would stop a 10 ms timer for the whole load; here the longest gap between two ticks must
+stay well under the time the load took (half of it, and never more than the whole
+second of ``FREEZE_S`` unless the machine is so busy the load itself took over two
+seconds). Timings are the benchmark's job (``bench/tui_load.py``, numbers in the README;
+typically under 0.25 s on two cores).
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ async def test_a_week_of_data_loads_without_freezing(tmp_path: Path) -> None:
                 last[0] = now
 
             ticker = app.set_interval(0.01, tick)
+            began = time.perf_counter()
             await app.switch_mode(mode)
             screen = app.screen
             for _ in range(6000):  # up to a minute on a slow machine
@@ -79,7 +83,9 @@ async def test_a_week_of_data_loads_without_freezing(tmp_path: Path) -> None:
                 await asyncio.sleep(0.01)
             ticker.stop()
             assert loaded(screen), f"{mode} did not finish loading"
+            took = time.perf_counter() - began
             stalls[mode] = worst[0]
+            allowed = max(FREEZE_S, took / 2)
+            assert worst[0] < allowed, f"{mode}: a {worst[0]:.2f} s stall in a {took:.2f} s load"
             _check_content(screen, bench)
     print({mode: f"{s * 1000:.0f} ms" for mode, s in stalls.items()})
-    assert all(s < FREEZE_S for s in stalls.values()), stalls
