@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in report.lines():
         print(line, file=sys.stderr)
     result, control, own = report.result, report.control, report.own_only
+    control_base = report.control_base
     training = report.training
     numbers = {
         "scope": args.scope, "tasks": made["splits"], "seed": args.seed,
@@ -82,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         "own_only_lift_points": round(own.lift_points, 1) if own else 0.0,
         "own_only_note": report.own_only_note,
         "control_lift_points": round(control.lift_points, 1) if control else None,
-        "control_refused": (control.promoted is False) if control else None,
+        "control_refused": (control.accepted is False) if control else None,
+        "control_vs_base_lift_points":
+            round(control_base.lift_points, 1) if control_base else None,
+        "control_vs_base_refused": (control_base.accepted is False) if control_base else None,
+        "control_vs_base_strata":
+            control_base.strata.model_dump() if control_base and control_base.strata else None,
         "train_minutes": round(training.seconds / 60, 1) if training else None,
         "seconds_per_step": training.seconds_per_step if training else None,
         "peak_rss_gb": round(training.peak_rss_mb / 1024, 2) if training else None,

@@ -18,7 +18,7 @@ from pantheon_engine.docops.solver import solve
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.suite import load_suite
 from pantheon_engine.specialize.controls import CONTROL_SOURCE, shuffle_replies
-from pantheon_engine.specialize.pipeline import curve_steps, suite_scope
+from pantheon_engine.specialize.pipeline import curve_plan, curve_steps, suite_scope
 
 runner = CliRunner()
 
@@ -99,10 +99,30 @@ def test_a_control_needs_replies_to_shuffle(tmp_path: Path) -> None:
         shuffle_replies(src, tmp_path / "out.jsonl")
 
 
-def test_curve_sizes_become_checkpoint_steps_inside_the_first_epoch() -> None:
+def test_every_curve_point_is_one_pass_over_its_examples() -> None:
+    """Checkpoints inside the first epoch, N the distinct examples seen by then (whole
+    batches); the end of the first epoch is the last point, never a later epoch's adapter."""
     assert curve_steps([50, 100, 200, 400], batch=8, train_examples=300) == {
-        7: 50, 13: 100, 25: 200}
-    assert curve_steps([0, 300], batch=8, train_examples=300) == {}
+        7: 56, 13: 104, 25: 200, 38: 300}
+    assert curve_steps([0, 300], batch=8, train_examples=300) == {38: 300}
+    assert curve_steps([50, 51], batch=8, train_examples=300) == {7: 56, 38: 300}
+    # a run cut short of one epoch by max_steps: its end is the last point
+    assert curve_steps([50, 100, 200], batch=8, train_examples=300, total_steps=20) == {
+        7: 56, 13: 104, 20: 160}
+    # a run of several epochs: still the first epoch's end
+    assert curve_steps([400], batch=8, train_examples=300, total_steps=76) == {38: 300}
+    assert curve_steps([50], batch=8, train_examples=0) == {}
+
+
+def test_an_adapter_of_more_epochs_is_not_a_point_of_the_curve() -> None:
+    points = curve_steps([4], batch=4, train_examples=7)
+    assert points == {1: 4, 2: 7}
+    # two epochs (4 steps): both points are checkpoints, the final adapter is not on the curve
+    assert curve_plan(points, 4, {"1", "2"}) == [(1, 4, False), (2, 7, False)]
+    # one epoch (2 steps): the final adapter is the last point, with no checkpoint of its own
+    assert curve_plan(points, 2, {"1"}) == [(1, 4, False), (2, 7, True)]
+    # a checkpoint the trainer did not save is not measured
+    assert curve_plan(points, 4, {"2"}) == [(2, 7, False)]
     assert parse_sizes("200, 50,100") == [50, 100, 200]
     for bad in ("50,x", "0,10"):
         with pytest.raises(ConfigError, match="--curve"):
@@ -151,13 +171,22 @@ def test_specialize_runs_every_phase_on_the_embedded_model(tmp_path: Path) -> No
     assert [c.scope for c in curves] == ["rule"]
     sizes = [p.examples for p in curves[0].points]
     trained = store.get("doc.frontmatter", 2).metrics["train_examples"]
-    assert sizes == [0, 4, min(trained, 2 * 4)]  # the final adapter: 2 steps of 4
+    # the final adapter, 2 steps of 4 that end inside (or at) the first epoch
+    assert sizes == [0, 4, min(trained, 2 * 4)]
     assert {p.total for p in curves[0].points} == {report.result.new.total}  # type: ignore
     assert curves[0].points[0].version == "doc.frontmatter@1"
-    # the control is measured and its promotion refused with the numbers
-    control = report.control
-    assert control is not None and control.promoted is False
-    assert "refused" in (control.decision or "") and "McNemar" in (control.decision or "")
+    assert "one pass over its N examples" in (report.curve_note or "")
+    # the control is measured against the new version and the base; the promotion tried
+    # against the current one is refused with the numbers, the other comparison judged
+    assert report.control is not None and report.control_base is not None
+    assert report.control.against.version == "doc.frontmatter@2"
+    assert report.control_base.against.version == "doc.frontmatter@1"
+    assert report.result is not None
+    tried, judged = (report.control, report.control_base) if report.result.promoted \
+        else (report.control_base, report.control)
+    assert tried.promoted is False and judged.promoted is None and judged.accepted is False
+    assert "refused" in (tried.decision or "") and "McNemar" in (tried.decision or "")
+    assert tried.strata is not None and "needs work: " in (tried.decision or "")
     assert report.own_only is None and "--own none" in (report.own_only_note or "")
     saved = json.loads((specializer.folder / "report.json").read_text())
     assert saved["result"]["new"]["version"] == "doc.frontmatter@2"

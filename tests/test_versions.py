@@ -27,6 +27,8 @@ from pantheon_engine.engines.openai import OpenAIEngine
 from pantheon_engine.engines.replay import RecordedReply
 from pantheon_engine.evals.promote import (
     PromotionRefused,
+    comparisons_dir,
+    decide,
     latest_comparison,
     promote,
     write_comparison,
@@ -108,22 +110,29 @@ def art(registered: Path, tmp_path: Path) -> Path:
 
 
 def eval_of(ref: str, passes: list[bool], *, split: str = "holdout",
-            eval_id: str | None = None) -> EvalResult:
+            eval_id: str | None = None, work: list[bool | None] | None = None,
+            suite: str = "suites/docops-7") -> EvalResult:
+    """An eval of ``ref`` on tasks t0, t1, …; ``work``: each task's ``needs_work``."""
+    work = work if work is not None else [None] * len(passes)
     tasks = [TaskResult(id=f"t{i}", split=split, samples=1, passed=int(ok),
-                        results=[SampleResult(sample=0, passed=ok)])
-             for i, ok in enumerate(passes)]
+                        results=[SampleResult(sample=0, passed=ok)], needs_work=w)
+             for i, (ok, w) in enumerate(zip(passes, work, strict=True))]
     return EvalResult.build(eval_id=eval_id or f"eval-{ref}", agent=ref, engine="openvino",
-                            model="m", suite="suites/docops-7", split=split, samples=1,
+                            model="m", suite=suite, split=split, samples=1,
                             temperature=None, seed=0, seconds=1.0, tasks=tasks)
 
 
 def paired(store: VersionStore, new: int, old: int, *, wins: int, losses: int, both: int = 2,
-           neither: int = 10, split: str = "holdout") -> None:
-    """Write a comparison of AGENT@new against AGENT@old with these paired outcomes."""
+           neither: int = 10, split: str = "holdout", idle_wins: int = 0) -> None:
+    """Write a comparison of AGENT@new against AGENT@old with these paired outcomes on
+    tasks that need work, and ``idle_wins`` more wins on tasks that need none."""
     a = [True] * wins + [False] * losses + [True] * both + [False] * neither
     b = [False] * wins + [True] * losses + [True] * both + [False] * neither
-    write_comparison(store, eval_of(f"{AGENT}@{new}", a, split=split),
-                     eval_of(f"{AGENT}@{old}", b, split=split))
+    work: list[bool | None] = [True] * len(a) + [False] * idle_wins
+    write_comparison(store, eval_of(f"{AGENT}@{new}", a + [True] * idle_wins, split=split,
+                                    work=work),
+                     eval_of(f"{AGENT}@{old}", b + [False] * idle_wins, split=split,
+                             work=work))
 
 
 # --- the registry ----------------------------------------------------------------------------
@@ -253,6 +262,129 @@ def test_a_comparison_of_other_files_does_not_promote(art: Path) -> None:
         promote(store, AGENT, 2)
 
 
+# --- stopping at once is not a win -----------------------------------------------------------
+
+
+def test_a_control_whose_only_wins_are_compliant_documents_is_refused_against_the_base(
+        art: Path) -> None:
+    """The shuffled-reply control as measured: it learns to answer final at once, so it wins
+    the 11 holdout documents that already comply (the base fiddles with them) and nothing
+    else. Overall that is 11 won, 0 lost, p = 0.001: the first rule alone would promote."""
+    store = VersionStore(art)
+    paired(store, 3, 1, wins=0, losses=0, both=3, neither=17, idle_wins=11)
+    record = latest_comparison(art, AGENT, 3, 1)
+    assert record is not None and record.strata is not None
+    assert (record.wins, record.losses) == (11, 0) and record.paired.p_value < 0.001
+    assert (record.strata.no_work.tasks, record.strata.no_work.wins) == (11, 11)
+    assert (record.strata.needs_work.tasks, record.strata.needs_work.wins,
+            record.strata.needs_work.losses) == (20, 0, 0)
+    with pytest.raises(PromotionRefused) as info:
+        promote(store, AGENT, 3)
+    message = info.value.message
+    assert "not significantly better on the 20 tasks that need work: won 0, lost 0, p = 1" \
+        in message
+    assert "won 11, lost 0" in message  # the overall numbers
+    assert "needs work: 20 tasks, won 0, lost 0, both 3, neither 17, exact McNemar p = 1; " \
+        "no work: 11 tasks, won 11, lost 0, both 0, neither 0, exact McNemar p = 0.0009766" \
+        in message
+    assert store.current(AGENT).number == 1 and store.history(AGENT) == []
+
+
+def test_a_win_on_the_tasks_that_need_work_must_be_significant_on_its_own(art: Path) -> None:
+    store = VersionStore(art)
+    # 3 wins where work was asked (p = 0.25) and 8 more on compliant documents: 11-0 overall
+    paired(store, 2, 1, wins=3, losses=0, idle_wins=8)
+    with pytest.raises(PromotionRefused, match=r"on the 15 tasks that need work: won 3, lost "
+                       r"0, p = 0\.25 \(alpha = 0\.05\)"):
+        promote(store, AGENT, 2)
+    # significant where work was asked: promoted, the strata in the evidence
+    paired(store, 2, 1, wins=9, losses=1, idle_wins=2)
+    change, decision = promote(store, AGENT, 2)
+    assert decision.accepted and "needs work: 22 tasks, won 9, lost 1" in decision.reason
+    assert change.evidence["strata"]["needs_work"]["wins"] == 9
+    assert change.evidence["strata"]["no_work"] == {
+        "tasks": 2, "both": 0, "wins": 2, "losses": 0, "neither": 0, "p_value": 0.5,
+        "assumed": 0}
+
+
+def test_a_comparison_written_before_strata_loads_and_is_measured_again(art: Path) -> None:
+    store = VersionStore(art)
+    paired(store, 2, 1, wins=9, losses=0)
+    path = next(comparisons_dir(art).glob("*.json"))
+    data = json.loads(path.read_text())
+    del data["strata"]
+    path.write_text(json.dumps(data))
+    record = latest_comparison(art, AGENT, 2, 1)
+    assert record is not None and record.strata is None  # it still loads
+    assert "strata: not recorded" in record.render_text()
+    assert not decide(record).accepted and "which tasks needed work" in decide(record).reason
+    with pytest.raises(PromotionRefused) as info:
+        promote(store, AGENT, 2)
+    assert "does not say which tasks needed work" in info.value.message
+    assert f"measure again: pantheon eval {AGENT}@2 --against {AGENT}@1" in \
+        (info.value.hint or "")
+
+
+def test_evals_that_do_not_place_their_tasks_are_placed_from_the_suite(art: Path,
+                                                                       tmp_path: Path) -> None:
+    """Evals written before tasks recorded it: the suite's tasks.jsonl says (docops
+    ``meta.edits``); a task it does not place counts as needing work, and the output says so."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    metas = [{"edits": 0}, {"edits": 0}, {"edits": 2}, {}]
+    (suite / "tasks.jsonl").write_text("".join(json.dumps(
+        {"id": f"t{i}", "agent": AGENT, "split": "holdout", "input": {}, "meta": meta}) + "\n"
+        for i, meta in enumerate(metas)))
+    store = VersionStore(art)
+    record, _ = write_comparison(
+        store, eval_of(f"{AGENT}@2", [True, True, True, False], suite=str(suite)),
+        eval_of(f"{AGENT}@1", [False, False, False, False], suite=str(suite)))
+    assert record.strata is not None
+    assert (record.strata.no_work.tasks, record.strata.no_work.wins) == (2, 2)
+    assert (record.strata.needs_work.tasks, record.strata.needs_work.wins,
+            record.strata.needs_work.assumed) == (2, 1, 1)
+    assert "(1 task(s) counted as needing work: the suite does not say" in record.render_text()
+
+
+def test_evals_that_place_a_task_differently_are_not_compared(art: Path) -> None:
+    with pytest.raises(VersionError, match="the suite changed between the two evals"):
+        write_comparison(VersionStore(art),
+                         eval_of(f"{AGENT}@2", [True], work=[False]),
+                         eval_of(f"{AGENT}@1", [False], work=[True]))
+
+
+def test_the_pipeline_compares_its_control_with_the_base_and_the_new_version(
+        art: Path, tmp_path: Path) -> None:
+    """``pantheon specialize``'s control step on measured numbers: @2 is the new version
+    (not promoted), @3 the control that only learnt to stop. Both comparisons are in the
+    report; the promotion tried against the base (still current) is refused."""
+    from pantheon_engine.specialize.pipeline import SpecializeOptions, Specializer
+
+    work: list[bool | None] = [True] * 20 + [False] * 11
+    base = eval_of(f"{AGENT}@1", [True] * 3 + [False] * 28, work=work)
+    new = eval_of(f"{AGENT}@2", [True] * 12 + [False] * 19, work=work)
+    control = eval_of(f"{AGENT}@3", [True] * 3 + [False] * 17 + [True] * 11, work=work)
+    specializer = Specializer(SpecializeOptions(agent=AGENT, suite=tmp_path, artifacts=art),
+                              say=lambda _: None)
+    specializer.compare_control(control, new, base)
+    report = specializer.report
+    assert report.control is not None and report.control_base is not None
+    assert report.control.against.version == f"{AGENT}@2"
+    assert (report.control.wins, report.control.losses) == (11, 9)
+    assert report.control.promoted is None and report.control.accepted is False
+    against_base = report.control_base
+    assert against_base.against.version == f"{AGENT}@1"
+    assert (against_base.wins, against_base.losses, against_base.promoted) == (11, 0, False)
+    assert "not significantly better on the 20 tasks that need work" in \
+        (against_base.decision or "")
+    assert VersionStore(art).current(AGENT).number == 1
+    lines = "\n".join(report.lines())
+    assert "control (shuffled replies) vs the new version: " in lines
+    assert "control (shuffled replies) vs the base: " in lines
+    assert "no work: 11 tasks, won 11, lost 0" in lines and "not promoted: " in lines
+    assert "the guard refuses: " in lines
+
+
 # --- serving -------------------------------------------------------------------------------
 
 
@@ -365,14 +497,19 @@ def asyncio_run(coro: Coroutine[Any, Any, T]) -> T:
 # --- the command line -----------------------------------------------------------------------
 
 
-def write_suite(folder: Path) -> Path:
+def write_suite(folder: Path, *, compliant: bool = False) -> Path:
+    """t1 and t2 need two edits each; ``compliant``: also t3, a document that complies."""
     workspace = folder / "workspace"
     (workspace / "docs").mkdir(parents=True)
     lines = []
-    for tid in ("t1", "t2"):
-        (workspace / "docs" / f"{tid}.md").write_text(DOC.format(name=tid.upper()))
+    for tid in ("t1", "t2", "t3") if compliant else ("t1", "t2"):
+        text = DOC.format(name=tid.upper())
+        if tid == "t3":
+            text = "---\ntitle: T3\n---\n# T3\n\nSome text.\n"
+        (workspace / "docs" / f"{tid}.md").write_text(text)
         lines.append(json.dumps({"id": tid, "agent": AGENT, "split": "holdout",
-                                 "input": {"path": f"docs/{tid}.md", "rules": RULES}}))
+                                 "input": {"path": f"docs/{tid}.md", "rules": RULES},
+                                 "meta": {"edits": 0 if tid == "t3" else 2}}))
     git_repo(workspace)
     (folder / "tasks.jsonl").write_text("\n".join(lines) + "\n")
     return folder
@@ -386,18 +523,21 @@ def pantheon(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_eval_against_then_promote_and_list_from_the_command_line(art: Path,
                                                                    tmp_path: Path) -> None:
-    suite_dir = write_suite(tmp_path / "suite")
-    replies = tmp_path / "replies.jsonl"  # t1 passes, t2 replies final at once and fails
+    suite_dir = write_suite(tmp_path / "suite", compliant=True)
+    # t1 passes, t2 replies final at once and fails, t3 (it complies) passes by doing that
+    replies = tmp_path / "replies.jsonl"
     replies.write_text("".join(RecordedReply(key="frontmatter", text=t).model_dump_json() + "\n"
-                               for t in [*GOOD, FINAL]))
+                               for t in [*GOOD, FINAL, FINAL]))
     common = ["--suite", str(suite_dir), "--replay", str(replies), "--concurrency", "1",
               "--artifacts", str(art)]
     proc = pantheon("eval", f"{AGENT}@2", "--against", f"{AGENT}@1", *common, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "pass@1 = 0.500 [0.095, 0.905] 1/2" in proc.stdout
-    assert f"{AGENT}@2 pass@1 0.500 [0.095, 0.905] (1/2)" in proc.stdout
-    assert "both 1, only doc.frontmatter@2 0, only doc.frontmatter@1 0, neither 1; exact " \
+    assert "pass@1 = 0.667 [0.208, 0.939] 2/3" in proc.stdout
+    assert f"{AGENT}@2 pass@1 0.667 [0.208, 0.939] (2/3)" in proc.stdout
+    assert "both 2, only doc.frontmatter@2 0, only doc.frontmatter@1 0, neither 1; exact " \
         "McNemar p = 1" in proc.stdout
+    assert "  needs work: 2 tasks, won 0, lost 0, both 1, neither 1, exact McNemar p = 1\n" \
+        "  no work: 1 task, won 0, lost 0, both 1, neither 0, exact McNemar p = 1" in proc.stdout
     record = latest_comparison(art, AGENT, 2, 1)
     assert record is not None and f"comparison: {art / 'evals' / 'comparisons'}" in proc.stdout
     new_eval = EvalResult.load(record.new.dir or "")
@@ -416,7 +556,7 @@ def test_eval_against_then_promote_and_list_from_the_command_line(art: Path,
     proc = pantheon("agents", "list", "--artifacts", str(art), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = [line for line in proc.stdout.splitlines() if "doc.frontmatter@" in line]
-    assert any("doc.frontmatter@1" in line and "●" in line and "0.500 [0.095, 0.905] 1/2" in line
+    assert any("doc.frontmatter@1" in line and "●" in line and "0.667 [0.208, 0.939] 2/3" in line
                for line in lines), proc.stdout
     assert any("doc.frontmatter@2" in line and "●" not in line and "120 (best_of_k 40, search "
                in line for line in lines), proc.stdout

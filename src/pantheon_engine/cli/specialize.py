@@ -64,7 +64,8 @@ def specialize_cmd(
     rank: Annotated[int, typer.Option("--rank", help="LoRA rank")] = 16,
     lora_alpha: Annotated[float, typer.Option("--lora-alpha", help="LoRA alpha")] = 32,
     curve: Annotated[str, typer.Option(
-        "--curve", help="learning-curve sizes N (examples), comma-separated")]
+        "--curve", help="learning-curve sizes N (examples), comma-separated; each point "
+        "is one pass over its N examples, the last the end of the first epoch")]
     = "50,100,200,400",
     curve_tasks: Annotated[int | None, typer.Option(
         "--curve-tasks", help="holdout tasks per curve point (default: all)")] = None,
@@ -72,7 +73,7 @@ def specialize_cmd(
         "--target", help="pass rate whose N the curve's fit predicts (e.g. 0.3)")] = None,
     control: Annotated[bool, typer.Option(
         "--control/--no-control", help="also train on shuffled replies and show that "
-        "promotion refuses it")] = True,
+        "the guard refuses it, against the new version and against the base")] = True,
     control_steps: Annotated[int, typer.Option(
         "--control-steps", help="training steps of the control adapter")] = 20,
     alpha: Annotated[float, typer.Option(

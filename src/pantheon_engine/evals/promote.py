@@ -5,10 +5,13 @@ tasks and writes a :class:`VersionComparison` to ``<artifacts>/evals/comparisons
 pass@1 with their Wilson intervals and the exact McNemar test on the paired outcomes.
 
 ``pantheon promote A@N`` reads the latest comparison of ``A@N`` against the current version
-and makes ``A@N`` current only when it is significantly better: more tasks won than lost
-and McNemar's p below ``alpha`` (0.05 by default). Anything else is refused with the numbers.
-A version whose files changed since it was measured is not the version measured, so the
-comparison records a digest of its files and the promotion checks it.
+and makes ``A@N`` current only when it is significantly better twice over: on every paired
+task (more tasks won than lost, McNemar's p below ``alpha``, 0.05 by default) *and* on the
+tasks that need work (:mod:`~pantheon_engine.evals.strata`), so that a version which has
+only learnt to stop at once, and wins the documents that already comply, is refused.
+Anything else is refused with the numbers. A version whose files changed since it was
+measured is not the version measured, so the comparison records a digest of its files and
+the promotion checks it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pydantic import BaseModel, Field, ValidationError
 from pantheon_engine.agents.ref import AgentRef
 from pantheon_engine.artifacts import new_run_id, utc_now
 from pantheon_engine.atomic import atomic_write_json, read_json
+from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.results import Comparison, EvalResult, compare
+from pantheon_engine.evals.strata import Strata, stratify, suite_work
 from pantheon_engine.run.versions import (
     Promotion,
     VersionError,
@@ -71,6 +76,9 @@ class VersionComparison(BaseModel):
     new: EvalSide
     against: EvalSide
     paired: Comparison
+    #: the paired tasks cut into needs work / no work; None in a comparison written before
+    #: strata were recorded (a promotion then asks for it to be measured again)
+    strata: Strata | None = None
 
     @property
     def wins(self) -> int:
@@ -82,14 +90,24 @@ class VersionComparison(BaseModel):
 
     def render_text(self) -> str:
         paired = self.paired
-        return "\n".join([
+        lines = [
             f"{self.agent} on {self.suite} ({self.split}), {paired.tasks} paired tasks",
             f"  {self.new.rate()}",
             f"  {self.against.rate()}",
             f"  paired: both {paired.both}, only {self.new.ref} {paired.only_a}, only "
             f"{self.against.ref} {paired.only_b}, neither {paired.neither}; exact McNemar "
             f"p = {paired.p_value:.4g}",
-        ])
+        ]
+        strata = self.strata
+        if strata is None:
+            lines.append("  strata: not recorded (measured before they were); measure again")
+            return "\n".join(lines)
+        for name, stratum in (("needs work", strata.needs_work), ("no work", strata.no_work)):
+            lines.append(f"  {name}: {stratum.text()}")
+        if strata.needs_work.assumed:
+            lines.append(f"  ({strata.needs_work.assumed} task(s) counted as needing work: "
+                         "the suite does not say whether they do)")
+        return "\n".join(lines)
 
 
 class Decision(BaseModel):
@@ -123,11 +141,18 @@ def write_comparison(store: VersionStore, new: EvalResult, against: EvalResult
         raise VersionError(f"cannot compare {new.agent} with {against.agent}: an eval of a "
                            "version names it (NAME@N)")
     a, b = store.get(agent, new_ref.version), store.get(agent, against_ref.version)
+    unknown = any(t.needs_work is None for t in (*new.tasks, *against.tasks))
+    work = suite_work(Path(new.suite), agent) if unknown else {}
+    try:
+        strata = stratify(new, against, work)
+    except ConfigError as exc:
+        raise VersionError(exc.message, hint=exc.hint) from None
     record = VersionComparison(
         id=new_run_id(f"{agent}-{a.number}-vs-{b.number}"), agent=agent, suite=new.suite,
         split=new.split, samples=new.samples,
         new=_side(new, a.number, files_digest(a)),
-        against=_side(against, b.number, files_digest(b)), paired=compare(new, against))
+        against=_side(against, b.number, files_digest(b)), paired=compare(new, against),
+        strata=strata)
     path = comparisons_dir(store.artifacts) / f"{record.id}.json"
     atomic_write_json(path, record.model_dump(mode="json"))
     return record, path
@@ -154,8 +179,9 @@ def latest_comparison(artifacts: Path, agent: str, new: int,
 
 
 def decide(record: VersionComparison, alpha: float = DEFAULT_ALPHA) -> Decision:
-    """Significantly better on the paired holdout outcomes, or not (and why)."""
-    paired = record.paired
+    """Significantly better on the paired holdout outcomes, both on every task and on the
+    tasks that need work, or not (and why)."""
+    paired, strata = record.paired, record.strata
     evidence = {
         "comparison": record.id, "suite": record.suite, "split": record.split,
         "tasks": paired.tasks, "wins": paired.only_a, "losses": paired.only_b,
@@ -165,10 +191,13 @@ def decide(record: VersionComparison, alpha: float = DEFAULT_ALPHA) -> Decision:
         "against": {"ref": record.against.ref, "pass_at_1": record.against.pass_at_1,
                     "interval": list(record.against.interval),
                     "eval_id": record.against.eval_id},
+        "strata": None if strata is None else strata.model_dump(mode="json"),
     }
     numbers = (f"{record.new.rate()} vs {record.against.rate()}; on {paired.tasks} paired "
                f"tasks {record.new.ref} won {paired.only_a}, lost {paired.only_b}; exact "
                f"McNemar p = {paired.p_value:.4g}")
+    if strata is not None:
+        numbers += f"; {strata.text()}"
     if record.split != HOLDOUT:
         return Decision(accepted=False, evidence=evidence, reason=(
             f"the comparison ran on the {record.split} split; only holdout tasks the "
@@ -180,6 +209,18 @@ def decide(record: VersionComparison, alpha: float = DEFAULT_ALPHA) -> Decision:
         return Decision(accepted=False, evidence=evidence, reason=(
             f"{record.new.ref} is not significantly better: p = {paired.p_value:.4g} is not "
             f"below alpha = {alpha:g} ({numbers})"))
+    if strata is None:
+        return Decision(accepted=False, evidence=evidence, reason=(
+            f"comparison {record.id} does not say which tasks needed work (it was written "
+            f"before that was recorded), so a win by stopping at once cannot be ruled out "
+            f"({numbers})"))
+    work = strata.needs_work
+    if not work.significant_win(alpha):
+        return Decision(accepted=False, evidence=evidence, reason=(
+            f"{record.new.ref} is not significantly better on the {work.tasks} tasks that "
+            f"need work: won {work.wins}, lost {work.losses}, p = {work.p_value:.4g} (alpha "
+            f"= {alpha:g}); a win made on tasks with nothing to do does not count alone "
+            f"({numbers})"))
     return Decision(accepted=True, evidence=evidence,
                     reason=f"{record.new.ref} is significantly better: {numbers}")
 
@@ -217,6 +258,11 @@ def promote(store: VersionStore, agent: str, number: int, *, alpha: float = DEFA
         raise PromotionRefused(
             f"comparison {record.id} measured other files than {version.ref} and "
             f"{current.ref} hold now",
+            hint=f"measure again: {eval_command(store, agent, number, current.number)}")
+    if record.strata is None:
+        raise PromotionRefused(
+            f"comparison {record.id} of {version.ref} against {current.ref} does not say "
+            "which tasks needed work (it was written before that was recorded)",
             hint=f"measure again: {eval_command(store, agent, number, current.number)}")
     decision = decide(record, alpha)
     if not decision.accepted:

@@ -7,6 +7,7 @@ task (:func:`compare`, an exact McNemar test) and not only by their headline rat
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -44,6 +45,9 @@ class TaskResult(BaseModel):
     samples: int
     passed: int
     results: list[SampleResult]
+    #: whether the task asks for any change at all (a docops document that already complies
+    #: does not); None: the suite does not say (see :mod:`pantheon_engine.evals.strata`)
+    needs_work: bool | None = None
 
 
 class BaselineScore(BaseModel):
@@ -239,8 +243,11 @@ def task_passed(task: TaskResult) -> bool:
     return task.passed * 2 > task.samples
 
 
-def compare(a: EvalResult, b: EvalResult) -> Comparison:
-    """Pair two evals on the tasks both ran; McNemar's exact test on where they differ."""
+def compare(a: EvalResult, b: EvalResult, only: Collection[str] | None = None) -> Comparison:
+    """Pair two evals on the tasks both ran; McNemar's exact test on where they differ.
+
+    ``only``: pair just these task ids (one stratum of the tasks), not every shared one.
+    """
     in_b = {t.id: t for t in b.tasks}
     both = only_a = only_b = neither = 0
     won_a: list[str] = []
@@ -248,7 +255,7 @@ def compare(a: EvalResult, b: EvalResult) -> Comparison:
     paired = 0
     for task in a.tasks:
         other = in_b.get(task.id)
-        if other is None:
+        if other is None or (only is not None and task.id not in only):
             continue
         paired += 1
         pa, pb = task_passed(task), task_passed(other)

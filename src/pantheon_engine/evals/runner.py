@@ -27,6 +27,7 @@ from pantheon_engine.docops.check import CheckReport
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import RunFailure, SpecError
 from pantheon_engine.evals.results import EvalResult, SampleResult, TaskResult
+from pantheon_engine.evals.strata import task_needs_work
 from pantheon_engine.evals.suite import Suite, SuiteTask, resolve_flow
 from pantheon_engine.policy import Policy
 from pantheon_engine.run.flows import ID_PATTERN, Flow, load_flow_checked, validate_flow
@@ -238,7 +239,9 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
     by_task: dict[str, TaskResult] = {}
     for job, record in zip(jobs, records, strict=True):
         entry = by_task.setdefault(job.task.id, TaskResult(
-            id=job.task.id, split=job.task.split, samples=0, passed=0, results=[]))
+            id=job.task.id, split=job.task.split, samples=0, passed=0, results=[],
+            needs_work=task_needs_work(job.task.meta, agent=spec.name,
+                                       generator=suite.generator)))
         entry.samples += 1
         entry.passed += record.passed
         entry.results.append(record)

@@ -101,6 +101,8 @@ class Suite(BaseModel):
     description: str = ""
     #: see :attr:`SuiteConfig.measurement_only`
     measurement_only: bool = False
+    #: the name of the generator that wrote the suite (``docops``, ``humaneval``), if any
+    generator: str | None = None
 
     def refuse_training(self, what: str) -> None:
         """Raise :class:`SuiteError` when the suite is a measurement only.
@@ -175,7 +177,14 @@ def load_suite(folder: Path, registry: AgentRegistry | None = None) -> Suite:
     assert workspace is not None  # no problem means the workspace was found
     return Suite(folder=folder.resolve(), workspace=workspace, tasks=tasks,
                  description=config.description if config else "",
-                 measurement_only=bool(config and config.measurement_only))
+                 measurement_only=bool(config and config.measurement_only),
+                 generator=generator_name(config.generator if config else None))
+
+
+def generator_name(generator: Any) -> str | None:
+    """The ``name`` of a suite.json ``generator`` record, or None."""
+    name = generator.get("name") if isinstance(generator, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 def _suite_error(folder: Path, problems: list[SuiteProblem]) -> SuiteError:

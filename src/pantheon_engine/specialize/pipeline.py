@@ -8,13 +8,18 @@
 4. **train**: a LoRA adapter, saving checkpoints after the first N examples for the curve,
    registered as the next version;
 5. **curve**: each checkpoint served and measured on the holdout: the learning curve p(N)
-   with the seeds' fit, saved where the report and the room read it;
+   with the seeds' fit, saved where the report and the room read it. Every point is one
+   pass over its N examples (:func:`curve_steps`): the last is the end of the first epoch,
+   and an adapter trained for more epochs is measured in the comparison, not on the curve;
 6. **eval**: the new version against the current one on the same holdout tasks (exact
-   McNemar on the paired outcomes);
+   McNemar on the paired outcomes, also on the tasks that need work alone);
 7. **promote**: the new version becomes current only if the guard accepts it;
 8. **own-only**: an adapter trained on the model's own examples alone, measured the same
    way, so the lift from the model's own data is stated apart from the demonstrations';
-9. **control**: an adapter trained on shuffled replies, which ``promote`` must refuse.
+9. **control**: an adapter trained on shuffled replies, compared with the new version and
+   with the base; the guard must refuse it against both (against the base it may win the
+   tasks with nothing to do by learning to stop at once, which is why those do not count
+   alone).
 
 Every phase is the command a user would run by hand (``harvest``, ``traces mine``,
 ``train``, ``eval``, ``promote``) called in-process, each with its own progress bar, and
@@ -28,7 +33,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -46,6 +51,7 @@ from pantheon_engine.evals.evaluate import evaluate
 from pantheon_engine.evals.promote import PromotionRefused, compare_versions, decide
 from pantheon_engine.evals.promote import promote as promote_version
 from pantheon_engine.evals.results import EvalResult
+from pantheon_engine.evals.strata import Strata
 from pantheon_engine.evals.suite import load_suite
 from pantheon_engine.run.serving import EngineOptions
 from pantheon_engine.run.versions import AgentVersion, VersionStore
@@ -134,6 +140,11 @@ class Paired(BaseModel):
     losses: int
     p_value: float
     comparison: str
+    #: the paired tasks cut into needs work / no work
+    strata: Strata | None = None
+    #: what the guard says (whether or not a promotion was tried)
+    accepted: bool | None = None
+    #: None: no promotion was tried (the guard's answer is in ``accepted``)
     promoted: bool | None = None
     decision: str | None = None
 
@@ -172,7 +183,11 @@ class SpecializeReport(BaseModel):
     result: Paired | None = None
     own_only: Paired | None = None
     own_only_note: str | None = None
+    #: the shuffled-reply control against the new version, and against the base
     control: Paired | None = None
+    control_base: Paired | None = None
+    #: how the curve's points were made, and why the final adapter may not be one of them
+    curve_note: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     def lines(self) -> list[str]:
@@ -193,15 +208,23 @@ class SpecializeReport(BaseModel):
         for point in self.curve_points:
             out.append(f"  curve N={point['examples']:>5}: {point['passed']}/"
                        f"{point['total']} ({100 * point['pass_rate']:.1f} %)")
+        if self.curve_note:
+            out.append(f"  {self.curve_note}")
         for label, paired in (("result", self.result), ("own data only", self.own_only),
-                              ("control (shuffled replies)", self.control)):
+                              ("control (shuffled replies) vs the new version", self.control),
+                              ("control (shuffled replies) vs the base", self.control_base)):
             if paired is None:
                 continue
             out.append(f"{label}: {paired.new.text()} vs {paired.against.text()}; "
                        f"{paired.lift_points:+.1f} points, won {paired.wins}, lost "
                        f"{paired.losses}, McNemar p = {paired.p_value:.3g}")
+            if paired.strata is not None:
+                out.append(f"  {paired.strata.text()}")
             if paired.decision:
-                verdict = "promoted" if paired.promoted else "not promoted"
+                if paired.promoted is not None:
+                    verdict = "promoted" if paired.promoted else "not promoted"
+                else:
+                    verdict = "the guard accepts" if paired.accepted else "the guard refuses"
                 out.append(f"  {verdict}: {paired.decision}")
         if self.own_only_note:
             out.append(f"own data only: {self.own_only_note}")
@@ -211,13 +234,50 @@ class SpecializeReport(BaseModel):
 Phase = Callable[[str], None]
 
 
-def curve_steps(sizes: list[int], batch: int, train_examples: int) -> dict[int, int]:
-    """Checkpoint step for each curve size N (examples seen once, within the first epoch)."""
+def curve_steps(sizes: list[int], batch: int, train_examples: int,
+                total_steps: int | None = None) -> dict[int, int]:
+    """The step of each learning-curve point, and the examples it has seen then.
+
+    Every point is one pass over its N examples, so that the points compare: the adapter
+    after ``ceil(N / batch)`` steps of the first epoch has seen ``N`` distinct examples
+    once each (N rounded up to whole batches). The end of the first epoch (every training
+    example once) is always a point; sizes beyond it are left out. A run of more epochs
+    goes on to see each example again, so its final adapter is *not* a point of the curve:
+    it is measured in the comparison against the current version instead.
+
+    ``total_steps``: the run's length when ``max_steps`` cuts it short of one epoch (then
+    the run's end is the last point).
+    """
+    if train_examples < 1:
+        return {}
+    last = math.ceil(train_examples / batch)
+    if total_steps is not None:
+        last = min(last, total_steps)
     steps: dict[int, int] = {}
     for n in sorted(set(sizes)):
-        if 0 < n < train_examples:
-            steps[math.ceil(n / batch)] = n
+        step = math.ceil(n / batch)
+        if 0 < step < last:
+            steps[step] = min(step * batch, train_examples)
+    steps[last] = min(last * batch, train_examples)
     return steps
+
+
+def curve_plan(points: dict[int, int], final_step: int,
+               saved: Collection[str]) -> list[tuple[int, int, bool]]:
+    """``(step, examples, is the final adapter)`` of each curve point to measure.
+
+    ``points``: :func:`curve_steps`; ``final_step``: the steps the run made; ``saved``: the
+    steps a checkpoint was saved after (as the trainer records them). A point at the final
+    step is the final adapter itself (a run that ended inside its first epoch); a point with
+    no checkpoint (the run stopped before it) is left out.
+    """
+    plan = []
+    for step, n in sorted(points.items()):
+        if step == final_step:
+            plan.append((step, n, True))
+        elif str(step) in saved:
+            plan.append((step, n, False))
+    return plan
 
 
 def suite_scope(suite: Path) -> str:
@@ -295,9 +355,11 @@ class Specializer:
 
     def _compare(self, new: EvalResult, against: EvalResult, *, promote: bool) -> Paired:
         record, path = compare_versions(self.o.artifacts, new, against)
+        decision = decide(record, self.o.alpha)
         paired = Paired(new=Measured.of(new), against=Measured.of(against), wins=record.wins,
                         losses=record.losses, p_value=record.paired.p_value,
-                        comparison=str(path))
+                        comparison=str(path), strata=record.strata,
+                        accepted=decision.accepted, decision=decision.reason)
         if promote:
             ref = AgentRef.parse(new.agent)
             assert ref.version is not None
@@ -308,9 +370,19 @@ class Specializer:
                 paired.promoted, paired.decision = True, decision.reason
             except PromotionRefused as exc:
                 paired.promoted, paired.decision = False, exc.message
-        else:
-            paired.decision = decide(record, self.o.alpha).reason
         return paired
+
+    def compare_control(self, control: EvalResult, new: EvalResult, base: EvalResult) -> None:
+        """The control against the new version and against the base, both in the report.
+
+        Against the new version alone a control is refused by being worse; against the
+        base it shows whether the guard is fooled by what the control did learn (to stop
+        at once wins the tasks with nothing to do). A promotion is tried against whichever
+        of the two is current now, the other comparison is judged by the same rule.
+        """
+        promoted = bool(self.report.result and self.report.result.promoted)
+        self.report.control = self._compare(control, new, promote=promoted)
+        self.report.control_base = self._compare(control, base, promote=not promoted)
 
     # --- the phases ------------------------------------------------------------------------
 
@@ -375,9 +447,11 @@ class Specializer:
         started = time.monotonic()
         loaded = load_examples(data)
         train_n = len(split_eval(loaded, 0.1, o.seed)[0])
-        points = curve_steps(o.curve, o.batch, train_n)
+        points = curve_steps(o.curve, o.batch, train_n, o.max_steps)
+        total = o.max_steps or o.epochs * math.ceil(train_n / o.batch)
+        # a point at the run's last step is the final adapter itself: no checkpoint for it
         result = self._train(data, self.folder / "train", steps=o.max_steps,
-                             checkpoints=sorted(points))
+                             checkpoints=sorted(s for s in points if s != total))
         version = self._register(self.folder / "train",
                                  note=f"pantheon specialize {self.id}")
         self.report.training = TrainingInfo(
@@ -392,15 +466,24 @@ class Specializer:
         started = time.monotonic()
         base_ref = str(AgentRef(self.name, current))
         base_eval = self._evaluate(base_ref, limit=o.curve_tasks)
-        measured: list[tuple[int, EvalResult, str]] = [(0, base_eval, base_ref)]
-        for step, n in sorted(points.items()):
+        measured: list[tuple[int, int, EvalResult, str]] = [(0, 0, base_eval, base_ref)]
+        new_eval: EvalResult | None = None
+        for step, n, final in curve_plan(points, result.steps, result.checkpoints):
+            if final:  # the run ended inside its first epoch: its last point
+                new_eval = self._evaluate(version.ref, limit=o.curve_tasks)
+                measured.append((step, n, new_eval, version.ref))
+                continue
             point_version = self._register(self.folder / "train", checkpoint=step,
                                            note=f"learning curve: the adapter after its first "
-                                           f"{n} examples ({self.id})")
-            measured.append((n, self._evaluate(point_version.ref, limit=o.curve_tasks),
+                                           f"{n} examples, seen once ({self.id})")
+            measured.append((step, n, self._evaluate(point_version.ref, limit=o.curve_tasks),
                              point_version.ref))
-        new_eval = self._evaluate(version.ref, limit=o.curve_tasks)
-        measured.append((min(train_n, result.steps * o.batch), new_eval, version.ref))
+        self.report.curve_note = (
+            "each curve point is one pass over its N examples (a checkpoint inside the first "
+            "epoch)" + ("" if new_eval is not None else
+                        f"; {version.ref} trained {result.steps} steps "
+                        f"({result.epochs_done:g} epochs), so it is measured in the "
+                        "comparison, not on the curve"))
         self.report.curve = str(self._save_curve(measured, result))
         self._phase("curve", started)
 
@@ -408,6 +491,7 @@ class Specializer:
         started = time.monotonic()
         if o.curve_tasks is not None:  # the curve ran on part of the holdout: all of it now
             base_eval = self._evaluate(base_ref)
+        if new_eval is None or o.curve_tasks is not None:
             new_eval = self._evaluate(version.ref)
         self._phase("eval", started)
 
@@ -445,23 +529,20 @@ class Specializer:
             self._train(shuffled, self.folder / "train-control", steps=o.control_steps)
             control = self._register(self.folder / "train-control",
                                      note=f"control: shuffled replies ({self.id})")
-            # measured against the version that is current now (the new one if promoted)
-            against = new_eval if self.report.result and self.report.result.promoted \
-                else base_eval
-            self.report.control = self._compare(self._evaluate(control.ref), against,
-                                                promote=True)
+            self.compare_control(self._evaluate(control.ref), new_eval, base_eval)
         self._phase("control", started)
         self.save()
         return self.report
 
-    def _save_curve(self, measured: list[tuple[int, EvalResult, str]],
+    def _save_curve(self, measured: list[tuple[int, int, EvalResult, str]],
                     result: TrainResult) -> Path:
+        """``measured``: (step, examples seen, eval, version) of each point."""
         points = [CurvePoint(examples=n, passed=e.passed_samples, total=e.total_samples,
                              pass_rate=e.pass_at_1, interval=tuple(e.pass_at_1_interval),
                              version=ref, eval_id=e.eval_id,
-                             train_seconds=None if n == 0 else
-                             round(result.seconds_per_step * math.ceil(n / self.o.batch), 1))
-                  for n, e, ref in measured]
+                             train_seconds=None if step == 0 else
+                             round(result.seconds_per_step * step, 1))
+                  for step, n, e, ref in measured]
         self.report.curve_points = [p.model_dump(mode="json") for p in points]
         scope = self.report.scope
         curve = make_curve(self.name, scope, str(self.o.suite), points, target=self.o.target,
