@@ -246,8 +246,10 @@ def test_documents_and_rules_vary(suite: tuple[Path, dict[str, Any]]) -> None:
     rule_sets = {json.dumps(t["input"]["rules"]) for t in tasks}
     assert len(rule_sets) >= 200
     several = [t["input"]["rules"] for t in tasks if len(t["input"]["rules"]) >= 2]
-    assert {rules[0]["kind"] for rules in several} == set(RULE_KINDS), "rule order varies"
-    assert {rules[-1]["kind"] for rules in several} == set(RULE_KINDS)
+    # every kind but the two that read their value from the body (paraphrased suites only)
+    template_kinds = set(RULE_KINDS) - {"body_line", "changelog_date"}
+    assert {rules[0]["kind"] for rules in several} == template_kinds, "rule order varies"
+    assert {rules[-1]["kind"] for rules in several} == template_kinds
 
 
 def test_same_seed_same_suite_other_seed_other_suite(tmp_path: Path) -> None:
