@@ -237,6 +237,9 @@ def test_every_kind_has_families_in_both_splits_and_a_sentence_names_its_paramet
         {"kind": "body_line", "key": "author", "marker": "Maintained by"},
         {"kind": "changelog_date", "key": "updated", "section": "Changelog"}])
     assert {r.kind for r in rules} == set(RULE_KINDS)
+    assert families("and", "train") and families("and", "holdout")
+    forms = [f.form for f in FAMILIES]
+    assert len(forms) == len(set(forms)), "a form in two families (or two splits)"
     rng = random.Random(0)
     for rule in rules:
         for split in ("train", "holdout"):

@@ -23,15 +23,13 @@ from pantheon_engine.docops.check import (
     items_held,
     read_document,
 )
-from pantheon_engine.docops.generate import (
-    MONTHS,
-    TAG_WORDS,
-    _date_text,
-    _words_text,
-    make_docops_suite,
-)
+from pantheon_engine.docops.documents import MONTHS
+from pantheon_engine.docops.documents import date_text as _date_text
+from pantheon_engine.docops.documents import words_text as _words_text
+from pantheon_engine.docops.generate import make_docops_suite
 from pantheon_engine.docops.rules import RULE_KINDS, DateValue, ListValue, parse_rules
 from pantheon_engine.docops.solver import as_list_text, normalise_date, solve
+from pantheon_engine.docops.vocab import TAG_WORDS
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.tools.base import ToolContext
 from pantheon_engine.tools.registry import get_tool

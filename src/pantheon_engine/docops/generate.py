@@ -5,7 +5,8 @@ under ``docs/train/`` and ``docs/holdout/``, so the two splits never share a doc
 ``<out>/tasks.jsonl`` (one ``doc.frontmatter`` task per document) and ``<out>/suite.json``
 (how it was made). Everything follows from the seed: the same seed writes the same suite.
 
-Each draw is a document and one to four rules of the seven kinds. A draw is kept only if
+Each draw is a document (:mod:`~pantheon_engine.docops.documents`) and one to four rules.
+A draw is kept only if
 the scripted solver's calls, applied through the real ``fm_*`` tools, give a file that
 :func:`~pantheon_engine.docops.check.check_document` passes, and if it needs at most five
 edits; about one task in eight is a document that already complies (nothing to do), so an
@@ -16,6 +17,16 @@ gives a task all of the document's rules; ``rule`` keeps one of them: a rule the
 breaks (drawn from those the solver can fix alone within five edits), or any rule of a
 document that complies. The same documents and the same checks, cut finer: a learning
 curve per scope shows what a narrower task buys a small model.
+
+The *phrasing* says how rules are worded and where their words come from. ``template``
+(the default): each kind has one wording (``rule.text()``), and both splits draw from one
+vocabulary of keys and values, so most holdout sentences and answers are train ones.
+``paraphrase``: the split of each document is drawn first; each split draws its documents
+from its own house (:mod:`~pantheon_engine.docops.vocab`: no key a rule names, value, list
+word, person or day in common), rules include the two kinds that read their value from the
+body, and every rule is worded by the split's own phrasing families
+(:mod:`~pantheon_engine.docops.phrasing`). ``report.json``
+(:mod:`~pantheon_engine.docops.report`) says how far the holdout is from train.
 """
 
 from __future__ import annotations
@@ -37,16 +48,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from pantheon_engine.docops.check import check_document
-from pantheon_engine.docops.documents import (
-    MONTHS,
-    Doc,
-    Entry,
-    draw_document,
-    yaml_value,
-)
-from pantheon_engine.docops.documents import date_text as _date_text
-from pantheon_engine.docops.documents import slug as _slug
-from pantheon_engine.docops.documents import words_text as _words_text
+from pantheon_engine.docops.documents import Doc, Entry, draw_document, slug, yaml_value
 from pantheon_engine.docops.phrasing import SPLITS, Split, phrase_rules
 from pantheon_engine.docops.report import TaskFacts, edit_of, suite_report, write_report
 from pantheon_engine.docops.rules import (
@@ -65,7 +67,7 @@ from pantheon_engine.docops.rules import (
     rules_json,
 )
 from pantheon_engine.docops.solver import ToolCallSpec, solve
-from pantheon_engine.docops.vocab import CLASSIC, PARAPHRASE_HOUSES, TAG_WORDS, Vocab
+from pantheon_engine.docops.vocab import CLASSIC, PARAPHRASE_HOUSES, Vocab
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.gitops import GIT_IDENTITY
 from pantheon_engine.tools.base import ToolContext
@@ -86,9 +88,6 @@ Scope = Literal["file", "rule"]
 SCOPES: tuple[Scope, ...] = ("file", "rule")
 Phrasing = Literal["template", "paraphrase"]
 PHRASINGS: tuple[Phrasing, ...] = ("template", "paraphrase")
-#: what a test of the generator needs besides make_docops_suite
-__all__ = ["MONTHS", "PHRASINGS", "SCOPES", "TAG_WORDS", "_date_text", "_words_text",
-           "make_docops_suite"]
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -391,7 +390,7 @@ def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0
         (workspace / "docs" / split).mkdir()
         mine = [t for t in drawn if t.split == split]
         for number, task in enumerate(mine, 1):
-            task.path = f"docs/{split}/{number:0{width}d}-{_slug(task.doc.heading)}.md"
+            task.path = f"docs/{split}/{number:0{width}d}-{slug(task.doc.heading)}.md"
             (workspace / task.path).write_text(task.doc.render(), encoding="utf-8")
             kinds = sorted({r.kind for r in task.doc.rules}, key=RULE_KINDS.index)
             counters.update(kinds)

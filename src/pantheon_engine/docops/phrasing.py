@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from pantheon_engine.docops.rules import RULE_KINDS, Rule
+from pantheon_engine.docops.rules import Rule
 
 Split = Literal["train", "holdout"]
 SPLITS: tuple[Split, ...] = ("train", "holdout")
@@ -271,17 +271,3 @@ def phrase_rules(rules: list[Rule], split: Split, rng: random.Random) -> Phrased
         out += [_with_phrasing(each, text) for each in group]
         index += len(group)
     return Phrased(out, used + joined)
-
-
-def _check_families() -> None:
-    """Every rule kind has families in both splits, and no form is in both."""
-    for kind in (*RULE_KINDS, "and"):
-        for split in SPLITS:
-            if not families(kind, split):  # pragma: no cover - a broken table
-                raise RuntimeError(f"no {split} family phrases {kind} rules")
-    forms = [f.form for f in FAMILIES]
-    if len(forms) != len(set(forms)):  # pragma: no cover - a broken table
-        raise RuntimeError("a phrasing form is listed twice")
-
-
-_check_families()
