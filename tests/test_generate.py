@@ -23,15 +23,13 @@ from pantheon_engine.docops.check import (
     items_held,
     read_document,
 )
-from pantheon_engine.docops.generate import (
-    MONTHS,
-    TAG_WORDS,
-    _date_text,
-    _words_text,
-    make_docops_suite,
-)
+from pantheon_engine.docops.documents import MONTHS
+from pantheon_engine.docops.documents import date_text as _date_text
+from pantheon_engine.docops.documents import words_text as _words_text
+from pantheon_engine.docops.generate import make_docops_suite
 from pantheon_engine.docops.rules import RULE_KINDS, DateValue, ListValue, parse_rules
 from pantheon_engine.docops.solver import as_list_text, normalise_date, solve
+from pantheon_engine.docops.vocab import TAG_WORDS
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.tools.base import ToolContext
 from pantheon_engine.tools.registry import get_tool
@@ -246,8 +244,10 @@ def test_documents_and_rules_vary(suite: tuple[Path, dict[str, Any]]) -> None:
     rule_sets = {json.dumps(t["input"]["rules"]) for t in tasks}
     assert len(rule_sets) >= 200
     several = [t["input"]["rules"] for t in tasks if len(t["input"]["rules"]) >= 2]
-    assert {rules[0]["kind"] for rules in several} == set(RULE_KINDS), "rule order varies"
-    assert {rules[-1]["kind"] for rules in several} == set(RULE_KINDS)
+    # every kind but the two that read their value from the body (paraphrased suites only)
+    template_kinds = set(RULE_KINDS) - {"body_line", "changelog_date"}
+    assert {rules[0]["kind"] for rules in several} == template_kinds, "rule order varies"
+    assert {rules[-1]["kind"] for rules in several} == template_kinds
 
 
 def test_same_seed_same_suite_other_seed_other_suite(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from pantheon_engine.agents.io import (
     TestReport,
 )
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
+from pantheon_engine.docops.rules import rule_sentences
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
 from pantheon_engine.gitops import commit_change, has_changes
 from pantheon_engine.kappa import KAPPA_MIN
@@ -267,7 +268,7 @@ def _doc_rules(run_input: dict[str, Any]) -> list[str]:
         task = DocTask.model_validate(run_input)
     except ValueError:
         return []
-    return [rule.text() for rule in task.rules]
+    return rule_sentences(task.rules)
 
 
 async def _review_finish(ctx: AgentContext, _: BaseModel, final: BaseModel) -> BaseModel:

@@ -8,11 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pantheon_engine.cli.options import console, fail
+from pantheon_engine.cli.options import ArtifactsOption, console, fail
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from pantheon_engine.docops.report import SuiteReport
     from pantheon_engine.evals.suite import Suite
 
 suite_app = typer.Typer(no_args_is_help=True, help="Task suites: generate and check them.")
@@ -65,9 +66,22 @@ def suite_make(
     scope: Annotated[str, typer.Option(
         "--scope", help="file: all of a document's rules per task; rule: one rule per "
         "task")] = "file",
+    phrasing: Annotated[str, typer.Option(
+        "--phrasing", help="template: each rule kind worded one way; paraphrase: rules "
+        "worded many ways, the holdout's wordings, keys and values kept apart from "
+        "train's")] = "template",
+    baselines: Annotated[bool, typer.Option(
+        "--baselines", help="also run the docops baselines on the holdout (minutes) and "
+        "add their scores to report.json")] = False,
+    artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
-    """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout."""
-    from pantheon_engine.docops.generate import make_docops_suite
+    """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout,
+    and report.json: how far the holdout is from train (and, with --baselines, what the
+    baselines score on it)."""
+    import asyncio
+
+    from pantheon_engine.docops.generate import AGENT, REPORT_FILE, make_docops_suite
+    from pantheon_engine.docops.report import SuiteReport
     from pantheon_engine.errors import ConfigError, PantheonError
     from pantheon_engine.evals.suite import load_suite
 
@@ -75,9 +89,10 @@ def suite_make(
         if kind not in GENERATORS:
             raise ConfigError(f"unknown suite generator {kind!r}",
                               hint=f"generators: {', '.join(GENERATORS)}")
-        folder = out if out is not None else Path("suites") / f"{kind}-{seed}"
+        default = f"{kind}-{seed}" if phrasing == "template" else f"{kind}-{phrasing}-{seed}"
+        folder = out if out is not None else Path("suites") / default
         summary = make_docops_suite(folder, tasks, seed, holdout_share, force=force,
-                                    scope=scope)  # type: ignore[arg-type]
+                                    scope=scope, phrasing=phrasing)  # type: ignore[arg-type]
         suite = load_suite(folder)
     except PantheonError as exc:
         fail(exc)
@@ -85,6 +100,34 @@ def suite_make(
     if summary["redrawn"]:
         console.print(f"[dim]{summary['redrawn']} draws were not solvable through the tools "
                       "and were drawn again[/]", highlight=False)
+    report = SuiteReport.model_validate(summary["report"])
+    if baselines:
+        try:
+            report = asyncio.run(add_holdout_baselines(folder, report, AGENT, artifacts))
+        except PantheonError as exc:
+            fail(exc)
+    console.print(f"{REPORT_FILE}:", highlight=False)
+    for line in report.lines():
+        console.print(f"  {line}", highlight=False, soft_wrap=True)
+
+
+async def add_holdout_baselines(folder: Path, report: SuiteReport, agent: str,
+                                artifacts: Path) -> SuiteReport:
+    """Run ``agent``'s baselines on the suite's holdout (as ``pantheon eval
+    --baselines-only`` does) and write their scores into the suite's report."""
+    from pantheon_engine.docops.generate import REPORT_FILE
+    from pantheon_engine.docops.report import BaselineLine, write_report
+    from pantheon_engine.evals.evaluate import evaluate_baselines
+
+    scores = await evaluate_baselines(agent, suite=folder, split="holdout", concurrency=8,
+                                      mode="day", artifacts=artifacts, console=console,
+                                      show_progress=True)
+    lines = {name: BaselineLine(passed=s.passed, total=s.total, rate=s.rate,
+                                interval=s.interval)
+             for name, s in scores.baselines.items()}
+    report = report.model_copy(update={"baselines": lines})
+    write_report(folder / REPORT_FILE, report)
+    return report
 
 
 @suite_app.command("check")

@@ -28,6 +28,17 @@ rewritten, not replaced, so the check requires the value the rule implies.
   item. Scalar items compare as they read (``2024`` and ``'2024'`` are the same item). A
   mapping holds no items the check can name, so the rule fails with that as its detail.
 
+Two rules take their value from the document's body (read by
+:mod:`pantheon_engine.docops.body`), and the key must exist and hold exactly that value:
+
+- ``body_line``: the name on the body's line that starts with the rule's marker. Exactly
+  one such name must be found: no marker line, or lines naming different people, fail the
+  rule with a detail saying so (there is no one value to require).
+- ``changelog_date``: the newest day among the entries listed under the rule's section
+  heading, written YYYY-MM-DD. Every entry's date is read as ``date`` reads an original
+  (:func:`days_named`); a missing section, an empty one, or an entry whose date names no
+  single day fails the rule (the newest day cannot be confirmed).
+
 The original value is the key's value in the text before the change; when that has no such
 key, the value of the key a ``renamed`` rule or the ``lowercase_keys`` rule turns into it
 (one candidate only). With no text before, no readable text before, or no original value
@@ -45,7 +56,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from pantheon_engine.docops.body import entry_date_text, marker_names, section_entries
 from pantheon_engine.docops.rules import (
+    BodyLine,
+    ChangelogDate,
     DateValue,
     KeyAbsent,
     KeyEquals,
@@ -289,6 +303,61 @@ def _list_verdict(key: str, value: Any, original: tuple[str, Any] | None) -> tup
     return True, ""
 
 
+def body_name(body: str, marker: str) -> tuple[str | None, str]:
+    """The one name the body's ``marker`` lines give, or None and why there is none."""
+    names = sorted(set(marker_names(body, marker)))
+    if not names:
+        return None, f"no body line starts with {marker!r}"
+    if len(names) > 1:
+        return None, f"the {marker!r} lines name several people: {', '.join(names)}"
+    return names[0], ""
+
+
+def newest_entry_day(body: str, section: str) -> tuple[dt.date | None, str]:
+    """The newest day listed under the ``section`` heading, or None and why there is none."""
+    entries = section_entries(body, section)
+    if entries is None:
+        return None, f"the body has no {section!r} heading"
+    if not entries:
+        return None, f"the {section!r} section lists no entries"
+    days = []
+    for entry in entries:
+        written = entry_date_text(entry)
+        named = days_named(written) if written is not None else ()
+        if len(named) != 1:
+            return None, (f"the {section!r} entry {entry!r} names no single day, so the "
+                          "newest cannot be confirmed")
+        days.append(named[0])
+    return max(days), ""
+
+
+def _body_value_verdict(rule: BodyLine | ChangelogDate, meta: dict[str, Any],
+                        body: str) -> tuple[bool, str]:
+    if isinstance(rule, BodyLine):
+        name, why = body_name(body, rule.marker)
+        if name is None:
+            return False, why
+        if rule.key not in meta:
+            return False, f"`{rule.key}` is missing; the body names {name!r}"
+        got = meta[rule.key]
+        if not isinstance(got, str) or got != name:
+            return False, f"`{rule.key}` is {scalar_text(got)!r}, the body names {name!r}"
+        return True, ""
+    day, why = newest_entry_day(body, rule.section)
+    if day is None:
+        return False, why
+    if rule.key not in meta:
+        return False, f"`{rule.key}` is missing; the newest {rule.section!r} entry is {day}"
+    got = meta[rule.key]
+    if not is_date(got):
+        return False, f"`{rule.key}` is {scalar_text(got)!r}, not YYYY-MM-DD"
+    written = got if isinstance(got, dt.date) else dt.date.fromisoformat(got)
+    if written != day:
+        return False, (f"`{rule.key}` is {written.isoformat()}, the newest {rule.section!r} "
+                       f"entry is {day.isoformat()}")
+    return True, ""
+
+
 def _rule_result(rule: Rule, doc: Document, before: Document | None,
                  rules: list[Rule]) -> RuleResult:
     meta = doc.meta
@@ -318,6 +387,8 @@ def _rule_result(rule: Rule, doc: Document, before: Document | None,
         if rule.key in meta:
             ok, detail = _list_verdict(rule.key, meta[rule.key],
                                        _original(rule.key, rules, before))
+    elif isinstance(rule, BodyLine | ChangelogDate):
+        ok, detail = _body_value_verdict(rule, meta, doc.body)
     elif isinstance(rule, TitleFromHeading):
         heading = first_heading(doc.body)
         if heading is None:
@@ -345,6 +416,9 @@ def _governed(rules: list[Rule]) -> tuple[set[str], set[str], set[str], bool]:
             may_add.add(rule.key)
             value_set.add(rule.key)
         elif isinstance(rule, DateValue | ListValue):
+            value_set.add(rule.key)
+        elif isinstance(rule, BodyLine | ChangelogDate):
+            may_add.add(rule.key)
             value_set.add(rule.key)
         elif isinstance(rule, TitleFromHeading):
             may_add.add("title")

@@ -5,7 +5,8 @@ under ``docs/train/`` and ``docs/holdout/``, so the two splits never share a doc
 ``<out>/tasks.jsonl`` (one ``doc.frontmatter`` task per document) and ``<out>/suite.json``
 (how it was made). Everything follows from the seed: the same seed writes the same suite.
 
-Each draw is a document and one to four rules of the seven kinds. A draw is kept only if
+Each draw is a document (:mod:`~pantheon_engine.docops.documents`) and one to four rules.
+A draw is kept only if
 the scripted solver's calls, applied through the real ``fm_*`` tools, give a file that
 :func:`~pantheon_engine.docops.check.check_document` passes, and if it needs at most five
 edits; about one task in eight is a document that already complies (nothing to do), so an
@@ -16,31 +17,44 @@ gives a task all of the document's rules; ``rule`` keeps one of them: a rule the
 breaks (drawn from those the solver can fix alone within five edits), or any rule of a
 document that complies. The same documents and the same checks, cut finer: a learning
 curve per scope shows what a narrower task buys a small model.
+
+The *phrasing* says how rules are worded and where their words come from. ``template``
+(the default): each kind has one wording (``rule.text()``), and both splits draw from one
+vocabulary of keys and values, so most holdout sentences and answers are train ones.
+``paraphrase``: the split of each document is drawn first; each split draws its documents
+from its own house (:mod:`~pantheon_engine.docops.vocab`: no key a rule names, value, list
+word, person or day in common), rules include the two kinds that read their value from the
+body, and every rule is worded by the split's own phrasing families
+(:mod:`~pantheon_engine.docops.phrasing`). ``report.json``
+(:mod:`~pantheon_engine.docops.report`) says how far the holdout is from train.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
 import json
 import os
 import random
-import re
 import shutil
 import subprocess
 import tempfile
 from collections import Counter
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
 
 from pantheon_engine.docops.check import check_document
+from pantheon_engine.docops.documents import Doc, Entry, draw_document, slug, yaml_value
+from pantheon_engine.docops.phrasing import SPLITS, Split, phrase_rules
+from pantheon_engine.docops.report import TaskFacts, edit_of, suite_report, write_report
 from pantheon_engine.docops.rules import (
     RULE_KINDS,
+    BodyLine,
+    ChangelogDate,
     DateValue,
     KeyAbsent,
     KeyEquals,
@@ -49,9 +63,11 @@ from pantheon_engine.docops.rules import (
     LowercaseKeys,
     Rule,
     TitleFromHeading,
+    rule_sentences,
     rules_json,
 )
 from pantheon_engine.docops.solver import ToolCallSpec, solve
+from pantheon_engine.docops.vocab import CLASSIC, PARAPHRASE_HOUSES, Vocab
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.gitops import GIT_IDENTITY
 from pantheon_engine.tools.base import ToolContext
@@ -64,293 +80,14 @@ MAX_TASKS = 100_000
 MAX_REDRAWS = 1_000
 #: commits carry a fixed date so one seed gives the same repository, commit ids included
 COMMIT_DATE = "2024-01-01T00:00:00+0000"
-_SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json")
+REPORT_FILE = "report.json"
+_SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json", REPORT_FILE)
 
 T = TypeVar("T")
 Scope = Literal["file", "rule"]
 SCOPES: tuple[Scope, ...] = ("file", "rule")
-
-# --- content pools ---------------------------------------------------------------------------
-
-SUBJECTS = [
-    "the build cache", "release branches", "on-call rotations", "database migrations",
-    "feature flags", "API versioning", "log retention", "the style guide", "code review",
-    "incident reviews", "onboarding", "dependency updates", "test fixtures", "load testing",
-    "error budgets", "the search index", "background jobs", "rate limiting", "access tokens",
-    "nightly backups", "the design system", "accessibility checks", "the changelog",
-    "cost reports", "queue workers", "schema changes", "cache invalidation", "mobile releases",
-    "data retention", "translations", "the staging cluster", "service ownership",
-    "alert routing", "secrets rotation", "the billing export", "flaky tests",
-    "container images", "DNS changes", "the public API", "the CLI", "pagination",
-    "webhooks", "audit logs", "single sign-on", "the docs site", "dark mode",
-    "the payments service", "capacity planning", "trace sampling", "config files",
-]
-TITLE_FORMS = [
-    "{S}", "A guide to {s}", "Notes on {s}", "How we handle {s}", "{S}: a primer",
-    "Working with {s}", "{S} in practice", "Getting started with {s}", "{S} FAQ",
-    "Troubleshooting {s}", "Why we changed {s}", "{S}, step by step", "Rethinking {s}",
-    "{S} checklist", "Lessons from {s}", "{S} (2nd edition)",
-]
-SECTIONS = ["Background", "Why it matters", "How it works", "Steps", "Pitfalls", "See also",
-            "Open questions", "Examples", "Rollout", "Who to ask"]
-SENTENCES = [
-    "This page explains {s} for new team members.",
-    "Most questions about {s} come up during the first week.",
-    "The {team} team owns {s} and reviews every change to it.",
-    "We revisited {s} after the last incident review.",
-    "Run `{cmd}` before you change anything related to {s}.",
-    "Changes to {s} ship behind a flag for {n} days.",
-    "If something looks wrong, ask in #{channel} first.",
-    "Keep each change small; {s} is easier to review that way.",
-    "The numbers below were measured on the staging cluster.",
-    "Older notes about {s} live in the archive and are no longer maintained.",
-    "A checklist at the end summarises what to verify.",
-    "Expect about {n} minutes for the whole procedure.",
-    "Nothing here replaces the runbook; it links to it.",
-    "We document decisions about {s} so that they can be revisited.",
-]
-TEAMS = ["platform", "docs", "payments", "infra", "mobile", "search", "security", "data"]
-COMMANDS = ["make check", "make docs", "just test", "npm run lint", "pytest -q",
-            "cargo test", "go vet ./...", "tox -e py311"]
-CHANNELS = ["help-platform", "docs", "ops", "releases", "security-questions"]
-PEOPLE = ["Ada Byron", "Grace Hopper", "Linus Pauling", "Mae Jemison", "Alan Kay",
-          "Barbara Liskov", "Ken Iverson", "Radia Perlman", "ops-team", "docs-team",
-          "J. Doe", "Margaret Hamilton", "Edsger D.", "Frances Allen"]
-TAG_WORDS = ["ops", "release", "howto", "python", "security", "api", "frontend", "testing",
-             "infra", "data", "onboarding", "reference", "policy", "mobile", "performance"]
-CATEGORY_WORDS = ["guides", "reference", "news", "howto", "internal", "runbooks"]
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December"]
-
-#: roles of front matter keys: the spellings a key may have (lowercase first)
-KEY_SPELLINGS: dict[str, list[str]] = {
-    "title": ["title", "Title"],
-    "author": ["author", "Author", "writer", "by"],
-    "date": ["date", "Date", "pubdate", "published"],
-    "updated": ["updated", "Updated", "last_modified"],
-    "tags": ["tags", "Tags", "keywords"],
-    "categories": ["categories", "Categories"],
-    "description": ["description", "Description", "summary", "excerpt"],
-    "slug": ["slug", "permalink"],
-    "draft": ["draft", "Draft"],
-    "status": ["status", "Status"],
-    "category": ["category", "Category"],
-}
-#: legacy names and the names house rules want instead
-RENAMES = {"writer": "author", "by": "author", "pubdate": "date", "published": "date",
-           "last_modified": "updated", "keywords": "tags", "summary": "description",
-           "excerpt": "description", "permalink": "slug"}
-LEGACY_KEYS: dict[str, list[str | int | bool]] = {
-    "layout": ["post", "page", "doc"], "wp_id": [1042, 77, 3190],
-    "old_url": ["/blog/2019/old-post", "/wiki/Page_1", "/docs/v1/guide"],
-    "comments": [True, False], "legacy_id": ["A-113", "X7", "doc-0042"],
-    "disqus_id": ["thread-12", "t-9981"], "migrated_from": ["confluence", "wiki"]}
-#: keys that no rule ever names: a change must leave them alone
-EXTRA_KEYS: dict[str, list[str | int | bool]] = {
-    "weight": [1, 5, 10, 20], "toc": [True, False],
-    "series": ["Platform basics", "Operations", "Release notes"],
-    "reading_time": ["4 min", "10 min", "2 min"],
-    "audience": ["engineers", "everyone", "new hires"],
-    "nav_order": [1, 2, 3, 7], "cover_image": ["/img/cover.png", "img/hero.jpg"],
-    "sidebar_label": ["Overview", "Guide", "FAQ"]}
-EQUALS_VALUES = {"status": ["published", "review", "final", "archived"],
-                 "lang": ["en", "de", "fr", "es", "en-GB"],
-                 "visibility": ["public", "internal"],
-                 "owner": ["docs-team", "platform", "sre", "payments"],
-                 "category": CATEGORY_WORDS, "license": ["CC-BY-4.0", "MIT", "internal-only"],
-                 "draft": ["false"]}
-DATE_KEYS = ("date", "updated")
-LIST_KEYS = ("tags", "categories")
-
-
-# --- documents ---------------------------------------------------------------------------
-
-
-@dataclass
-class _Entry:
-    """One front matter line: a key and its value as written after ``key:``."""
-
-    key: str
-    text: str
-
-
-@dataclass
-class _Doc:
-    heading: str
-    body: str
-    entries: list[_Entry] | None  # None: the document has no front matter at all
-    rules: list[Rule] = field(default_factory=list)
-
-    def render(self) -> str:
-        if self.entries is None:
-            return self.body
-        lines = "".join(f"{e.key}:{e.text}\n" for e in self.entries)
-        return f"---\n{lines}---\n{self.body}"
-
-    def key_names(self) -> list[str]:
-        return [e.key for e in self.entries or []]
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
-
-
-def _heading(rng: random.Random) -> tuple[str, str]:
-    """A page heading and the subject it is about."""
-    subject = rng.choice(SUBJECTS)
-    return rng.choice(TITLE_FORMS).format(s=subject, S=_cap(subject)), subject
-
-
-def _sentences(rng: random.Random, subject: str, count: int) -> list[str]:
-    return [form.format(s=subject, team=rng.choice(TEAMS), cmd=rng.choice(COMMANDS),
-                        n=rng.randint(2, 30), channel=rng.choice(CHANNELS))
-            for form in rng.sample(SENTENCES, count)]
-
-
-def _body(rng: random.Random, heading: str, subject: str) -> str:
-    parts = []
-    if rng.random() < 0.1:
-        parts.append("<!-- generated page: edit the source, not the export -->\n")
-    parts.append(f"# {heading}\n")
-    for index in range(rng.randint(1, 4)):
-        if index and rng.random() < 0.5:
-            parts.append(f"## {rng.choice(SECTIONS)}\n")
-        kind = rng.random()
-        if kind < 0.15:
-            items = _sentences(rng, subject, rng.randint(2, 4))
-            parts.append("".join(f"- {item}\n" for item in items))
-        elif kind < 0.25:
-            command = rng.choice(COMMANDS)
-            parts.append(f"```sh\n# run from the repository root\n{command}\n```\n")
-        else:
-            parts.append(" ".join(_sentences(rng, subject, rng.randint(1, 3))) + "\n")
-    return "\n".join(parts)
-
-
-def _yaml_value(value: Any) -> str:
-    """``value`` as YAML after ``key:`` in the plainest form that reads back the same."""
-    if isinstance(value, list):
-        return " " + yaml.safe_dump(value, allow_unicode=True, width=1000,
-                                    default_flow_style=True).strip()
-    dumped = yaml.safe_dump({"k": value}, allow_unicode=True, width=1000,
-                            default_flow_style=False)
-    return dumped[len("k:"):].rstrip("\n")
-
-
-def _messy_string(rng: random.Random, value: str) -> str:
-    roll = rng.random()
-    if roll < 0.15 and '"' not in value and "\\" not in value:
-        return f' "{value}"'
-    if roll < 0.25:
-        return " '" + value.replace("'", "''") + "'"
-    return _yaml_value(value)
-
-
-def _date_text(rng: random.Random, day: dt.date, *, clean: bool = False) -> str:
-    """``day`` as written after ``date:``, in one of the spellings real front matter has.
-
-    Every spelling names exactly one day: the year comes first (``2024/03/05``,
-    ``20240305``, ``2024.03.05``, ISO with or without a time, quoted ISO) or the month is
-    named (``March 5, 2024``, ``5 Mar 2024``). Never ``05/03/2024``: that could be the 5th
-    of March or the 3rd of May, and the check (which requires the day the original names)
-    does not guess.
-    """
-    if clean:
-        return f" {day.isoformat()}"
-    forms = [
-        lambda d: f" {d.isoformat()}",
-        lambda d: f" {d.year}/{d.month:02d}/{d.day:02d}",
-        lambda d: f" {MONTHS[d.month - 1]} {d.day}, {d.year}",
-        lambda d: f" {MONTHS[d.month - 1][:3]} {d.day}, {d.year}",
-        lambda d: f" {d.day} {MONTHS[d.month - 1][:3]} {d.year}",
-        lambda d: f" {d.day} {MONTHS[d.month - 1]} {d.year}",
-        lambda d: f" {d.year}{d.month:02d}{d.day:02d}",
-        lambda d: f" {d.year}.{d.month:02d}.{d.day:02d}",
-        lambda d: f" {d.isoformat()}T{rng.randint(7, 18):02d}:{rng.choice([0, 15, 30]):02d}:00",
-        lambda d: f' "{d.isoformat()}"',
-    ]
-    weights = [2, 3, 3, 2, 2, 1, 2, 1, 1, 1]
-    return rng.choices(forms, weights)[0](day)
-
-
-def _words_text(rng: random.Random, words: list[str]) -> str:
-    """``words`` (or only the first) as written after ``tags:``: a comma or semicolon
-    string, one word, a flow list or a block list; each holds its words in order."""
-    roll = rng.random()
-    if roll < 0.45:
-        return " " + ", ".join(words)
-    if roll < 0.55:
-        return " " + ";".join(words)
-    if roll < 0.65:
-        return " " + words[0]
-    if roll < 0.85:
-        return " [" + ", ".join(words) + "]"
-    return "".join(f"\n  - {w}" for w in words)
-
-
-def _bool_text(rng: random.Random, value: bool) -> str:
-    spellings = ["true", "True", "yes"] if value else ["false", "False", "no"]
-    return " " + rng.choices(spellings, [6, 2, 1])[0]
-
-
-def _role_value(rng: random.Random, role: str, heading: str) -> str:
-    if role == "title":
-        stale = [heading, heading, heading.lower(), f"{heading} (draft)", "Untitled",
-                 _heading(rng)[0], heading.upper()]
-        return _messy_string(rng, rng.choice(stale))
-    if role == "author":
-        return _messy_string(rng, rng.choice(PEOPLE))
-    if role in ("date", "updated"):
-        return _date_text(rng, dt.date(2019, 1, 1) + dt.timedelta(days=rng.randint(0, 2500)))
-    if role == "tags":
-        return _words_text(rng, rng.sample(TAG_WORDS, rng.randint(1, 4)))
-    if role == "categories":
-        return _words_text(rng, rng.sample(CATEGORY_WORDS, rng.randint(1, 3)))
-    if role == "description":
-        return _messy_string(rng, f"What to know about {heading.lower()}.")
-    if role == "slug":
-        return _yaml_value(_slug(heading))
-    if role == "draft":
-        return _bool_text(rng, rng.random() < 0.6)
-    if role == "status":
-        return " " + rng.choice(["draft", "review", "published", "Published", "wip"])
-    if role == "category":
-        return " " + rng.choice(CATEGORY_WORDS)
-    raise ValueError(role)  # pragma: no cover - every role is listed above
-
-
-def _front_matter(rng: random.Random, heading: str) -> list[_Entry] | None:
-    if rng.random() < 0.04:
-        return None
-    chances = {"title": 0.7, "author": 0.65, "date": 0.8, "updated": 0.25, "tags": 0.6,
-               "categories": 0.2, "description": 0.35, "slug": 0.2, "draft": 0.4,
-               "status": 0.3, "category": 0.15}
-    taken: set[str] = set()
-    entries: list[_Entry] = []
-    upper_left = rng.choice([0, 1, 1, 2, 2, 3])
-    for role, chance in chances.items():
-        if rng.random() >= chance:
-            continue
-        spellings = KEY_SPELLINGS[role]
-        if upper_left <= 0:
-            spellings = [k for k in spellings if k == k.lower()]
-        key = rng.choice(spellings)
-        if key.lower() in taken or RENAMES.get(key, "") in taken:
-            continue
-        if key != key.lower():
-            upper_left -= 1
-        taken.add(key.lower())
-        entries.append(_Entry(key, _role_value(rng, role, heading)))
-    for pool in (LEGACY_KEYS, EXTRA_KEYS):
-        for key in rng.sample(sorted(pool), rng.choice([0, 1, 1, 2])):
-            value = rng.choice(pool[key])
-            text = _bool_text(rng, value) if isinstance(value, bool) else _yaml_value(value)
-            entries.append(_Entry(key, text))
-    title_first = bool(entries) and entries[0].key.lower() == "title" and rng.random() < 0.8
-    head, rest = (entries[:1], entries[1:]) if title_first else ([], entries)
-    rng.shuffle(rest)
-    return head + rest
-
+Phrasing = Literal["template", "paraphrase"]
+PHRASINGS: tuple[Phrasing, ...] = ("template", "paraphrase")
 
 # --- rules -------------------------------------------------------------------------------
 
@@ -370,44 +107,52 @@ def _clashes(rule: Rule, chosen: list[Rule]) -> bool:
                     return True
             if isinstance(a, KeyEquals) and isinstance(b, KeyAbsent) and a.key == b.key:
                 return True
+            if isinstance(a, BodyLine | ChangelogDate) and a.key in (
+                    getattr(b, "key", None), getattr(b, "to", None)):
+                return True  # one key, two values required of it
     return False
 
 
-def _candidate_rules(rng: random.Random, doc: _Doc, lowercase: bool) -> list[tuple[float, Rule]]:
+def _candidate_rules(rng: random.Random, doc: Doc, lowercase: bool,
+                     vocab: Vocab = CLASSIC) -> list[tuple[float, Rule]]:
     keys = doc.key_names()
     present = {k.lower() if lowercase else k for k in keys}
     lowered = {k.lower() for k in keys}
     cands: list[tuple[float, Rule]] = [(1.5, TitleFromHeading())]
     for key in keys:
-        if key == key.lower() and (key in LEGACY_KEYS or key == "draft"):
+        if key == key.lower() and (key in vocab.legacy_keys or key == vocab.flag_key):
             cands.append((2.5, KeyAbsent(key=key)))
-        if key in RENAMES and RENAMES[key] not in lowered:
-            cands.append((2.5, KeyRenamed(key=key, to=RENAMES[key])))
-    for key in DATE_KEYS:
+        if key in vocab.renames and vocab.renames[key] not in lowered:
+            cands.append((2.5, KeyRenamed(key=key, to=vocab.renames[key])))
+    for key in vocab.date_keys:
         cands.append((2.5 if key in present else 0.2, DateValue(key=key)))
-    for key in LIST_KEYS:
+    for key in vocab.list_keys:
         cands.append((2.5 if key in present else 0.2, ListValue(key=key)))
-    for key in rng.sample(sorted(EQUALS_VALUES), 3):
-        if key == "draft" and "draft" not in present:
+    for key in rng.sample(sorted(vocab.equals_values), 3):
+        if key == vocab.flag_key and vocab.flag_key not in present:
             continue
         cands.append((1.5 if key in present else 0.8,
-                      KeyEquals(key=key, value=rng.choice(EQUALS_VALUES[key]))))
+                      KeyEquals(key=key, value=rng.choice(vocab.equals_values[key]))))
     if rng.random() < 0.3:
-        absent = rng.choice(sorted(set(LEGACY_KEYS) - lowered))
+        absent = rng.choice(sorted(set(vocab.legacy_keys) - lowered))
         cands.append((0.4, KeyAbsent(key=absent)))
     if rng.random() < 0.2:
-        old, new = rng.choice(sorted(RENAMES.items()))
+        old, new = rng.choice(sorted(vocab.renames.items()))
         if old not in lowered and new not in lowered:
             cands.append((0.3, KeyRenamed(key=old, to=new)))
+    if doc.marker is not None:
+        cands.append((2.5, BodyLine(key=vocab.person_key, marker=doc.marker)))
+    if doc.section is not None:
+        cands.append((2.5, ChangelogDate(key=vocab.changelog_key, section=doc.section)))
     return cands
 
 
-def _draw_rules(rng: random.Random, doc: _Doc) -> list[Rule]:
+def _draw_rules(rng: random.Random, doc: Doc, vocab: Vocab = CLASSIC) -> list[Rule]:
     wanted = rng.choice([1, 2, 2, 3, 3, 4, 4, 4])
     has_upper = any(k != k.lower() for k in doc.key_names())
     lowercase = rng.random() < (0.55 if has_upper else 0.05)
     chosen: list[Rule] = [LowercaseKeys()] if lowercase else []
-    cands = _candidate_rules(rng, doc, lowercase)
+    cands = _candidate_rules(rng, doc, lowercase, vocab)
     while len(chosen) < wanted and cands:
         (_, rule), = rng.choices(cands, [w for w, _ in cands])
         cands = [c for c in cands if c[1] is not rule]
@@ -420,9 +165,9 @@ def _draw_rules(rng: random.Random, doc: _Doc) -> list[Rule]:
 # --- solving and checking through the real tools ------------------------------------------
 
 
-def _apply_in_memory(doc: _Doc, calls: list[ToolCallSpec]) -> _Doc:
+def _apply_in_memory(doc: Doc, calls: list[ToolCallSpec]) -> Doc:
     """The document after the solver's calls, keeping the writing style of untouched keys."""
-    entries = [_Entry(e.key, e.text) for e in doc.entries or []]
+    entries = [Entry(e.key, e.text) for e in doc.entries or []]
     for name, args in calls:
         if name == "fm_rename":
             for entry in entries:
@@ -432,14 +177,14 @@ def _apply_in_memory(doc: _Doc, calls: list[ToolCallSpec]) -> _Doc:
             entries = [e for e in entries if e.key != args["key"]]
         else:
             value = yaml.safe_load(args["value"]) if args.get("parse") else args["value"]
-            text = _yaml_value(value)
+            text = yaml_value(value)
             for entry in entries:
                 if entry.key == args["key"]:
                     entry.text = text
                     break
             else:
-                entries.append(_Entry(args["key"], text))
-    return _Doc(doc.heading, doc.body, entries, doc.rules)
+                entries.append(Entry(args["key"], text))
+    return replace(doc, entries=entries)
 
 
 async def _solved_by_tools(scratch: Path, text: str, rules: list[Rule],
@@ -458,10 +203,12 @@ async def _solved_by_tools(scratch: Path, text: str, rules: list[Rule],
 
 @dataclass
 class _Task:
-    doc: _Doc
+    doc: Doc
     edits: int
-    split: str = "train"
+    split: Split = "train"
     path: str = ""
+    #: the phrasing families of its rules (a paraphrased suite; empty for templates)
+    families: list[str] = field(default_factory=list)
 
 
 async def _one_rule(rng: random.Random, scratch: Path, task: _Task) -> _Task | None:
@@ -479,17 +226,16 @@ async def _one_rule(rng: random.Random, scratch: Path, task: _Task) -> _Task | N
     if not fits:
         return None
     rule, edits = rng.choice(fits)
-    return _Task(_Doc(task.doc.heading, task.doc.body, task.doc.entries, [rule]), edits)
+    return _Task(replace(task.doc, rules=[rule]), edits)
 
 
 async def _draw_task(rng: random.Random, scratch: Path, compliant: bool,
-                     scope: Scope = "file") -> tuple[_Task, int]:
-    """One solvable task (and how many draws were thrown away to get it)."""
+                     scope: Scope = "file", vocab: Vocab = CLASSIC) -> tuple[_Task, int]:
+    """One solvable task of ``vocab``'s house (and how many draws were thrown away)."""
     redrawn = 0
     while True:
-        heading, subject = _heading(rng)
-        doc = _Doc(heading, _body(rng, heading, subject), _front_matter(rng, heading))
-        doc.rules = _draw_rules(rng, doc)
+        doc = draw_document(rng, vocab)
+        doc.rules = _draw_rules(rng, doc, vocab)
         text = doc.render()
         calls = solve(text, doc.rules)
         found: _Task | None = None
@@ -510,11 +256,6 @@ async def _draw_task(rng: random.Random, scratch: Path, compliant: bool,
         redrawn += 1
         if redrawn > MAX_REDRAWS:  # pragma: no cover - a broken generator, not bad luck
             raise RuntimeError(f"no solvable docops task in {MAX_REDRAWS} draws")
-
-
-def _slug(heading: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")
-    return slug[:40].rstrip("-") or "doc"
 
 
 def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -559,10 +300,15 @@ def _git(workspace: Path, *args: str) -> None:
         raise ConfigError(f"git {' '.join(args)} failed in {workspace}: {proc.stderr.strip()}")
 
 
+def _compliant_indices(rng: random.Random, tasks: int) -> set[int]:
+    return set(rng.sample(range(tasks), round(tasks * COMPLIANT_SHARE))) if tasks >= 4 \
+        else set()
+
+
 async def _draw_all(rng: random.Random, tasks: int,
                     scope: Scope = "file") -> tuple[list[_Task], int]:
-    compliant = set(rng.sample(range(tasks), round(tasks * COMPLIANT_SHARE))) \
-        if tasks >= 4 else set()
+    """The template suite's tasks, all from the classic house (split afterwards)."""
+    compliant = _compliant_indices(rng, tasks)
     drawn: list[_Task] = []
     redrawn = 0
     with tempfile.TemporaryDirectory(prefix="pantheon-docops-") as scratch:
@@ -573,14 +319,45 @@ async def _draw_all(rng: random.Random, tasks: int,
     return drawn, redrawn
 
 
+async def _draw_paraphrased(rng: random.Random, tasks: int, holdout: set[int],
+                            scope: Scope) -> tuple[list[_Task], int]:
+    """The paraphrased suite's tasks: each split from its own house, phrased with its own
+    families (:mod:`pantheon_engine.docops.phrasing`)."""
+    compliant = _compliant_indices(rng, tasks)
+    drawn: list[_Task] = []
+    redrawn = 0
+    with tempfile.TemporaryDirectory(prefix="pantheon-docops-") as scratch:
+        for index in range(tasks):
+            split: Split = "holdout" if index in holdout else "train"
+            task, thrown = await _draw_task(rng, Path(scratch), index in compliant, scope,
+                                            PARAPHRASE_HOUSES[split])
+            phrased = phrase_rules(task.doc.rules, split, rng)
+            task.doc.rules, task.families, task.split = phrased.rules, phrased.families, split
+            drawn.append(task)
+            redrawn += thrown
+    return drawn, redrawn
+
+
+def _facts(task: _Task) -> TaskFacts:
+    """What the overlap report compares: the task's sentences and its answer."""
+    calls = solve(task.doc.render(), task.doc.rules)
+    return TaskFacts(split=task.split, sentences=rule_sentences(task.doc.rules),
+                     edits=[edit_of(call) for call in calls])
+
+
 def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0.4, *,
-                      force: bool = False, scope: Scope = "file") -> dict[str, Any]:
+                      force: bool = False, scope: Scope = "file",
+                      phrasing: Phrasing = "template") -> dict[str, Any]:
     """Write a docops suite of ``tasks`` tasks to ``out``; returns a summary of it.
 
     ``holdout_share`` of the documents (rounded) go to the holdout split. ``scope``:
-    ``file`` (all of a document's rules per task) or ``rule`` (one). An existing,
-    non-empty ``out`` is refused unless ``force`` (which replaces only the suite's own
-    ``workspace/``, ``tasks.jsonl`` and ``suite.json``).
+    ``file`` (all of a document's rules per task) or ``rule`` (one). ``phrasing``:
+    ``template`` (every rule kind worded one way, one house of keys and values for both
+    splits) or ``paraphrase`` (rules worded by the paraphrase grammar, with the holdout's
+    phrasing families, keys, values, people and days kept apart from train's; see
+    :mod:`pantheon_engine.docops.vocab`). An existing, non-empty ``out`` is refused unless
+    ``force`` (which replaces only the suite's own ``workspace/``, ``tasks.jsonl``,
+    ``suite.json`` and ``report.json``).
     """
     if not 1 <= tasks <= MAX_TASKS:
         raise ConfigError(f"--tasks must be between 1 and {MAX_TASKS}, got {tasks}")
@@ -588,13 +365,19 @@ def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0
         raise ConfigError(f"--holdout-share must be between 0 and 1, got {holdout_share}")
     if scope not in SCOPES:
         raise ConfigError(f"--scope {scope!r}: expected one of {', '.join(SCOPES)}")
+    if phrasing not in PHRASINGS:
+        raise ConfigError(f"--phrasing {phrasing!r}: expected one of {', '.join(PHRASINGS)}")
     out = Path(out)
     _prepare_out(out, force)
     rng = random.Random(seed)
-    drawn, redrawn = _run_sync(_draw_all(rng, tasks, scope))
-    holdout = set(rng.sample(range(tasks), round(tasks * holdout_share)))
-    for index, task in enumerate(drawn):
-        task.split = "holdout" if index in holdout else "train"
+    if phrasing == "paraphrase":
+        holdout = set(rng.sample(range(tasks), round(tasks * holdout_share)))
+        drawn, redrawn = _run_sync(_draw_paraphrased(rng, tasks, holdout, scope))
+    else:
+        drawn, redrawn = _run_sync(_draw_all(rng, tasks, scope))
+        holdout = set(rng.sample(range(tasks), round(tasks * holdout_share)))
+        for index, task in enumerate(drawn):
+            task.split = "holdout" if index in holdout else "train"
     width = max(3, len(str(tasks)))
     workspace = out / "workspace"
     (workspace / "docs").mkdir(parents=True)
@@ -603,36 +386,47 @@ def make_docops_suite(out: Path, tasks: int, seed: int, holdout_share: float = 0
         encoding="utf-8")
     lines = []
     counters: Counter[str] = Counter()
-    for split in ("train", "holdout"):
+    for split in SPLITS:
         (workspace / "docs" / split).mkdir()
         mine = [t for t in drawn if t.split == split]
         for number, task in enumerate(mine, 1):
-            task.path = f"docs/{split}/{number:0{width}d}-{_slug(task.doc.heading)}.md"
+            task.path = f"docs/{split}/{number:0{width}d}-{slug(task.doc.heading)}.md"
             (workspace / task.path).write_text(task.doc.render(), encoding="utf-8")
             kinds = sorted({r.kind for r in task.doc.rules}, key=RULE_KINDS.index)
             counters.update(kinds)
+            meta: dict[str, Any] = {"edits": task.edits, "rule_kinds": kinds, "scope": scope}
+            if phrasing != "template":
+                meta["phrasing_families"] = task.families
             lines.append(json.dumps({
                 "id": f"{split}-{number:0{width}d}", "agent": AGENT,
                 "input": {"path": task.path, "rules": rules_json(task.doc.rules)},
-                "split": split,
-                "meta": {"edits": task.edits, "rule_kinds": kinds, "scope": scope},
+                "split": split, "meta": meta,
             }, ensure_ascii=False))
     _git(workspace, "init", "-q", "-b", "main")
     _git(workspace, "add", "-A")
     _git(workspace, "commit", "-q", "-m", f"docops suite: {tasks} documents, seed {seed}"
-         + ("" if scope == "file" else f", {scope} scope"))
+         + ("" if scope == "file" else f", {scope} scope")
+         + ("" if phrasing == "template" else f", {phrasing} phrasing"))
     (out / "tasks.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     generator = {"name": "docops", "tasks": tasks, "seed": seed, "holdout_share": holdout_share,
                  "scope": scope}
+    if phrasing != "template":
+        generator["phrasing"] = phrasing
+    described = f"{scope} scope" + ("" if phrasing == "template" else f", {phrasing} phrasing")
     (out / "suite.json").write_text(json.dumps({
-        "description": f"docops: {tasks} front matter tasks from seed {seed}, {scope} scope",
+        "description": f"docops: {tasks} front matter tasks from seed {seed}, {described}",
         "generator": generator}, indent=2) + "\n", encoding="utf-8")
+    report = suite_report([_facts(t) for t in drawn], phrasing=phrasing,
+                          families={s: sorted({f for t in drawn if t.split == s
+                                               for f in t.families}) for s in SPLITS})
+    write_report(out / REPORT_FILE, report)
     edits = Counter(t.edits for t in drawn)
     return {
         "out": str(out), "tasks": tasks, "seed": seed, "holdout_share": holdout_share,
-        "scope": scope,
-        "splits": {s: sum(t.split == s for t in drawn) for s in ("train", "holdout")},
+        "scope": scope, "phrasing": phrasing,
+        "splits": {s: sum(t.split == s for t in drawn) for s in SPLITS},
         "edits": {n: edits[n] for n in range(MAX_EDITS + 1)},
         "rule_kinds": {k: counters[k] for k in RULE_KINDS},
         "redrawn": redrawn,
+        "report": report.model_dump(mode="json"),
     }

@@ -13,8 +13,17 @@ from typing import Any
 
 import yaml
 
-from pantheon_engine.docops.check import first_heading, is_date, read_document, scalar_text
+from pantheon_engine.docops.check import (
+    body_name,
+    first_heading,
+    is_date,
+    newest_entry_day,
+    read_document,
+    scalar_text,
+)
 from pantheon_engine.docops.rules import (
+    BodyLine,
+    ChangelogDate,
     DateValue,
     KeyAbsent,
     KeyEquals,
@@ -93,4 +102,15 @@ def solve(text: str, rules: list[Rule]) -> list[ToolCallSpec]:
             if heading is not None and scalar_text(meta.get("title")) != heading:
                 calls.append(("fm_set", {"key": "title", "value": heading}))
                 meta["title"] = heading
+        elif isinstance(rule, BodyLine):
+            name, _ = body_name(doc.body, rule.marker)
+            if name is not None and meta.get(rule.key) != name:
+                calls.append(("fm_set", {"key": rule.key, "value": name}))
+                meta[rule.key] = name
+        elif isinstance(rule, ChangelogDate):
+            day, _ = newest_entry_day(doc.body, rule.section)
+            current = meta.get(rule.key)
+            if day is not None and not (is_date(current) and str(current) == day.isoformat()):
+                calls.append(("fm_set", {"key": rule.key, "value": day.isoformat()}))
+                meta[rule.key] = day.isoformat()
     return calls

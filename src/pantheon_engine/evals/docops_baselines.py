@@ -42,7 +42,7 @@ from pantheon_engine.loop.grammar import compact_json
 Strategy = Callable[[Sequence[Message]], str]
 
 #: the parameters a rule's text quotes; every other part of the text is its phrasing
-PARAMS = ("key", "value", "to")
+PARAMS = ("key", "value", "to", "marker", "section")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(?P<text>.+?)\s*$")
 _QUOTED = re.compile(r"`([^`]+)`")
 _NAMING = re.compile(r"\b(called|named|renamed?|instead)\b", re.IGNORECASE)
@@ -206,7 +206,7 @@ def learn_phrasing(text: str, rule: Rule) -> Phrasing | None:
         at = end
     pattern += re.escape(text[at:])
     phrasing = Phrasing(kind=rule.kind, pattern=pattern)
-    return phrasing if PhrasingParser([phrasing]).parse(text) == rule else None
+    return phrasing if PhrasingParser([phrasing]).parse(text) == rule.plain() else None
 
 
 class PhrasingParser:
@@ -268,7 +268,8 @@ class PhrasingParser:
 
 def rule_texts(task_input: dict[str, Any]) -> list[tuple[str, Rule]]:
     """A docops task's rules with the text the model reads for each (none for other
-    tasks). The one place that knows how a task's rules are phrased in its prompt."""
+    tasks): its own phrasing, else its kind's template. Two rules stated in one sentence
+    both come with that sentence."""
     try:
         task = DocTask.model_validate(task_input)
     except ValidationError:
