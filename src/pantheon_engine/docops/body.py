@@ -2,7 +2,8 @@
 
 Part of the independent check (:mod:`pantheon_engine.docops.check` grades with it). The
 generator writes bodies with its own code (:mod:`pantheon_engine.docops.documents`), so
-the values it writes into a body are read back by code that did not write them. Lines inside fenced code blocks (```` ``` ````) are never read.
+the values it writes into a body are read back by code that did not write them. Lines
+inside fenced code blocks (```` ``` ````) are never read.
 
 - A *marker line* starts (after optional ``*``/``_`` emphasis) with a marker such as
   ``Maintained by``; the name is the rest of the line without a leading ``:``, emphasis, or
