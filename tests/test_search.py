@@ -173,3 +173,30 @@ async def test_a_first_candidate_that_passes_is_pass_at_one(docops_repo: Path,
     assert result.search is not None
     assert (result.search["accepted"], result.search["tried"]) == (1, 1)
     assert result.search["passed_first"] is True
+
+
+async def test_the_morning_report_counts_pass_at_one_and_accepted_apart(
+        spec_repo: Path, docops_repo: Path, tmp_path: Path) -> None:
+    from pantheon_engine.night.report import render_markdown
+    from pantheon_engine.night.summary import build_summary
+
+    art = tmp_path / "art"
+    spec = engine(candidate(tool("write_file", path="textkit/words.py", content=WRONG)),
+                  candidate(tool("write_file", path="textkit/words.py", content=GOOD)))
+    ran = await orchestrator(spec, art, 4).run(
+        load_flow_checked(FLOWS / "spec2code.yaml"), spec_input(), spec_repo)
+    assert ran.search is not None and ran.search["accepted"] == 2
+    docs = ReplayEngine([RecordedReply(key=k, text=t) for k, t in [
+        ("frontmatter", final(summary="left it")), ("frontmatter", final(summary="again"))]])
+    failed = await orchestrator(docs, art, 2).run(
+        load_flow_checked(FLOWS / "docops.yaml"), {"path": "docs/guide.md",
+                                                   "delete": ["draft"]}, docops_repo)
+    assert failed.status == "failed" and failed.failed_node == "check"
+    summary = build_summary(art)
+    assert summary.search is not None
+    tally = summary.search
+    assert (tally.k, tally.runs, tally.passed_first, tally.accepted) == (4, 2, 0, 1)
+    assert (tally.samples, tally.tokens) == (4, 4 * 15)
+    text = render_markdown(summary)
+    assert "pass@1 without search 0/2 · accepted with search 1/2" in text
+    assert "4.0 samples, 60 tokens per accepted task" in text

@@ -146,3 +146,41 @@ def keep_candidate(node_dir: Path, check_dir: Path, kept: int, check_id: str) ->
         if target.exists():
             shutil.rmtree(target) if target.is_dir() else target.unlink()
         item.rename(target)
+
+
+class SearchTally(BaseModel):
+    """Many runs' search records summed: what a night's summary and an eval print.
+
+    ``passed_first`` counts runs whose candidate 1 passed (pass@1 without search, measured
+    in the same runs); ``accepted`` counts runs whose check passed with search. Samples
+    (candidates tried) and tokens are everything the searched nodes spent, so the cost per
+    accepted task includes the candidates that failed.
+    """
+
+    k: int = 1
+    runs: int = 0
+    passed_first: int = 0
+    accepted: int = 0
+    samples: int = 0
+    tokens: int = 0
+
+    def add(self, search: dict[str, Any] | None) -> None:
+        """Count one run's ``RunResult.search`` (None: a run without search is not
+        counted)."""
+        if not search:
+            return
+        self.k = max(self.k, int(search.get("k", 1)))
+        self.runs += 1
+        self.passed_first += search.get("passed_first") is True
+        self.accepted += search.get("accepted") is not None
+        self.samples += int(search.get("tried", 0))
+        self.tokens += int(search.get("tokens", 0))
+
+    def line(self) -> str:
+        """One line: pass@1 without search, accepted with search, cost per accepted task."""
+        per = (f"{self.samples / self.accepted:.1f} samples, "
+               f"{self.tokens / self.accepted:.0f} tokens per accepted task"
+               if self.accepted else f"{self.samples} samples, {self.tokens} tokens, "
+               "none accepted")
+        return (f"search K={self.k}: pass@1 without search {self.passed_first}/{self.runs} · "
+                f"accepted with search {self.accepted}/{self.runs} · {per}")
