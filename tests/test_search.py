@@ -200,3 +200,35 @@ async def test_the_morning_report_counts_pass_at_one_and_accepted_apart(
     text = render_markdown(summary)
     assert "pass@1 without search 0/2 · accepted with search 1/2" in text
     assert "4.0 samples, 60 tokens per accepted task" in text
+
+
+async def test_eval_reports_pass_at_one_and_accepted_with_search(tmp_path: Path) -> None:
+    from pantheon_engine.evals.runner import run_eval
+    from pantheon_engine.evals.suite import load_suite
+    from test_eval import (
+        AGENT,
+        BREAKS_A_KEY,
+        COMPLETION_TOKENS,
+        FINAL,
+        GARBAGE,
+        GOOD_RENAME,
+        PROMPT_TOKENS,
+        recorded,
+        write_suite,
+    )
+
+    registry = default_registry()
+    suite = load_suite(write_suite(tmp_path / "suite"), registry)
+    # t1 right at its 2nd candidate, t2 at its 1st, t3 never, t4 after a failed node
+    replies = recorded([FINAL], GOOD_RENAME, GOOD_RENAME, BREAKS_A_KEY, BREAKS_A_KEY,
+                       GARBAGE, GOOD_RENAME)
+    result = await run_eval(suite, agent=AGENT, split="holdout", engine=ReplayEngine(replies),
+                            registry=registry, artifacts=tmp_path / "art", concurrency=1,
+                            search=2)
+    assert [t.passed for t in result.tasks] == [1, 1, 0, 1]
+    tally = result.search
+    assert tally is not None
+    assert (tally.k, tally.runs, tally.passed_first, tally.accepted) == (2, 4, 1, 3)
+    assert tally.samples == 2 + 1 + 2 + 2
+    assert tally.tokens == (1 + 3 + 3 + 3 + 3 + 5 + 3) * (PROMPT_TOKENS + COMPLETION_TOKENS)
+    assert "pass@1 without search 1/4 · accepted with search 3/4" in result.render_text()
