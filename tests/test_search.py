@@ -232,3 +232,15 @@ async def test_eval_reports_pass_at_one_and_accepted_with_search(tmp_path: Path)
     assert tally.samples == 2 + 1 + 2 + 2
     assert tally.tokens == (1 + 3 + 3 + 3 + 3 + 5 + 3) * (PROMPT_TOKENS + COMPLETION_TOKENS)
     assert "pass@1 without search 1/4 · accepted with search 3/4" in result.render_text()
+
+
+@pytest.mark.parametrize("command", [["run", "spec2code", "--input", "x.json"], ["night"],
+                                     ["eval", "doc.frontmatter"]])
+def test_the_commands_refuse_search_zero(command: list[str], tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pantheon_engine.cli.main import app
+
+    out = CliRunner().invoke(app, [*command, "--search", "0"])
+    assert out.exit_code == 2
+    assert "--search must be a whole number of candidates, 1 or more; got 0" in out.output
