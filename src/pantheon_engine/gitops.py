@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,3 +151,45 @@ def file_at_base(worktree: Path, rel: str) -> str | None:
     if proc.returncode != 0:
         return None
     return proc.stdout.decode("utf-8", errors="replace")
+
+
+def _scratch_git(worktree: Path, index: Path, *args: str) -> str:
+    """``git`` in ``worktree`` with a scratch index, so the run's own index is never moved."""
+    env = {**os.environ, "GIT_INDEX_FILE": str(index)}
+    proc = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=worktree, capture_output=True,
+                          env=env, timeout=120)
+    if proc.returncode != 0:
+        raise RunFailure(f"git {' '.join(args)} failed in {worktree}: "
+                         f"{proc.stderr.decode('utf-8', errors='replace').strip()}")
+    return proc.stdout.decode("utf-8", errors="replace")
+
+
+def snapshot_worktree(worktree: Path) -> str:
+    """The tree of every file in ``worktree`` now (tracked, changed and new, not ignored).
+
+    Written with a scratch index into the object store: nothing is committed, no branch
+    moves, and ``restore_worktree`` can put the files back exactly.
+    """
+    with tempfile.TemporaryDirectory(prefix="pantheon-index-") as scratch:
+        index = Path(scratch) / "index"
+        _scratch_git(worktree, index, "add", "-A")
+        return _scratch_git(worktree, index, "write-tree").strip()
+
+
+def restore_worktree(worktree: Path, tree: str) -> None:
+    """Make the files of ``worktree`` those of ``tree`` again: rewrite every file of the
+    tree, and delete every new file (not ignored) that the tree does not hold."""
+    with tempfile.TemporaryDirectory(prefix="pantheon-index-") as scratch:
+        index = Path(scratch) / "index"
+        _scratch_git(worktree, index, "read-tree", tree)
+        _scratch_git(worktree, index, "checkout-index", "--all", "--force")
+        strays = _scratch_git(worktree, index, "ls-files", "--others", "--exclude-standard",
+                              "-z").split("\0")
+    root = Path(worktree).resolve()
+    for rel in filter(None, strays):
+        path = root / rel
+        path.unlink(missing_ok=True)
+        folder = path.parent
+        while folder != root and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            folder = folder.parent

@@ -21,6 +21,7 @@ from pantheon_engine.cli.options import (
     ModelOption,
     NightOption,
     ReplayOption,
+    SearchOption,
     err_console,
     fail,
     say,
@@ -48,6 +49,7 @@ def eval_cmd(
     )] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="runs at once")] = 32,
     seed: Annotated[int, typer.Option("--seed", help="sample s runs with seed + s")] = 0,
+    search: SearchOption = 1,
     night: NightOption = True,
     engine: EngineOption = None,
     model: ModelOption = None,
@@ -113,7 +115,8 @@ def eval_cmd(
                 ref, suite=suite, split=split, samples=samples, temperature=temperature,
                 concurrency=concurrency, seed=seed, mode="night" if night else "day",
                 engine=options, artifacts=artifacts, console=err_console,
-                show_progress=not as_json, limit=limit, baselines=with_baselines))
+                show_progress=not as_json, limit=limit, baselines=with_baselines,
+                search=search))
 
         result = measure(agent, baselines)
         if against is not None:

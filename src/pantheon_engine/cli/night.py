@@ -21,6 +21,7 @@ from pantheon_engine.cli.options import (
     EngineOption,
     ModelOption,
     ReplayOption,
+    SearchOption,
     console,
     err_console,
     fail,
@@ -93,6 +94,7 @@ def night_cmd(
         "--canary-calibration", min=0,
         help="canaries each flow's reviewers get alongside its first run (the merge gate "
         "waits for them)")] = 10,
+    search: SearchOption = 1,
     config: ConfigOption = None,
 ) -> None:
     """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
@@ -152,7 +154,7 @@ def night_cmd(
                        traces=traces, lease_s=lease_s, resume=resume,
                        canary_share=_canary_share(canary_share, engine_obj.name),
                        canary_source=canaries,
-                       canary_calibration=canary_calibration)
+                       canary_calibration=canary_calibration, search=search)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
         loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")

@@ -63,6 +63,20 @@ def examples(*lines: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
+def _search(value: int) -> int:
+    from pantheon_engine.run.search import check_search
+
+    try:
+        return check_search(value)
+    except PantheonError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+SearchOption = Annotated[int, typer.Option(
+    "--search", callback=_search, metavar="K",
+    help="up to K candidates of each model node that feeds a check (test.pytest, "
+         "check.rules); the check keeps the first that passes. Candidate 1 is the run "
+         "without search; 1: no search")]
 JsonOption = Annotated[bool, typer.Option(
     "--json", help="print JSON (the shape of the files it reads) instead of a table")]
 NightOption = Annotated[bool, typer.Option("--night/--day", help="policy (night by default)")]

@@ -28,6 +28,7 @@ from pantheon_engine.cli.options import (
     ModelOption,
     NightOption,
     ReplayOption,
+    SearchOption,
     console,
     err_console,
     escape,
@@ -84,6 +85,7 @@ def run_cmd(
     workspace: Annotated[Path | None, typer.Option("--workspace", help="repository to work on")]
     = None,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
+    search: SearchOption = 1,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
@@ -96,7 +98,7 @@ def run_cmd(
         if input_file is not None:
             fail(ConfigError("--input needs a flow file"))
         night_cmd(night_mode=night, engine=engine, model=model, base_url=base_url,
-                  replay=replay, artifacts=artifacts, config=config)
+                  replay=replay, artifacts=artifacts, config=config, search=search)
         return
     if input_file is None:
         fail(ConfigError("a flow needs --input FILE (or run without a flow to drain the queue)"))
@@ -109,7 +111,7 @@ def run_cmd(
             result = asyncio.run(run_once(
                 flow_path, run_input, mode="night" if night else "day", workspace=ws,
                 artifacts=artifacts, engine=engine, model=model, base_url=base_url,
-                replay=replay, seed=seed, config=config,
+                replay=replay, seed=seed, search=search, config=config,
                 progress=None if as_json else err_console,
                 on_event=None if as_json else progress.on_event,
             ))

@@ -43,7 +43,7 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
                    temperature: float | None, concurrency: int, seed: int, mode: Mode,
                    engine: EngineOptions, artifacts: Path, console: Console,
                    show_progress: bool, limit: int | None = None,
-                   baselines: bool = False) -> EvalResult:
+                   baselines: bool = False, search: int = 1) -> EvalResult:
     """Evaluate ``agent`` (``name`` or ``name@N``) as ``pantheon eval`` does.
 
     ``engine``: the engine options (its ``concurrency`` is this eval's). With
@@ -117,7 +117,7 @@ async def evaluate(agent: str, *, suite: Path, split: str, samples: int,
                     registry=served.registry, artifacts=artifacts, samples=samples,
                     temperature=temperature, concurrency=concurrency, seed=seed,
                     on_progress=on_progress, policy=served.policy, traces=traces,
-                    limit=limit)
+                    limit=limit, search=search)
             finally:
                 traces.close()
         finally:

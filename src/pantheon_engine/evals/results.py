@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from pantheon_engine.atomic import atomic_write_json, read_json
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.stats import mcnemar_exact, pass_at_k, wilson_interval
+from pantheon_engine.run.search import SearchTally
 
 IntervalOver = Literal["tasks", "samples pooled"]
 
@@ -36,6 +37,9 @@ class SampleResult(BaseModel):
     completion_tokens: int = 0
     seconds: float = 0.0
     run_id: str | None = None
+    #: with ``--search K``: the run's search totals (k, tried, tokens, passed_first,
+    #: accepted); ``passed`` is then the verdict with search
+    search: dict[str, Any] | None = None
 
 
 class TaskResult(BaseModel):
@@ -138,6 +142,8 @@ class EvalResult(BaseModel):
     measurement_only: bool = False
     #: trivial strategies on the same tasks, graded by the same check (name -> score)
     baselines: dict[str, BaselineScore] = Field(default_factory=dict)
+    #: with ``--search K``: pass@1 without search and accepted with search, apart
+    search: SearchTally | None = None
     tasks: list[TaskResult]
 
     @classmethod
@@ -157,6 +163,9 @@ class EvalResult(BaseModel):
             by_rule.update(dict.fromkeys(record.failed, 1))
             by_kind[record.error_kind or "unknown"] += 1
         completion = sum(r.completion_tokens for r in records)
+        searched = SearchTally()
+        for record in records:
+            searched.add(record.search)
         at_k = None
         if samples > 1:
             at_k = sum(pass_at_k(t.samples, t.passed, samples) for t in tasks) / len(tasks) \
@@ -176,6 +185,7 @@ class EvalResult(BaseModel):
             completion_tokens=completion,
             tokens_per_s=completion / seconds if seconds > 0 else 0.0,
             seconds=seconds, dir=dir, measurement_only=measurement_only, tasks=tasks,
+            search=searched if searched.runs else None,
         )
 
     def write(self, path: Path | str) -> Path:
@@ -208,6 +218,8 @@ class EvalResult(BaseModel):
         ]
         if self.pass_at_k is not None:
             lines.append(f"pass@{self.samples} = {self.pass_at_k:.3f}")
+        if self.search is not None:
+            lines.append(self.search.line())
         lines += render_baselines(self.baselines, self.pass_at_1)
         if self.failures_by_kind:
             lines.append("failed by kind: " + ", ".join(

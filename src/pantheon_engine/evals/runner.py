@@ -166,6 +166,8 @@ def sample_result(result: RunResult, sample: int) -> SampleResult:
         prompt_tokens=sum(n.prompt_tokens for n in result.nodes),
         completion_tokens=sum(n.completion_tokens for n in result.nodes),
         seconds=result.seconds, run_id=result.run_id,
+        search={k: result.search[k] for k in ("k", "tried", "tokens", "passed_first",
+                                                "accepted")} if result.search else None,
     )
 
 
@@ -174,7 +176,7 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
                    temperature: float | None = None, concurrency: int = 32, seed: int = 0,
                    on_progress: Progress | None = None, policy: Policy | None = None,
                    eval_id: str | None = None, traces: Any = None,
-                   limit: int | None = None) -> EvalResult:
+                   limit: int | None = None, search: int = 1) -> EvalResult:
     """Run ``agent`` over the split ``samples`` times per task and write ``eval.json``.
 
     ``limit``: only the split's first ``limit`` tasks (suite order).
@@ -209,6 +211,7 @@ async def run_eval(suite: Suite, *, agent: str, split: str | None, engine: Engin
             orchestrator = Orchestrator(
                 registry=registry, engine=engine, policy=policy, artifacts_root=root,
                 seed=seed + job.sample, temperature=temperature, traces=traces,
+                search=search,
                 run_meta={"eval_id": eval_id, "task_id": job.task.id, "sample": job.sample,
                           **({"measurement_only": True} if suite.measurement_only else {})})
             started = time.perf_counter()

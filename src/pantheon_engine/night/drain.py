@@ -43,6 +43,7 @@ from pantheon_engine.night.reviewing.runner import CanaryRunner
 from pantheon_engine.policy import Policy
 from pantheon_engine.run.flows import Flow, load_flow_checked
 from pantheon_engine.run.orchestrator import Orchestrator, RunResult
+from pantheon_engine.run.search import check_search
 
 #: key of a job input holding sampling options: {"seed", "temperature", "meta"}
 SAMPLING_KEY = "_sampling"
@@ -105,8 +106,11 @@ class Night:
     #: canaries each flow's reviewers get before the flow's first run
     canary_calibration: int = 10
     canary_seed: int = 0
+    #: candidates per model node that feeds a check (1: no search; see run/search.py)
+    search: int = 1
 
     def __post_init__(self) -> None:
+        check_search(self.search)
         self.dir = Path(self.artifacts) / "nights" / self.night_id
         self._owner = new_owner()
         self._stop = asyncio.Event()
@@ -266,6 +270,7 @@ class Night:
             run_meta={**(sampling.get("meta") or {}), "night_id": self.night_id,
                       "job_id": job.id}, traces=self.traces,
             shared=shared, seed=sampling.get("seed"), temperature=sampling.get("temperature"),
+            search=self.search,
         )
         # a job a dead night left behind resumes its run: completed nodes are not rerun
         if job.run_id and orchestrator.resumable(job.run_id):

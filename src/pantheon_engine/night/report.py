@@ -161,6 +161,8 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
     """
     base = Path(links_from) if links_from is not None else None
     out = [f"# Morning report ({scope_text(summary)})", "", f"**{headline(summary)}**", ""]
+    if summary.search is not None:
+        out += [summary.search.line(), ""]
     t = summary.totals
     k = summary.kappa
     out += _md_table(

@@ -203,6 +203,7 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
     body = [
         f"<h1>Morning report ({e(scope_text(summary))})</h1>",
         f'<p class="headline">{e(headline(summary))}</p>',
+        *([f"<p>{e(summary.search.line())}</p>"] if summary.search is not None else []),
         f'<p class="muted">generated {e(summary.generated_at)} from {e(summary.artifacts)}</p>',
         _text_table(
             ["runs", "ok", "failed", "running", "merged", "κ", "review pairs"],

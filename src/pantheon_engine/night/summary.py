@@ -53,6 +53,7 @@ from pantheon_engine.night.summary_read import (
     review_pair,
     text_or_none,
 )
+from pantheon_engine.run.search import SearchTally
 
 __all__ = ["build_summary"]
 
@@ -110,6 +111,7 @@ def build_summary(
     bins: dict[tuple[str, str, str], RedBin] = {}
     refused: dict[str, list[Refusal]] = {}
     grades = _Grades()
+    searched = SearchTally()
     pairs: list[tuple[str, str, str, str, str]] = []  # (flow, agent_a, agent_b, a, b)
 
     for run_dir, meta in considered_runs(root, night_id, since):
@@ -127,6 +129,9 @@ def build_summary(
             totals.running += 1
         check = check_of(meta)
         check_nodes = check[0] if check else []
+        search = meta.get("search")
+        if finished and isinstance(search, dict):
+            searched.add(search)
         if check is not None and finished:
             grades.add(check[1], check[2])
             if check[2] is None:
@@ -241,6 +246,7 @@ def build_summary(
             key=lambda g: (-g.count, g.error_kind),
         ),
         night=night_stats(root, night_id) if night_id is not None else None,
+        search=searched if searched.runs else None,
         curves=curves.curves,
         curve_problems=curves.problems,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from pantheon_engine.evals.curve import LearningCurve
+from pantheon_engine.run.search import SearchTally
 
 __all__ = [
     "DIFF_LINES",
@@ -257,6 +258,8 @@ class Summary(BaseModel):
     reviewers: Reviewers = Field(default_factory=Reviewers)
     refused: list[RefusalGroup] = Field(default_factory=list)
     night: NightStats | None = None
+    #: runs made with ``--search K`` (K > 1), summed; None when no run searched
+    search: SearchTally | None = None
     #: every agent's learning curves (``agents/<agent>/curves/*.json``; not per night)
     curves: list[LearningCurve] = Field(default_factory=list)
     curve_problems: list[str] = Field(default_factory=list)  # curve files not readable

@@ -14,15 +14,31 @@ from pydantic import BaseModel, ValidationError
 
 from pantheon_engine.agents.context import AgentContext, run_agent
 from pantheon_engine.agents.registry import AgentRegistry
-from pantheon_engine.artifacts import RunArtifacts, new_run_id, utc_now
+from pantheon_engine.artifacts import NodeArtifacts, RunArtifacts, new_run_id, utc_now
 from pantheon_engine.atomic import read_json
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import NodeFailed, PantheonError, RunFailure, SpecError, UserError
-from pantheon_engine.gitops import RunWorkspace, open_run_workspace
+from pantheon_engine.gitops import (
+    RunWorkspace,
+    open_run_workspace,
+    restore_worktree,
+    snapshot_worktree,
+)
 from pantheon_engine.loop.tool_loop import LoopResult, ModelCallRecord
 from pantheon_engine.policy import Policy
 from pantheon_engine.run.expr import ExprError
 from pantheon_engine.run.flows import Flow, FlowNode, should_run
+from pantheon_engine.run.search import (
+    CANDIDATE_FILE,
+    CANDIDATES_DIR,
+    Candidate,
+    NodeSearch,
+    SearchRecord,
+    candidate_sampling,
+    check_search,
+    keep_candidate,
+    searched_check,
+)
 
 NodeStatus = Literal["ok", "failed", "skipped", "not_run"]
 
@@ -56,6 +72,8 @@ class RunResult(BaseModel):
     branch: str | None = None
     #: the acceptance checks' verdict (see ``Orchestrator._check_summary``)
     check: dict[str, Any] | None = None
+    #: ``--search K`` with K > 1: what was tried and kept (``SearchRecord.summary``)
+    search: dict[str, Any] | None = None
 
     @property
     def schema_errors(self) -> int:
@@ -82,6 +100,11 @@ class Orchestrator:
     shared: dict[str, Any] = field(default_factory=dict)
     #: sampling temperature for every model agent of the run (None: each agent's own)
     temperature: float | None = None
+    #: candidates per model node that feeds a check (1: run each node once; see run/search)
+    search: int = 1
+
+    def __post_init__(self) -> None:
+        check_search(self.search)
 
     def validate_input(self, flow: Flow, run_input: dict[str, Any]) -> None:
         """Check the run input against every entry node's agent before anything runs."""
@@ -114,6 +137,7 @@ class Orchestrator:
         started = time.perf_counter()
         results: dict[str, NodeResult] = {}
         outputs: dict[str, dict[str, Any]] = {}
+        searched = SearchRecord(k=self.search) if self.search > 1 else None
         ws: RunWorkspace | None = None
         if resume:
             meta = read_json(bundle.dir / "run.json")
@@ -144,7 +168,8 @@ class Orchestrator:
                 meta.update(worktree=str(ws.root), repo=str(ws.repo), base=ws.base)
                 bundle.write_run(meta)
             with self.policy.egress_guard():
-                await self._schedule(flow, run_input, ws, run_id, bundle, results, outputs)
+                await self._schedule(flow, run_input, ws, run_id, bundle, results, outputs,
+                                     searched)
         finally:
             if ws is not None:
                 ws.close()
@@ -168,8 +193,9 @@ class Orchestrator:
                 "artifact": f"{failed.id}/error.json",
             })
         result.check = self._check_summary(flow, results)
+        result.search = searched.summary() if searched is not None else None
         meta.update(status=status, finished_at=utc_now(), seconds=result.seconds,
-                    check=result.check,
+                    check=result.check, search=result.search,
                     nodes={r.id: r.status for r in result.nodes},
                     failed_node=result.failed_node, error_kind=result.error_kind,
                     branch=result.branch)
@@ -250,9 +276,10 @@ class Orchestrator:
 
     async def _schedule(self, flow: Flow, run_input: dict[str, Any], ws: RunWorkspace,
                         run_id: str, bundle: RunArtifacts, results: dict[str, NodeResult],
-                        outputs: dict[str, dict[str, Any]]) -> None:
+                        outputs: dict[str, dict[str, Any]],
+                        searched: SearchRecord | None = None) -> None:
         pending = {n.id: n for n in flow.nodes if n.id not in results}
-        running: dict[asyncio.Task[NodeResult], str] = {}
+        running: dict[asyncio.Task[list[NodeResult]], str] = {}
         stop = False
         while pending or running:
             if not stop:
@@ -276,9 +303,15 @@ class Orchestrator:
                     if not go:
                         results[node_id] = self._skipped(node, f"when: {node.when}")
                         continue
-                    task = asyncio.create_task(
-                        self._run_node(flow, node, run_input, ws, run_id, bundle, outputs))
-                    running[task] = node_id
+                    check_id = self._search_target(flow, node_id, pending, results, searched)
+                    if searched is not None and check_id is not None:
+                        del pending[check_id]
+                        job = self._search(flow, node, flow.node(check_id), run_input, ws,
+                                           run_id, bundle, outputs, searched)
+                    else:
+                        job = self._run_nodes(flow, node, run_input, ws, run_id, bundle,
+                                              outputs)
+                    running[asyncio.create_task(job)] = node_id
             if not running:
                 for node_id, node in pending.items():
                     results[node_id] = NodeResult(id=node_id, agent=node.agent,
@@ -286,23 +319,109 @@ class Orchestrator:
                 return
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
-                node_id = running.pop(task)
-                result = task.result()
-                results[node_id] = result
-                if result.status == "failed":
-                    stop = True
+                running.pop(task)
+                for result in task.result():
+                    results[result.id] = result
+                    if result.status == "failed":
+                        stop = True
+
+    def _search_target(self, flow: Flow, node_id: str, pending: dict[str, FlowNode],
+                       results: dict[str, NodeResult],
+                       searched: SearchRecord | None) -> str | None:
+        """The check that selects among ``node_id``'s candidates, when search applies now:
+        the check is still to run and every other input of it has already passed."""
+        if searched is None:
+            return None
+        check_id = searched_check(flow, self.registry, node_id)
+        if check_id is None or check_id not in pending:
+            return None
+        others = [d for d in flow.deps(check_id) if d != node_id]
+        if any(results.get(d) is None or results[d].status != "ok" for d in others):
+            return None
+        return check_id
+
+    async def _run_nodes(self, flow: Flow, node: FlowNode, run_input: dict[str, Any],
+                         ws: RunWorkspace, run_id: str, bundle: RunArtifacts,
+                         outputs: dict[str, dict[str, Any]]) -> list[NodeResult]:
+        return [await self._run_node(flow, node, run_input, ws, run_id, bundle, outputs)]
+
+    async def _search(self, flow: Flow, node: FlowNode, check: FlowNode,
+                      run_input: dict[str, Any], ws: RunWorkspace, run_id: str,
+                      bundle: RunArtifacts, outputs: dict[str, dict[str, Any]],
+                      searched: SearchRecord) -> list[NodeResult]:
+        """Run ``node`` as up to K candidates, each graded by ``check``; keep the first that
+        passes (else candidate 1). Each candidate starts from the workspace as it was before
+        the node; the kept candidate's files, outputs and check result become the run's."""
+        agent = self.registry.get(node.agent)
+        own_temperature = (self.temperature if self.temperature is not None
+                           else agent.limits.temperature)
+        record = NodeSearch(node=node.id, check=check.id)
+        searched.nodes.append(record)
+        folder = bundle.dir / node.id / CANDIDATES_DIR
+        before = snapshot_worktree(ws.root)
+        first_state: str | None = None
+        first_outputs: dict[str, dict[str, Any]] = {}
+        tried: list[tuple[NodeResult, NodeResult]] = []
+        for n in range(1, self.search + 1):
+            if n > 1:
+                restore_worktree(ws.root, before)
+            outputs.pop(node.id, None)
+            outputs.pop(check.id, None)
+            seed, temperature = candidate_sampling(n, self.seed, own_temperature)
+            files = NodeArtifacts(folder / str(n))
+            self._emit("search_candidate", {"run_id": run_id, "node": node.id, "candidate": n,
+                                            "of": self.search})
+            done = await self._run_node(flow, node, run_input, ws, run_id, bundle, outputs,
+                                        files=files, seed=seed,
+                                        temperature=temperature if n > 1 else None)
+            verdict = NodeResult(id=check.id, agent=self.registry.get(check.agent).ref,
+                                 status="not_run")
+            if done.status == "ok":
+                if n == 1:
+                    first_state = snapshot_worktree(ws.root)
+                verdict = await self._run_node(flow, check, run_input, ws, run_id, bundle,
+                                               outputs, files=NodeArtifacts(files.dir / check.id))
+            if n == 1:
+                first_outputs = {k: outputs[k] for k in (node.id, check.id) if k in outputs}
+            candidate = Candidate(
+                n=n, seed=seed, temperature=temperature, status=done.status,
+                check="passed" if verdict.status == "ok"
+                else "failed" if verdict.status == "failed" else "not_run",
+                error_kind=verdict.error_kind or done.error_kind,
+                error=verdict.error or done.error, steps=done.steps,
+                prompt_tokens=done.prompt_tokens, completion_tokens=done.completion_tokens)
+            record.candidates.append(candidate)
+            files.write_json(CANDIDATE_FILE, candidate)
+            tried.append((done, verdict))
+            if candidate.check == "passed":
+                record.accepted = n
+                break
+        if record.accepted is None:  # none passed: the run goes on as candidate 1 alone
+            restore_worktree(ws.root, first_state or before)
+            outputs.pop(node.id, None)
+            outputs.pop(check.id, None)
+            outputs.update(first_outputs)
+        kept = record.kept
+        keep_candidate(bundle.dir / node.id, bundle.dir / check.id, kept, check.id)
+        return list(tried[kept - 1])
 
     def _skipped(self, node: FlowNode, why: str) -> NodeResult:
         return NodeResult(id=node.id, agent=node.agent, status="skipped", error=why)
 
     async def _run_node(self, flow: Flow, node: FlowNode, run_input: dict[str, Any],
                         ws: RunWorkspace, run_id: str, bundle: RunArtifacts,
-                        outputs: dict[str, dict[str, Any]]) -> NodeResult:
+                        outputs: dict[str, dict[str, Any]], *,
+                        files: NodeArtifacts | None = None, seed: int | None = None,
+                        temperature: float | None = None) -> NodeResult:
+        """Run one node into ``files`` (default: its own folder); ``seed`` and
+        ``temperature`` override the run's (a search candidate's sampling)."""
         agent = self.registry.get(node.agent)
-        if self.temperature is not None and agent.uses_model:
+        temperature = temperature if temperature is not None else self.temperature
+        if temperature is not None and agent.uses_model:
             agent = replace(agent, limits=agent.limits.model_copy(
-                update={"temperature": self.temperature}))
-        files = bundle.node(node.id)
+                update={"temperature": temperature}))
+        seed = seed if seed is not None else self.seed
+        files = files if files is not None else bundle.node(node.id)
         upstream = {d: outputs[d] for d in flow.deps(node.id)}
         data_raw = agent.gather(upstream, run_input) if upstream else dict(run_input)
         result = NodeResult(id=node.id, agent=agent.ref, status="failed")
@@ -326,7 +445,7 @@ class Orchestrator:
                 run_id=run_id, node_id=node.id, agent=agent, workspace=ws.root,
                 tool_ctx=self.policy.tool_context(ws.root), artifacts=files,
                 engine=self.engine, run_input=run_input, params=dict(node.params),
-                upstream=upstream, attempt=attempt, seed=self.seed,
+                upstream=upstream, attempt=attempt, seed=seed,
                 extra={**self.shared, "traces": self.traces,
                        "night_id": self.run_meta.get("night_id")},
                 on_model_call=self._model_call_event(run_id, node.id)

@@ -32,6 +32,7 @@ async def run_once(
     flow_file: Path, run_input: dict[str, Any], *, mode: Literal["day", "night"],
     workspace: Path, artifacts: Path, engine: str | None = None, model: str | None = None,
     base_url: str | None = None, replay: str | None = None, seed: int | None = None,
+    search: int = 1,
     config: Path | None = None, progress: Console | None = None,
     on_event: Event | None = None,
 ) -> RunResult:
@@ -62,5 +63,5 @@ async def run_once(
                             ready=announce if progress is not None else None) as served:
         orchestrator = Orchestrator(registry=served.registry, engine=served.engine,
                                     policy=served.policy, artifacts_root=Path(artifacts),
-                                    seed=seed, on_event=on_event)
+                                    seed=seed, on_event=on_event, search=search)
         return await orchestrator.run(served.prepared, run_input, workspace)
