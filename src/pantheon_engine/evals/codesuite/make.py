@@ -19,7 +19,8 @@ from :mod:`.holdout_structures` and :mod:`.holdout_parsing` (intervals, matrices
 walks, brackets, run-length coding, dates, key-value and duration parsing, number bases).
 So the holdout split measures what carries over to new kinds of work, not recall of a
 family seen in training. Within a split the families take turns; a family draw whose key
-(its semantic parameters and name) was drawn before is drawn again.
+(its semantic parameters and name) was drawn before is drawn again, and a family that
+finds no new task in :data:`MAX_REDRAWS` draws stops (the others take its turns).
 
 Every task is checked before it is written (:func:`.verify.check_task`): the expected
 values come from running the reference, the rendered tests pass on the reference and fail
