@@ -39,8 +39,9 @@ from pantheon_engine.evals.runner import run_eval
 from pantheon_engine.evals.suite import load_suite
 from pantheon_engine.loop.traces import TraceStore
 from pantheon_engine.policy import Policy
+from pantheon_engine.specialize.benchmark_text import BenchmarkText
 from pantheon_engine.specialize.harvest import train_tasks
-from pantheon_engine.specialize.mine import mine, write_examples
+from pantheon_engine.specialize.mine import Curator, Example, make_example, mine, write_examples
 from pantheon_engine.tools.procs import run_process
 from pantheon_engine.tools.registry import get_tool
 
@@ -240,7 +241,7 @@ async def test_no_humaneval_text_reaches_a_dataset(suite_dir: Path, problems: li
         assert problem.prompt.strip().splitlines()[-2] not in dataset
         assert problem.entry_point not in dataset
 
-    # the control: unmark the runs and record a train split, and the same mining leaks
+    # unmark the runs and record a train split: the content check still drops every step
     eval_dir = art / "evals" / result.eval_id
     info = json.loads((eval_dir / "eval.json").read_text())
     info["measurement_only"] = False
@@ -252,9 +253,87 @@ async def test_no_humaneval_text_reaches_a_dataset(suite_dir: Path, problems: li
         meta = json.loads(run_json.read_text())
         meta.pop("measurement_only")
         run_json.write_text(json.dumps(meta))
-    _, leaked = await mine(art, spec)
+    unmarked, kept = await mine(art, spec)
+    assert kept == [] and unmarked.counts.dropped == {"humaneval_text": 4}  # 2 steps × 2 runs
+    # the control: without the content check the same mining leaks, prompt text and all
+    _, leaked = await mine(art, spec, curator=Curator(benchmark=BenchmarkText("HumanEval")))
     text = "\n".join(m for e in leaked for m in e.texts())
     assert leaked and all(p.entry_point in text for p in chosen)
+
+
+def test_a_suite_imported_from_humaneval_is_refused_whatever_its_flag_says(
+        suite_dir: Path, tmp_path: Path) -> None:
+    """The source marks it: suite.json's generator, else each task's meta.source."""
+    from pantheon_engine.cli.main import app
+
+    registry = default_registry()
+    spec = registry.get("codegen")
+    unflagged = tmp_path / "unflagged"
+    shutil.copytree(suite_dir, unflagged, symlinks=True)
+    config = json.loads((unflagged / "suite.json").read_text())
+    config["measurement_only"] = False
+    (unflagged / "suite.json").write_text(json.dumps(config))
+    text = (unflagged / "tasks.jsonl").read_text().replace('"split": "holdout"',
+                                                           '"split": "train"')
+    (unflagged / "tasks.jsonl").write_text(text)
+    suite = load_suite(unflagged, registry)
+    assert suite.measurement_only is True
+    with pytest.raises(SuiteError, match=r"measurement only .*imported from humaneval"):
+        train_tasks(suite, spec, "train", registry)
+    result = runner.invoke(app, ["traces", "mine", "codegen", "--suite", str(unflagged),
+                                 "--out", str(tmp_path / "d.jsonl"), "--artifacts",
+                                 str(tmp_path / "art")])
+    assert result.exit_code == 2 and "imported from humaneval" in result.output
+
+    (unflagged / "suite.json").unlink()  # no suite.json at all: the tasks still say it
+    bare = load_suite(unflagged, registry)
+    with pytest.raises(SuiteError, match="line 1: task humaneval-000 comes from humaneval"):
+        bare.refuse_training("harvesting")
+    # a suite of the same shape from elsewhere is not refused
+    (unflagged / "tasks.jsonl").write_text(text.replace('"source": "humaneval"',
+                                                        '"source": "mine"'))
+    assert load_suite(unflagged, registry).measurement_only is False
+
+
+def _example(user: str, reply: str) -> Example:
+    return make_example([{"role": "system", "content": "You write code."},
+                         {"role": "user", "content": user}], reply, tools=[],
+                        source="import", agent="codegen@1", kind="tool")
+
+
+def test_the_curator_drops_any_example_holding_a_humaneval_prompt(
+        problems: list[Problem]) -> None:
+    """Found in plain text, inside a tool call's JSON, and as a docstring alone; an example
+    made from the generated code suite's tasks is kept."""
+    from pantheon_engine.evals.codesuite.make import draw_tasks
+
+    prompt = problems[12].prompt
+    docstring = prompt.split('"""')[1]
+    curator = Curator()
+    assert curator.benchmark.available
+    assert not curator.add(_example(f"Complete this:\n{prompt}", write_file("a.py", "x = 1")))
+    assert not curator.add(_example("Write a.py.", write_file("a.py", prompt + "    pass\n")))
+    assert not curator.add(_example(f"The docstring says:{docstring}",
+                                    write_file("a.py", "x = 2")))
+    assert curator.dropped == {"humaneval_text": 3}
+    for task in draw_tasks(20, 5):
+        assert curator.add(_example(f"Complete this:\n{task.stub}",
+                                    write_file(task.path, task.reference)))
+    assert len(curator.kept) == 20
+
+
+def test_training_refuses_a_dataset_holding_humaneval_text(problems: list[Problem],
+                                                           tmp_path: Path) -> None:
+    from pantheon_engine.specialize.train_data import TrainDataError, load_examples
+
+    clean = _example("Write a.py.", write_file("a.py", "x = 1"))
+    leaking = _example("Write a.py.", write_file("a.py", problems[3].prompt))
+    data = tmp_path / "data.jsonl"
+    write_examples(data, [clean, leaking])
+    with pytest.raises(TrainDataError, match="line 2: holds HumanEval prompt text"):
+        load_examples(data)
+    write_examples(data, [clean])
+    assert len(load_examples(data).examples) == 1
 
 
 # --- the command ---------------------------------------------------------------------------

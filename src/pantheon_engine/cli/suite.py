@@ -18,7 +18,9 @@ if TYPE_CHECKING:
 
 suite_app = typer.Typer(no_args_is_help=True, help="Task suites: generate and check them.")
 
-GENERATORS = ("docops",)
+GENERATORS = ("docops", "code")
+#: tasks a generator writes when --tasks is not given
+DEFAULT_TASKS = {"docops": 300, "code": 500}
 #: peers' benchmarks that `pantheon suite import` turns into suites
 IMPORTS = ("humaneval",)
 #: problems listed in full in one error; the rest are counted
@@ -44,6 +46,15 @@ def print_suite_summary(suite: Suite, out: Console) -> None:
         for n in range(min(edits), max(edits) + 1):
             bar = "█" * round(30 * edits[n] / top)
             out.print(f"  {n:>2} │ {bar} {edits[n]}", highlight=False)
+    families: dict[str, Counter[str]] = {}
+    for task in suite.tasks:
+        family = task.meta.get("family")
+        if isinstance(family, str):
+            families.setdefault(task.split, Counter())[family] += 1
+    for split, counts in families.items():
+        out.print(f"{split} families (tasks): "
+                  + "  ".join(f"{name}: {n}" for name, n in sorted(counts.items())),
+                  highlight=False, soft_wrap=True)
     kinds = Counter(k for t in suite.tasks for k in t.meta.get("rule_kinds") or []
                     if isinstance(k, str))
     if kinds:
@@ -53,53 +64,78 @@ def print_suite_summary(suite: Suite, out: Console) -> None:
 
 @suite_app.command("make")
 def suite_make(
-    kind: Annotated[str, typer.Argument(help="the generator: docops")],
-    tasks: Annotated[int, typer.Option("--tasks", help="how many tasks (one per document)")]
-    = 300,
+    kind: Annotated[str, typer.Argument(help="the generator: docops or code")],
+    tasks: Annotated[int | None, typer.Option(
+        "--tasks", help="how many tasks (default: docops 300, code 500)")] = None,
     seed: Annotated[int, typer.Option("--seed", help="the same seed writes the same suite")]
     = 7,
     out: Annotated[Path | None, typer.Option("--out", help="suite folder to write")] = None,
     holdout_share: Annotated[float, typer.Option(
-        "--holdout-share", help="share of the documents held out")] = 0.4,
+        "--holdout-share", help="share of the tasks held out")] = 0.4,
     force: Annotated[bool, typer.Option(
         "--force", help="replace the suite in a non-empty --out")] = False,
-    scope: Annotated[str, typer.Option(
-        "--scope", help="file: all of a document's rules per task; rule: one rule per "
-        "task")] = "file",
+    scope: Annotated[str | None, typer.Option(
+        "--scope", help="docops only: file (all of a document's rules per task, the "
+        "default) or rule (one rule per task)")] = None,
     phrasing: Annotated[str, typer.Option(
-        "--phrasing", help="template: each rule kind worded one way; paraphrase: rules "
-        "worded many ways, the holdout's wordings, keys and values kept apart from "
-        "train's")] = "template",
+        "--phrasing", help="docops only: template: each rule kind worded one way; "
+        "paraphrase: rules worded many ways, the holdout's wordings, keys and values kept "
+        "apart from train's")] = "template",
     baselines: Annotated[bool, typer.Option(
-        "--baselines", help="also run the docops baselines on the holdout (minutes) and "
-        "add their scores to report.json")] = False,
+        "--baselines", help="docops only: also run the docops baselines on the holdout "
+        "(minutes) and add their scores to report.json")] = False,
     artifacts: ArtifactsOption = Path("artifacts"),
 ) -> None:
-    """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout,
-    and report.json: how far the holdout is from train (and, with --baselines, what the
-    baselines score on it)."""
+    """Generate a task suite: a workspace repository and tasks.jsonl with train/holdout;
+    for docops also report.json: how far the holdout is from train (and, with
+    --baselines, what the baselines score on it)."""
     import asyncio
 
-    from pantheon_engine.docops.generate import AGENT, REPORT_FILE, make_docops_suite
     from pantheon_engine.docops.report import SuiteReport
     from pantheon_engine.errors import ConfigError, PantheonError
     from pantheon_engine.evals.suite import load_suite
 
+    summary: dict[str, object] = {}
     try:
         if kind not in GENERATORS:
             raise ConfigError(f"unknown suite generator {kind!r}",
                               hint=f"generators: {', '.join(GENERATORS)}")
-        default = f"{kind}-{seed}" if phrasing == "template" else f"{kind}-{phrasing}-{seed}"
-        folder = out if out is not None else Path("suites") / default
-        summary = make_docops_suite(folder, tasks, seed, holdout_share, force=force,
-                                    scope=scope, phrasing=phrasing)  # type: ignore[arg-type]
+        count = tasks if tasks is not None else DEFAULT_TASKS[kind]
+        if kind == "code":
+            from pantheon_engine.evals.codesuite.make import make_code_suite
+
+            for name, given in (("--scope", scope is not None),
+                                ("--phrasing", phrasing != "template"),
+                                ("--baselines", baselines)):
+                if given:
+                    raise ConfigError(f"{name} is a docops option",
+                                      hint="a code task is one function; its baselines: "
+                                      "pantheon eval codegen --suite S --baselines-only")
+            folder = out if out is not None else Path("suites") / f"{kind}-{seed}"
+            summary = make_code_suite(folder, count, seed, holdout_share, force=force)
+        else:
+            from pantheon_engine.docops.generate import make_docops_suite
+
+            default = f"{kind}-{seed}" if phrasing == "template" \
+                else f"{kind}-{phrasing}-{seed}"
+            folder = out if out is not None else Path("suites") / default
+            summary = make_docops_suite(folder, count, seed, holdout_share, force=force,
+                                        scope=scope or "file",  # type: ignore[arg-type]
+                                        phrasing=phrasing)  # type: ignore[arg-type]
         suite = load_suite(folder)
     except PantheonError as exc:
         fail(exc)
     print_suite_summary(suite, console)
-    if summary["redrawn"]:
+    if summary.get("redrawn"):
         console.print(f"[dim]{summary['redrawn']} draws were not solvable through the tools "
                       "and were drawn again[/]", highlight=False)
+    if kind == "code":
+        console.print(f"hidden test asserts: {summary['asserts']}; measure: pantheon eval "
+                      f"codegen --suite {folder} --split holdout", highlight=False,
+                      soft_wrap=True)
+        return
+    from pantheon_engine.docops.generate import AGENT, REPORT_FILE
+
     report = SuiteReport.model_validate(summary["report"])
     if baselines:
         try:

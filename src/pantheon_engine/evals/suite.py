@@ -41,6 +41,10 @@ SPLITS = ("train", "holdout")
 MAX_SHOWN = 12
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 FORMAT_HINT = "the suite format is described in docs/suites.md"
+#: where the tasks of a measurement-only suite come from (a peer's benchmark): a suite
+#: whose suite.json names one as its generator, or with a task whose meta.source names
+#: one, is a measurement only whatever its "measurement_only" says
+MEASUREMENT_SOURCES = ("humaneval",)
 
 _FIELD_HINTS = {
     "id": "an id uses letters, digits, '.', '_' and '-' (at most 100 characters)",
@@ -99,8 +103,10 @@ class Suite(BaseModel):
     workspace: Path
     tasks: list[SuiteTask]
     description: str = ""
-    #: see :attr:`SuiteConfig.measurement_only`
+    #: see :attr:`SuiteConfig.measurement_only` and :data:`MEASUREMENT_SOURCES`
     measurement_only: bool = False
+    #: what makes it one, for the refusal's message (None when it is not one)
+    measured_because: str | None = None
     #: the name of the generator that wrote the suite (``docops``, ``humaneval``), if any
     generator: str | None = None
 
@@ -110,10 +116,11 @@ class Suite(BaseModel):
         ``what`` names the refused use (``harvesting``, ``mining``) for the message.
         """
         if self.measurement_only:
+            because = self.measured_because or 'suite.json: "measurement_only": true'
             raise SuiteError(
                 f"{what} {self.folder} is refused: the suite is a measurement only "
-                "(suite.json: \"measurement_only\": true); its tasks never become training "
-                "data", hint="measure with pantheon eval; harvest and mine a train suite")
+                f"({because}); its tasks never become training data",
+                hint="measure with pantheon eval; harvest and mine a train suite")
 
     def split(self, name: str | None = None) -> list[SuiteTask]:
         """The tasks of one split, in file order (``None`` or ``"all"``: every task)."""
@@ -175,9 +182,10 @@ def load_suite(folder: Path, registry: AgentRegistry | None = None) -> Suite:
     if problems:
         raise _suite_error(folder, problems)
     assert workspace is not None  # no problem means the workspace was found
+    because = _measured_because(config, tasks)
     return Suite(folder=folder.resolve(), workspace=workspace, tasks=tasks,
                  description=config.description if config else "",
-                 measurement_only=bool(config and config.measurement_only),
+                 measurement_only=because is not None, measured_because=because,
                  generator=generator_name(config.generator if config else None))
 
 
@@ -185,6 +193,23 @@ def generator_name(generator: Any) -> str | None:
     """The ``name`` of a suite.json ``generator`` record, or None."""
     name = generator.get("name") if isinstance(generator, dict) else None
     return name if isinstance(name, str) and name else None
+
+
+def _measured_because(config: SuiteConfig | None, tasks: list[SuiteTask]) -> str | None:
+    """Why a suite is a measurement only: its ``suite.json`` says so, or the tasks come
+    from a peer's benchmark (the generator it names, or a task's ``meta.source``)."""
+    if config is not None and config.measurement_only:
+        return 'suite.json: "measurement_only": true'
+    generator = (config.generator or {}).get("name") if config is not None else None
+    if generator in MEASUREMENT_SOURCES:
+        return f'suite.json: imported from {generator} ("generator": {{"name": ' \
+               f'"{generator}"}})'
+    for task in tasks:
+        source = task.meta.get("source")
+        if source in MEASUREMENT_SOURCES:
+            return f'{TASKS_FILE} line {task.line}: task {task.id} comes from {source} ' \
+                   f'("meta": {{"source": "{source}"}})'
+    return None
 
 
 def _suite_error(folder: Path, problems: list[SuiteProblem]) -> SuiteError:

@@ -30,6 +30,7 @@ from pantheon_engine.run.serving import (
     open_serving,
 )
 from pantheon_engine.specialize import BEST_OF_K_CONCURRENCY, SEARCH_CONCURRENCY
+from pantheon_engine.specialize.benchmark_text import humaneval_text
 from pantheon_engine.specialize.harvest import (
     HarvestResult,
     harvest_best_of_k,
@@ -171,6 +172,11 @@ async def mine_examples(agent: str, *, out: Path, artifacts: Path, suite: Path |
     for path in include:
         if not path.is_file():
             raise ConfigError(f"--include {path}: no such file")
+    benchmark = humaneval_text()
+    if not benchmark.available and not quiet:
+        console.print(f"note: {benchmark.name}'s data file is not here: mined text is not "
+                      f"checked against its prompts (pip install 'pantheon[humaneval]')",
+                      highlight=False, soft_wrap=True)
     result, examples = await mine(artifacts, spec, agent=agent, guard=guard,
                                   include=include, traces=traces)
     write_examples(out, examples)

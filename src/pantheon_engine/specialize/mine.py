@@ -20,7 +20,8 @@ Only green runs are mined: ``run.json``'s ``check.passed`` is true and the check
 this agent. Of each node only the last attempt counts, and of that only the steps whose
 reply was a valid tool call or the accepted final answer. Every example then goes through
 a :class:`Curator`: no holdout task (by task id, by the split an eval recorded, or by a
-holdout document's path appearing in the text), no secret-looking string, no duplicate.
+holdout document's path appearing in the text), no HumanEval prompt text
+(:mod:`pantheon_engine.specialize.benchmark_text`), no secret-looking string, no duplicate.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.suite import Suite
 from pantheon_engine.loop.envelope import EnvelopeError, FinalAnswer, parse_envelope
 from pantheon_engine.loop.tool_loop import unbind
+from pantheon_engine.specialize.benchmark_text import BenchmarkText, humaneval_text
 from pantheon_engine.specialize.secrets import scan_texts
 from pantheon_engine.tools.registry import get_tool
 
@@ -292,10 +294,17 @@ def _task_paths(run_input: dict[str, Any]) -> list[str]:
 
 
 class Curator:
-    """Admits examples one by one: no holdout leak, no secret, no duplicate; counts drops."""
+    """Admits examples one by one: no holdout leak, no benchmark text, no secret, no
+    duplicate; counts drops.
 
-    def __init__(self, guard: HoldoutGuard | None = None) -> None:
+    ``benchmark``: the prompts no example may share text with (default: HumanEval's,
+    :func:`~pantheon_engine.specialize.benchmark_text.humaneval_text`).
+    """
+
+    def __init__(self, guard: HoldoutGuard | None = None,
+                 benchmark: BenchmarkText | None = None) -> None:
         self.guard = guard
+        self.benchmark = benchmark if benchmark is not None else humaneval_text()
         self.kept: list[Example] = []
         self.dropped: Counter[str] = Counter()
         self.secrets: Counter[str] = Counter()
@@ -303,6 +312,8 @@ class Curator:
 
     def add(self, example: Example) -> bool:
         why = self.guard.leak(example) if self.guard is not None else None
+        if why is None and self.benchmark.leak(example.texts()) is not None:
+            why = self.benchmark.reason
         if why is not None:
             self.dropped[why] += 1
             return False

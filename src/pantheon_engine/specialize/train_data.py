@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import ErrorDetails
 
 from pantheon_engine.errors import SpecError
+from pantheon_engine.specialize.benchmark_text import humaneval_text
 
 __all__ = [
     "IGNORE",
@@ -130,8 +131,21 @@ def _where(error: ErrorDetails) -> str:
     return f"{loc}: {error['msg']}" if loc else str(error["msg"])
 
 
+def _refuse_benchmark_text(source: Path, number: int, example: Example) -> None:
+    """A line that holds HumanEval prompt text refuses the file: a benchmark measures, it
+    is never learned from (mining drops such examples; this catches a file made by hand)."""
+    benchmark = humaneval_text()
+    found = benchmark.leak(m.content for m in example.messages)
+    if found is not None:
+        raise TrainDataError(
+            f"{source} line {number}: holds {benchmark.name} prompt text ({found!r})",
+            hint=f"{benchmark.name} is a measurement, never training data: leave the line "
+                 "out (pantheon traces mine drops such examples)")
+
+
 def load_examples(path: Path | str) -> TrainData:
-    """Read and validate a JSONL file; a bad line refuses the whole file, naming the line."""
+    """Read and validate a JSONL file; a bad line refuses the whole file, naming the line
+    (a line holding HumanEval prompt text included)."""
     source = Path(path)
     if not source.is_file():
         raise TrainDataError(f"training data not found: {source}",
@@ -150,7 +164,7 @@ def load_examples(path: Path | str) -> TrainData:
                 raise TrainDataError(f"{source} line {number}: expected a JSON object, got "
                                      f"{type(data).__name__}")
             try:
-                examples.append(Example.model_validate(data))
+                example = Example.model_validate(data)
             except ValidationError as exc:
                 errors = exc.errors()
                 more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
@@ -158,6 +172,8 @@ def load_examples(path: Path | str) -> TrainData:
                     f"{source} line {number}: {_where(errors[0])}{more}",
                     hint='each line: {"messages": [..., {"role": "assistant", "content": '
                          '...}], "tools": [...], "meta": {"source": ...}}') from None
+            _refuse_benchmark_text(source, number, example)
+            examples.append(example)
     if not examples:
         raise TrainDataError(f"{source}: no examples (the file is empty)")
     return TrainData(path=str(source), sha256=file_sha256(source), examples=examples)
