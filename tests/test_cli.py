@@ -16,13 +16,14 @@ from conftest import EXAMPLES, FLOWS, ROOT
 PANTHEON = [sys.executable, "-m", "pantheon_engine"]
 
 
-def pantheon(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+def pantheon(*args: str, cwd: Path = ROOT, env: dict | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess:
     import os
 
     full_env = {k: v for k, v in os.environ.items()}
     full_env.update(env or {})
     return subprocess.run([*PANTHEON, *args], cwd=cwd, capture_output=True, text=True,
-                          env=full_env, timeout=300)
+                          env=full_env, timeout=timeout)
 
 
 def test_flows_check_accepts_the_shipped_flows() -> None:
@@ -274,7 +275,8 @@ def test_demo_then_night_on_the_embedded_model(tmp_path: Path) -> None:
     """The README's main job, in a temporary folder."""
     made = pantheon("demo", cwd=tmp_path)
     assert made.returncode == 0, made.stderr
-    night = pantheon("night", "--sample-s", "1", cwd=tmp_path)
+    # a whole night of the real model: about 150 s alone on two cores, longer on a busy one
+    night = pantheon("night", "--sample-s", "1", cwd=tmp_path, timeout=1200)
     assert night.returncode == 0, night.stdout + night.stderr
     assert "report:" in night.stdout
     nights = list((tmp_path / "artifacts" / "nights").iterdir())
