@@ -26,7 +26,7 @@ _ENTRY = re.compile(r"^(?P<date>.+?)(?::[ \t]| [—–-] )")
 _EMPHASIS = "*_"
 
 
-def _prose_lines(body: str) -> Iterator[str]:
+def prose_lines(body: str) -> Iterator[str]:
     """The body's lines outside fenced code blocks."""
     fenced = False
     for line in body.splitlines():
@@ -40,7 +40,7 @@ def _prose_lines(body: str) -> Iterator[str]:
 def marker_names(body: str, marker: str) -> list[str]:
     """The names on the body's marker lines, in order (one per line that starts with it)."""
     names = []
-    for line in _prose_lines(body):
+    for line in prose_lines(body):
         text = line.strip().strip(_EMPHASIS).lstrip()
         if not text.startswith(marker):
             continue
@@ -59,7 +59,7 @@ def section_entries(body: str, section: str) -> list[str] | None:
     """The list items under the heading named ``section`` (None: no such heading)."""
     wanted = section.strip().casefold()
     entries: list[str] | None = None
-    for line in _prose_lines(body):
+    for line in prose_lines(body):
         heading = _HEADING.match(line)
         if heading is not None:
             if entries is not None:

@@ -56,7 +56,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from pantheon_engine.docops.body import entry_date_text, marker_names, section_entries
+from pantheon_engine.docops.body import (
+    entry_date_text,
+    marker_names,
+    prose_lines,
+    section_entries,
+)
 from pantheon_engine.docops.rules import (
     BodyLine,
     ChangelogDate,
@@ -148,15 +153,10 @@ def read_document(text: str) -> Document:
 
 def first_heading(body: str) -> str | None:
     """The text of the first level-one ATX heading (``# Title``) of a Markdown body."""
-    fenced = False
-    for line in body.splitlines():
-        if line.lstrip().startswith("```"):
-            fenced = not fenced
-            continue
-        if not fenced:
-            match = _HEADING.match(line)
-            if match:
-                return match.group(1).strip()
+    for line in prose_lines(body):
+        match = _HEADING.match(line)
+        if match:
+            return match.group(1).strip()
     return None
 
 
