@@ -41,9 +41,14 @@ SMALL_MODEL = "smollm2-135m"
 MODEL_ENV = "PANTHEON_MODEL"
 
 
+def env_model() -> str | None:
+    """``$PANTHEON_MODEL``; None when it is unset or blank."""
+    return os.environ.get(MODEL_ENV, "").strip() or None
+
+
 def env_default_model() -> str:
     """``$PANTHEON_MODEL`` when set, else :data:`DEFAULT_MODEL`."""
-    return os.environ.get(MODEL_ENV, "").strip() or DEFAULT_MODEL
+    return env_model() or DEFAULT_MODEL
 
 
 class EngineSettings(BaseModel):
@@ -117,7 +122,7 @@ def configured_model(settings: Settings) -> str | None:
     command with its own default, such as specialisation's small base, then uses that)."""
     if "model" in settings.engine.model_fields_set:
         return settings.engine.model
-    return os.environ.get(MODEL_ENV, "").strip() or None
+    return env_model()
 
 
 def merge_engine(settings: Settings, *, name: str | None, model: str | None,

