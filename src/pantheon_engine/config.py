@@ -11,7 +11,8 @@
     isolate = true           # openvino: run the pipeline in a child process
 
 Command-line options win over the file; the file wins over ``$PANTHEON_MODEL`` (the model
-when neither names one), which wins over the defaults. The ``[tui]``
+when neither names one), which wins over the defaults. A ``[learn]`` table names the suite
+of each agent ``pantheon night --learn`` trains (see :class:`LearnSettings`). The ``[tui]``
 table belongs to the control room (``pantheon_tui.context``), which checks it with
 :func:`validate_table`. An unknown table or key is an error naming its line and the closest
 known name (``pantheon.toml:2: unknown key 'enigne' (did you mean 'engine'?)``).
@@ -64,10 +65,25 @@ class EngineSettings(BaseModel):
                           "process (its steps hold the GIL)")
 
 
+class LearnSettings(BaseModel):
+    """``[learn]``: what ``pantheon night --learn`` does when the night is over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suites: dict[str, Path] = Field(default_factory=dict, description="agent -> suite folder "
+                                    "(its train split is harvested, its holdout measures)")
+    sources: list[str] = Field(default_factory=lambda: ["best-of-k"])
+    tasks: int | None = Field(default=64, ge=1, description="train tasks harvested per round")
+    holdout: int | None = Field(default=None, ge=1, description="holdout tasks measured")
+    max_steps: int | None = Field(default=None, ge=1, description="training steps (default: "
+                                  "two epochs)")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    learn: LearnSettings = Field(default_factory=LearnSettings)
     tui: dict[str, Any] = Field(default_factory=dict,
                                 description="the control room's table (checked by the room)")
 

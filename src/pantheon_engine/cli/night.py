@@ -95,6 +95,11 @@ def night_cmd(
         help="canaries each flow's reviewers get alongside its first run (the merge gate "
         "waits for them)")] = 10,
     search: SearchOption = 1,
+    learn: Annotated[bool, typer.Option(
+        "--learn", help="end the night with one round of learning for each agent "
+        "pantheon.toml gives a suite ([learn] suites): the night's verified work and a "
+        "harvest with the current version, trained from the base, promoted only if it "
+        "wins on the holdout")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
@@ -202,14 +207,46 @@ def night_cmd(
                                   "(pantheon queue add FLOW --input …)")
                 return None
 
+    learning: list[tuple[str, Path]] = []
     try:
+        if learn:
+            from pantheon_engine.config import load_settings
+            from pantheon_engine.specialize.night_learn import learn_plan
+
+            learning = learn_plan(load_settings(config).learn)  # a typo costs no night
+            if not learning:
+                err_console.print(labelled("note:", "yellow", "--learn: pantheon.toml names "
+                                           "no [learn] suites, so no agent learns tonight"),
+                                  highlight=False, soft_wrap=True)
         result = asyncio.run(main())
     except PantheonError as exc:
         fail(exc)
     if result is None:
         return
+    if learning:
+        _learn(result, artifacts=artifacts, model=model, config=config)
     console.print(f"night {result.night_id}: {result.done} done, {result.failed} failed in "
                   f"{result.seconds:.1f}s ({result.stopped_by})", highlight=False)
     console.print(f"metrics: {result.dir}/metrics.jsonl", highlight=False, soft_wrap=True)
     console.print(f"report:  {result.dir}/report.md · {result.dir}/report.html",
                   highlight=False, soft_wrap=True)
+
+
+def _learn(result: NightResult, *, artifacts: Path, model: str | None,
+           config: Path | None) -> None:
+    """The night's closing round of learning; its lines go to stderr, its reports to files."""
+    from pantheon_engine.config import load_settings
+    from pantheon_engine.specialize.night_learn import learn_after_night
+
+    try:
+        learned = learn_after_night(
+            load_settings(config).learn, night_dir=Path(result.dir), artifacts=artifacts,
+            model=model, config=config, console=err_console,
+            say=lambda text: err_console.print(text, highlight=False, soft_wrap=True))
+    except PantheonError as exc:
+        fail(exc)
+    for agent in learned:
+        if agent.rounds is not None:
+            for line in agent.rounds.lines():
+                console.print(line, highlight=False, soft_wrap=True)
+        console.print(f"learn {agent.agent}: {agent.report}", highlight=False, soft_wrap=True)

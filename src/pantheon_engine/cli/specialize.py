@@ -83,6 +83,24 @@ def specialize_cmd(
     concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="runs at once")]
     = 32,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    rounds: Annotated[int, typer.Option(
+        "--rounds", help="rounds of self-training from verified work only (harvest with the "
+        "current version, train from the base on everything verified so far, paired eval, "
+        "promote); 0: the one-shot pipeline with demonstrations, learning curve and control")]
+    = 0,
+    sources: Annotated[list[str] | None, typer.Option(
+        "--source", help="with --rounds: where green work comes from, repeatable "
+        "(best-of-k, search, …; default best-of-k)")] = None,
+    holdout_tasks: Annotated[int | None, typer.Option(
+        "--holdout-tasks", help="with --rounds: holdout tasks measured each round "
+        "(default: all)")] = None,
+    search: Annotated[int, typer.Option(
+        "--search", help="with --rounds: also measure the holdout with K check-guided "
+        "candidates per step (accepted with search, samples and tokens per accepted task)")]
+    = 1,
+    extra: Annotated[list[Path] | None, typer.Option(
+        "--extra", help="with --rounds: more verified examples (JSONL), such as a night's "
+        "mined green work; repeatable")] = None,
     engine: EngineOption = None,
     model: Annotated[str | None, typer.Option(
         "--model", help="the base model every phase runs and trains (default: the model "
@@ -93,6 +111,7 @@ def specialize_cmd(
     """Harvest, mine, train, measure the learning curve, evaluate, promote: all of it."""
     from pantheon_engine.policy import Policy
     from pantheon_engine.specialize.pipeline import SpecializeOptions, Specializer
+    from pantheon_engine.specialize.rounds import Rounds, RoundsOptions
 
     try:
         if own not in ("best-of-k", "search", "none"):
@@ -109,15 +128,28 @@ def specialize_cmd(
             curve_tasks=curve_tasks, target=target, control=control,
             control_steps=control_steps, alpha=alpha, promote=promote,
             concurrency=concurrency, seed=seed, engine=engine, model=model, config=config)
-        runner = Specializer(options, say=lambda text: err_console.print(
-            Text(text, style="bold"), highlight=False, soft_wrap=True), console=err_console)
-        report = runner.run()
+        def bold(text: str) -> None:
+            err_console.print(Text(text, style="bold"), highlight=False, soft_wrap=True)
+
+        runner: Specializer
+        if rounds:
+            runner = Rounds(RoundsOptions(
+                agent=agent, suite=suite, rounds=rounds,
+                sources=sources or (["search"] if own == "search" else ["best-of-k"]),
+                tasks=own_tasks or None, holdout=holdout_tasks, search=search,
+                extra=extra or [], base=options), say=bold, console=err_console)
+            lines = runner.run_rounds().lines()
+            out = runner.folder / "rounds.json"
+        else:
+            runner = Specializer(options, say=bold, console=err_console)
+            lines = runner.run().lines()
+            out = runner.folder / "report.json"
     except PantheonError as exc:
         fail(exc)
     except ValueError as exc:  # pydantic: an option out of range
         err_console.print(labelled("error:", "bold red", str(exc)), highlight=False,
                           soft_wrap=True)
         raise typer.Exit(2) from None
-    for line in report.lines():
+    for line in lines:
         say(line)
-    say(f"report: {runner.folder / 'report.json'}")
+    say(f"report: {out}")

@@ -317,12 +317,12 @@ class Specializer:
     def _engine(self) -> EngineOptions:
         return EngineOptions(name=self.o.engine, model=self.model, config=self.o.config)
 
-    def _evaluate(self, ref: str, *, limit: int | None = None) -> EvalResult:
+    def _evaluate(self, ref: str, *, limit: int | None = None, search: int = 1) -> EvalResult:
         return asyncio.run(evaluate(
             ref, suite=self.o.suite, split="holdout", samples=1, temperature=None,
             concurrency=self.o.concurrency, seed=self.o.seed, mode="night",
             engine=self._engine(), artifacts=self.o.artifacts, console=self.console,
-            show_progress=True, limit=limit))
+            show_progress=True, limit=limit, search=search))
 
     def _harvest(self, mode: str, *, limit: int | None = None,
                  demos: Path | None = None) -> HarvestResult:
