@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: night test lint bench specialize clean
+.PHONY: night test lint bench specialize learn clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ bench: $(VENV)/.installed
 specialize: $(VENV)/.installed
 	$(BIN)/pantheon models pull smollm2-135m
 	$(BIN)/python bench/specialize.py
+
+# rounds of self-training from the default model's base on verified work only (README,
+# "Learning from verified work"): hours on two cores
+learn: $(VENV)/.installed
+	$(BIN)/pantheon models pull $(NIGHT_MODEL)
+	$(BIN)/python bench/learn.py $(if $(NIGHT_MODEL),--model $(NIGHT_MODEL))
 
 clean:
 	rm -rf $(VENV) artifacts/runs artifacts/worktrees artifacts/workspaces
