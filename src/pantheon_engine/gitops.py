@@ -144,6 +144,49 @@ def commit_change(worktree: Path, branch: str, message: str) -> tuple[str, int]:
     return sha, len(names)
 
 
+def remote_is_local(remote: str) -> bool:
+    """Whether ``remote`` is a folder (a path or a ``file://`` URL): the only remotes a night
+    pushes to unless its policy allows the host (a shared mount every worker can reach)."""
+    return remote.startswith("file://") or ("://" not in remote and not _scp_like(remote))
+
+
+def _scp_like(remote: str) -> bool:
+    """``user@host:path`` or ``host:path`` (git's scp-like syntax), not ``C:\\path``."""
+    head, sep, _ = remote.partition(":")
+    return bool(sep) and len(head) > 1 and "/" not in head
+
+
+def remote_host(remote: str) -> str | None:
+    """The host a remote URL names (None for a folder)."""
+    if remote_is_local(remote):
+        return None
+    if "://" in remote:
+        rest = remote.split("://", 1)[1]
+        host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+        return host.split(":", 1)[0] or None
+    return remote.partition(":")[0].rsplit("@", 1)[-1]
+
+
+def check_remote(remote: str) -> None:
+    """Fail before a night starts when ``remote`` does not answer as a git repository."""
+    proc = subprocess.run(["git", "ls-remote", "--heads", remote], capture_output=True,
+                          text=True, timeout=60, cwd=tempfile.gettempdir())
+    if proc.returncode != 0:
+        raise WorkspaceError(f"merge remote {remote}: not a git repository that answers "
+                             f"({proc.stderr.strip() or 'git ls-remote failed'})",
+                             hint="make one that every worker reaches: git init --bare PATH")
+
+
+def push_branch(worktree: Path, remote: str, branch: str, sha: str) -> None:
+    """Push ``sha`` to ``remote`` as ``branch`` (created or moved there only if it is new or
+    fast-forwards: a branch someone else moved is never overwritten)."""
+    try:
+        git(worktree, "push", "--quiet", remote, f"{sha}:refs/heads/{branch}")
+    except RunFailure as exc:
+        raise RunFailure(f"merged locally as {branch} ({sha[:12]}) but not pushed to "
+                         f"{remote}: {exc}") from exc
+
+
 def file_at_base(worktree: Path, rel: str) -> str | None:
     """The text of ``rel`` in the commit the worktree started from (None if absent there)."""
     proc = subprocess.run(["git", "show", f"HEAD:{rel}"], cwd=worktree, capture_output=True,

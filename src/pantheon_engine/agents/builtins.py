@@ -25,7 +25,7 @@ from pantheon_engine.agents.io import (
 from pantheon_engine.agents.spec import AgentSpec, CheckFailed, Limits, Prepared
 from pantheon_engine.docops.rules import rule_sentences
 from pantheon_engine.errors import NodeFailed, RunFailure, WorkspaceError
-from pantheon_engine.gitops import commit_change, has_changes
+from pantheon_engine.gitops import commit_change, has_changes, push_branch
 from pantheon_engine.kappa import KAPPA_MIN
 from pantheon_engine.loop.grammar import narrow
 from pantheon_engine.tools.workspace import resolve_in_workspace
@@ -348,8 +348,14 @@ async def _merge(ctx: AgentContext, data: BaseModel) -> BaseModel:
         sha, files = commit_change(ctx.workspace, branch, message)
     except RunFailure as exc:
         raise NodeFailed(str(exc), kind="merge_failed") from exc
+    remote = ctx.extra.get("merge_remote")
+    if remote:  # several workers: the branch goes where every host and the team see it
+        try:
+            await asyncio.to_thread(push_branch, ctx.workspace, str(remote), branch, sha)
+        except RunFailure as exc:
+            raise NodeFailed(str(exc), kind="push_failed") from exc
     result = MergeResult(merged=True, branch=branch, commit=sha, files_changed=files,
-                         reviews=data.reviews)
+                         reviews=data.reviews, remote=str(remote) if remote else None)
     ctx.artifacts.write_json("report.json", result)
     return result
 

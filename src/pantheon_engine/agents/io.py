@@ -93,6 +93,8 @@ class MergeResult(BaseModel):
     commit: str
     files_changed: int
     reviews: list[Review]
+    #: the shared remote the branch was pushed to (a night of several workers), if any
+    remote: str | None = None
 
 
 class DocTask(BaseModel):

@@ -95,6 +95,10 @@ def night_cmd(
         help="canaries each flow's reviewers get alongside its first run (the merge gate "
         "waits for them)")] = 10,
     search: SearchOption = 1,
+    merge_remote: Annotated[str | None, typer.Option(
+        "--merge-remote", help="push every merged branch to this git remote (a folder or "
+        "file:// URL every worker reaches; at night another host only if the policy allows "
+        "it)")] = None,
     learn: Annotated[bool, typer.Option(
         "--learn", help="end the night with one round of learning for each agent "
         "pantheon.toml gives a suite ([learn] suites): the night's verified work and a "
@@ -159,7 +163,8 @@ def night_cmd(
                        traces=traces, lease_s=lease_s, resume=resume,
                        canary_share=_canary_share(canary_share, engine_obj.name),
                        canary_source=canaries,
-                       canary_calibration=canary_calibration, search=search)
+                       canary_calibration=canary_calibration, search=search,
+                       merge_remote=merge_remote)
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
         loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
@@ -209,6 +214,8 @@ def night_cmd(
 
     learning: list[tuple[str, Path]] = []
     try:
+        if merge_remote is not None:
+            _check_merge_remote(merge_remote, night_mode)
         if learn:
             from pantheon_engine.config import load_settings
             from pantheon_engine.specialize.night_learn import learn_plan
@@ -250,3 +257,15 @@ def _learn(result: NightResult, *, artifacts: Path, model: str | None,
             for line in agent.rounds.lines():
                 console.print(line, highlight=False, soft_wrap=True)
         console.print(f"learn {agent.agent}: {agent.report}", highlight=False, soft_wrap=True)
+
+
+def _check_merge_remote(remote: str, night_mode: bool) -> None:
+    """A remote a night may push to, answering as a git repository; else a ConfigError."""
+    from pantheon_engine.gitops import check_remote, remote_host, remote_is_local
+
+    if night_mode and not remote_is_local(remote):
+        raise ConfigError(f"--merge-remote {remote}: a night pushes only to a folder or "
+                          f"file:// remote (host {remote_host(remote)} is not local)",
+                          hint="mount the shared repository on every worker, or push by "
+                          "day (--day)")
+    check_remote(remote)

@@ -97,6 +97,8 @@ class Night:
     #: reviewer agreement the merge gate checks: the last ``size`` verdict pairs
     kappa_window: KappaWindow = field(default_factory=lambda: KappaWindow(size=50, min_pairs=10))
 
+    #: a git remote every merge is pushed to as its branch (None: the local repository only)
+    merge_remote: str | None = None
     resume: bool = False  # end the leases of dead nights on this host before starting
     #: share of real review requests followed by a canary (0: canaries off, reviewers and
     #: the merge gate work as without a ledger)
@@ -258,7 +260,8 @@ class Night:
         workspace = data.get("workspace")
         if not isinstance(workspace, str) or not workspace:
             raise SpecError(f"job {job.id}: the input names no workspace")
-        shared: dict[str, Any] = {"kappa_window": self.kappa_window}
+        shared: dict[str, Any] = {"kappa_window": self.kappa_window,
+                                  "merge_remote": self.merge_remote}
         if self.canaries is not None:  # the gate trusts reviewers only as far as measured
             shared.update(reviewer_ledger=self.ledger,
                           reviewer_ready=self.canaries.start_calibration(flow),
