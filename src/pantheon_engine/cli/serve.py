@@ -26,7 +26,7 @@ from pantheon_engine.cli.options import (
     say,
     say_err,
 )
-from pantheon_engine.errors import PantheonError
+from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
     from pantheon_engine.run.serve import ServedModels
@@ -62,7 +62,11 @@ def serve_cmd(
     each agent's current version as agent@N); `pantheon serve vllm` starts vLLM instead."""
     if ctx.invoked_subcommand is not None:
         return
-    from pantheon_engine.run.serve import serve
+    try:
+        from pantheon_engine.run.serve import serve
+    except ModuleNotFoundError as exc:  # starlette / uvicorn: the serve extra
+        fail(ConfigError(f"pantheon serve needs {exc.name}, which is not installed",
+                         hint="pip install 'pantheon[serve]'"))
     from pantheon_engine.run.serving import EngineOptions
 
     def ready(url: str, models: ServedModels, served: Served[None]) -> None:
