@@ -382,6 +382,7 @@ async def test_a_night_finishes_every_job_when_a_server_dies_mid_night(
     assert [row.url for row in stats.endpoints] == [a.url, b.url]
     report = (Path(result.dir) / "report.md").read_text()
     assert "### Model servers" in report and a.url in report and "down (" in report
+    assert "<h3>Model servers</h3>" in (Path(result.dir) / "report.html").read_text()
 
 
 async def test_jobs_fail_clearly_when_the_only_server_of_their_version_dies(
