@@ -364,12 +364,17 @@ async def test_a_night_finishes_every_job_when_a_server_dies_mid_night(
     a.on_request = lambda n: a.kill() if n == 5 else None  # dies answering its 5th
     art = tmp_path / "art"
     queue = queue_jobs(art, docops_repo, 4)
+    policy = Policy(mode="night", allowed_hosts=("10.0.0.0/24",))  # recorded, not used
     async with engine_over(a, b, probe_s=5.0) as engine:
         night = Night(queue=queue, registry=default_registry(), engine=engine,
-                      policy=Policy(mode="night"), artifacts=art, concurrency=2,
-                      sample_s=0.05)
+                      policy=policy, artifacts=art, concurrency=2, sample_s=0.05)
         result = await night.run()
     assert (result.done, result.failed) == (4, 0)
+    assert json.loads((Path(result.dir) / "night.json").read_text())["allowed_hosts"] == [
+        "10.0.0.0/24"]
+    job = queue.list(states=["done"])[0]
+    run = json.loads((art / "runs" / job.run_id / "run.json").read_text())
+    assert run["allowed_hosts"] == ["10.0.0.0/24"]
     last = list(iter_jsonl(Path(result.dir) / "metrics.jsonl"))[-1]
     rows = {row["url"]: row for row in last["endpoints"]}
     # a dropped its 5th request (and any other in flight, or sent before it was marked

@@ -150,6 +150,8 @@ class Night:
             "mode": self.policy.mode, "engine": self.engine.name if self.engine else None,
             "model": self.engine.model if self.engine else None, "owner": self._owner,
             "queued_at_start": self._tally.arrivals, "canaries": canaries,
+            **({"allowed_hosts": list(self.policy.allowed_hosts)}
+               if self.policy.allowed_hosts else {}),
         })
         started = time.perf_counter()
         sampler = asyncio.create_task(self._sample_forever())
