@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from pantheon_engine.agents.registry import default_registry
@@ -282,6 +283,33 @@ async def test_a_lone_server_that_blips_is_retried_after_a_backoff(servers: Any)
         threading.Timer(0.1, a.restart).start()
         completion = await engine.complete(ask())
     assert completion.text == "ok"
+
+
+async def test_busy_is_not_down_but_a_5xx_is() -> None:
+    """429: wait and ask again, the server stays up; 503: down, the other server answers."""
+    script = {"http://a/v1": [429, 200, 503], "http://b/v1": [200]}
+    seen: list[tuple[str, int]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        base = str(request.url).rsplit("/", 2)[0]
+        if request.url.path.endswith("/models"):
+            return httpx.Response(200, json={"data": [{"id": "m"}]})
+        status = script[base].pop(0) if script[base] else 200
+        seen.append((base, status))
+        if status != 200:
+            return httpx.Response(status, json={"error": {"message": f"status {status}"}})
+        return httpx.Response(200, json=reply("ok", "m"))
+
+    async with OpenAIEngine(endpoints=["http://a/v1", "http://b/v1"], backoff_s=0.01,
+                            probe_s=60, transport=httpx.MockTransport(answer)) as engine:
+        engine.pool.endpoints[1].sent = 99  # b looks busier: a is asked first
+        await engine.complete(ask())
+        assert seen == [("http://a/v1", 429), ("http://a/v1", 200)]
+        assert engine.pool.endpoints[0].up and engine.pool.endpoints[0].errors == 0
+        await engine.complete(ask())
+        assert seen[2:] == [("http://a/v1", 503), ("http://b/v1", 200)]
+        a = engine.stats().endpoints[0]
+    assert not a.up and a.errors == 1 and a.last_error == "HTTP 503: status 503"
 
 
 # --- the configuration --------------------------------------------------------------------

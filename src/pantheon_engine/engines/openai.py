@@ -468,15 +468,14 @@ class OpenAIEngine(Engine):
                         self.pool.answered(endpoint)
                         return response, endpoint
                     why = f"HTTP {status}: {_server_message(response)}"
-                    if status == 429:  # busy, not down: wait, then ask the least busy again
-                        endpoint.last_error = why
-                        if attempt == self.max_attempts:
-                            raise EngineError(f"{url} answered {why} (after {attempt} "
-                                              "attempts)")
-                        await asyncio.sleep(self._backoff(attempt))
-                        continue
-                    if status not in _DOWN_STATUS:
+                    if status != 429 and status not in _DOWN_STATUS:
                         raise EngineError(f"{url} answered {why}")
+            if why.startswith("HTTP 429"):  # busy, not down: wait, ask the least busy again
+                endpoint.last_error = why
+                if attempt == self.max_attempts:
+                    raise EngineError(f"{url} answered {why} (after {attempt} attempts)")
+                await asyncio.sleep(self._backoff(attempt))
+                continue
             self.pool.failed(endpoint, why)
         raise EngineUnavailable(
             f"no model server of {what} answered: {self.pool.describe(name)} "
