@@ -13,9 +13,9 @@ from pantheon_engine.cli.main import app
 from pantheon_engine.errors import WorkspaceError
 from pantheon_engine.gitops import check_remote, remote_host, remote_is_local
 from pantheon_engine.run.flows import load_flow_checked
+from test_orchestrator import SHOUT, final, orchestrator, replies, spec_input, tool
 
 from conftest import FLOWS, reference_review
-from test_orchestrator import SHOUT, final, orchestrator, replies, spec_input, tool
 
 
 @pytest.mark.parametrize(("remote", "local", "host"), [

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from pantheon_engine import policy as policy_mod
-from pantheon_engine.errors import EgressBlocked, PolicyError, UserError
+from pantheon_engine.errors import ConfigError, EgressBlocked, PolicyError, UserError
 from pantheon_engine.policy import (
     CLOUD_CREDENTIALS,
     NIGHT_ENV,
@@ -35,6 +35,7 @@ from pantheon_engine.policy import (
     find_credentials,
     is_local_endpoint,
     netns_prefix,
+    parse_allowed_host,
     scrubbed_env,
     unblock_egress,
 )
@@ -261,6 +262,75 @@ def test_night_refuses_remote_endpoint(url: str) -> None:
         NIGHT.check_endpoint(url)
     assert repr(url) in str(info.value)
     DAY.check_endpoint(url)  # anything goes by day
+
+
+# --- hosts of the user's own network a night may use --------------------------------------
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.7", "192.168.1.0/24", "fd00::/8", "[fe80::1]",
+                                   "gpu-box.lan", "GPU-Box.LAN."])
+def test_allowed_hosts_take_names_and_private_addresses(entry: str) -> None:
+    parse_allowed_host(entry)
+    Policy("night", allowed_hosts=(entry,))
+
+
+@pytest.mark.parametrize(("entry", "why"), [
+    ("8.8.8.8", "public"), ("2001:4860::/32", "public"), ("0.0.0.0", "every address"),
+    ("::", "every address"), ("10.0.0.0/0", "every address"), ("*", "not a host"),
+    ("http://10.0.0.7", "not a host"), ("", "empty"),
+])
+def test_allowed_hosts_refuse_the_internet_and_wildcards(entry: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why) as info:
+        Policy("night", allowed_hosts=(entry,))
+    assert "allowed_hosts" in str(info.value) and repr(entry) in str(info.value)
+
+
+def test_night_allows_an_endpoint_on_an_allowed_host_only() -> None:
+    policy = Policy("night", allowed_hosts=("10.0.0.0/24", "gpu-box.lan"))
+    for url in ("http://10.0.0.5:8000/v1", "http://GPU-box.lan:8000/v1", "10.0.0.9:8000",
+                "http://127.0.0.1:8000/v1"):
+        policy.check_endpoint(url)
+    for url in ("http://10.0.1.5:8000/v1", "https://api.openai.com/v1",
+                "http://gpu-box.lan.evil.com/v1", "http://evil.com/gpu-box.lan"):
+        with pytest.raises(PolicyError, match=r"gpu-box\.lan"):  # the message names the list
+            policy.check_endpoint(url)
+    assert policy.describe()["allowed_hosts"] == ["10.0.0.0/24", "gpu-box.lan"]
+    assert "allowed_hosts" not in NIGHT.describe()
+
+
+def test_allowed_hosts_come_from_pantheon_toml(tmp_path: Path) -> None:
+    from pantheon_engine.run.serving import EngineOptions
+
+    config = tmp_path / "pantheon.toml"
+    config.write_text('[policy]\nallowed_hosts = ["10.0.0.7"]\n')
+    policy = EngineOptions(config=config).policy("night")
+    assert policy.allowed_hosts == ("10.0.0.7",)
+    policy.check_endpoint("http://10.0.0.7:8000/v1")
+    config.write_text('[policy]\nallowed_hosts = ["1.1.1.1"]\n')
+    with pytest.raises(ConfigError, match=r"1\.1\.1\.1"):
+        EngineOptions(config=config).policy("night")
+
+
+@needs_unshare
+def test_the_guard_lets_allowed_hosts_through_inside_empty_netns() -> None:
+    done = _run_in_empty_netns(
+        _ATTEMPTS
+        + """
+from pantheon_engine.policy import Policy
+with Policy("night", allowed_hosts=("192.0.2.1",)).egress_guard():
+    allowed = attempt(lambda: tcp("192.0.2.1"))
+    via_httpx = attempt(http)
+    other = attempt(lambda: tcp("192.0.2.2"))
+after = attempt(lambda: tcp("192.0.2.2"))
+print(json.dumps({"allowed": allowed, "httpx": via_httpx, "other": other, "after": after}))
+"""
+    )
+    out = _last_json(done)
+    # let through: the empty namespace answers, not the guard
+    assert out["allowed"]["errno"] == errno.ENETUNREACH, out["allowed"]
+    assert out["httpx"]["type"] == "ConnectError", out["httpx"]
+    assert out["other"]["type"] == "EgressBlocked" and "192.0.2.2" in out["other"]["msg"]
+    assert out["after"]["errno"] == errno.ENETUNREACH  # the guard is off again
 
 
 # --- scrubbed environment ----------------------------------------------------------------

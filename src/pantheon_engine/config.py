@@ -10,6 +10,15 @@
     concurrency = 32
     isolate = true           # openvino: run the pipeline in a child process
 
+    [[engine.endpoints]]     # openai engine: one more server (any number of these)
+    url = "http://127.0.0.1:8001/v1"
+    model = "Qwen/Qwen2.5-1.5B-Instruct"   # what it serves (absent: ask GET /v1/models)
+    adapters = ["doc.frontmatter@2"]       # agent versions it serves (vLLM LoRA modules)
+
+    [policy]
+    allowed_hosts = ["10.0.0.7"]   # hosts night mode allows besides loopback
+
+
 Command-line options win over the file; the file wins over ``$PANTHEON_MODEL`` (the model
 when neither names one), which wins over the defaults. A ``[learn]`` table names the suite
 of each agent ``pantheon night --learn`` trains (see :class:`LearnSettings`). The ``[tui]``
@@ -22,6 +31,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -52,6 +62,25 @@ def env_default_model() -> str:
     return env_model() or DEFAULT_MODEL
 
 
+class EndpointSettings(BaseModel):
+    """One OpenAI-compatible server of the ``openai`` engine and what it serves."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, description="the server's API root, e.g. "
+                     "http://127.0.0.1:8000/v1")
+    model: str | None = Field(default=None, description="the base model it serves "
+                              "(None: ask the server, GET /v1/models)")
+    adapters: list[str] = Field(default_factory=list, description="agent versions it "
+                                "serves by name (agent@N: vLLM LoRA modules)")
+
+    def declared(self) -> list[str] | None:
+        """The model names this entry says the server serves; None: ask the server."""
+        if self.model is None:
+            return None
+        return [self.model, *self.adapters]
+
+
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -63,6 +92,29 @@ class EngineSettings(BaseModel):
     api_key: str | None = None
     isolate: bool = Field(default=True, description="run the embedded engine in a child "
                           "process (its steps hold the GIL)")
+    endpoints: list[EndpointSettings] = Field(
+        default_factory=list, description="openai engine: the servers requests are spread "
+        "over (each with what it serves)")
+
+    def endpoint_list(self) -> list[EndpointSettings]:
+        """Every server of the ``openai`` engine: ``base_url`` first (when set), then
+        ``endpoints``; one URL listed twice is one server."""
+        found: dict[str, EndpointSettings] = {}
+        if self.base_url:
+            found[self.base_url.rstrip("/")] = EndpointSettings(url=self.base_url)
+        for entry in self.endpoints:
+            found[entry.url.rstrip("/")] = entry  # the entry names what it serves
+        return list(found.values())
+
+
+class PolicySettings(BaseModel):
+    """The ``[policy]`` table: what the night policy allows besides loopback."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowed_hosts: list[str] = Field(
+        default_factory=list, description="hosts (names, private addresses or networks) "
+        "night mode allows as model endpoints, `pantheon serve` binds and connections")
 
 
 class LearnSettings(BaseModel):
@@ -84,6 +136,7 @@ class Settings(BaseModel):
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
     learn: LearnSettings = Field(default_factory=LearnSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     tui: dict[str, Any] = Field(default_factory=dict,
                                 description="the control room's table (checked by the room)")
 
@@ -142,13 +195,27 @@ def configured_model(settings: Settings) -> str | None:
 
 
 def merge_engine(settings: Settings, *, name: str | None, model: str | None,
-                 base_url: str | None, replay: str | None,
+                 base_url: str | Sequence[str] | None, replay: str | None,
                  concurrency: int | None = None) -> EngineSettings:
+    """The file's ``[engine]`` table with the command line's options over it.
+
+    ``base_url``: one URL or several (``--base-url`` repeated). Given, they are the
+    servers: the file's ``base_url`` and ``endpoints`` step aside, except that an entry of
+    ``endpoints`` with the same URL still says what that server serves.
+    """
     data = settings.engine.model_dump()
-    for key, value in (("name", name), ("model", model), ("base_url", base_url),
-                       ("replay", replay), ("concurrency", concurrency)):
+    for key, value in (("name", name), ("model", model), ("replay", replay),
+                       ("concurrency", concurrency)):
         if value is not None:
             data[key] = value
+    urls = [base_url] if isinstance(base_url, str) else list(base_url or [])
+    if urls:
+        known = {e.url.rstrip("/"): e for e in settings.engine.endpoints}
+        data["base_url"] = None
+        data["endpoints"] = [
+            (known.get(url.rstrip("/")) or EndpointSettings(url=url)).model_copy(
+                update={"url": url}).model_dump()
+            for url in dict.fromkeys(urls)]
     if replay is not None and name is None:
         data["name"] = "replay"
     try:

@@ -7,9 +7,13 @@ local-only, with no fallback, ever:
   (the maintained list :data:`CLOUD_CREDENTIALS`);
 * :meth:`Policy.check_runtime` refuses any agent whose runtime origin is not ``local``;
 * :meth:`Policy.check_endpoint` refuses any model endpoint that is not loopback or a Unix
-  socket;
+  socket, and :meth:`Policy.check_bind` any server address that is not loopback;
 * :func:`block_egress` / :func:`egress_guard` make outbound sockets to non-loopback
   addresses (and name lookups of non-local hosts) raise :class:`EgressBlocked` in-process;
+* ``allowed_hosts`` (``[policy] allowed_hosts`` in ``pantheon.toml``, empty by default)
+  names the machines of the user's own network a night may use besides this one: model
+  endpoints on them, a ``pantheon serve`` bound to them, and connections to them. Only
+  host names and private addresses or networks may be listed (:func:`parse_allowed_host`);
 * :meth:`Policy.tool_context` gives tool subprocesses a scrubbed environment
   (:func:`scrubbed_env`) and, where the kernel allows it, an empty network namespace
   (:func:`netns_prefix`).
@@ -25,12 +29,13 @@ import contextlib
 import functools
 import ipaddress
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -224,6 +229,77 @@ def is_local_endpoint(url: str) -> bool:
     return is_loopback_host(host)
 
 
+# --- hosts a night allows besides loopback ------------------------------------------------
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)"
+                        r"(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$")
+
+
+def _is_private(addr: IPAddress | IPNetwork) -> bool:
+    return bool(addr.is_private or addr.is_link_local or addr.is_loopback)
+
+
+def parse_allowed_host(entry: str) -> IPNetwork | str:
+    """One ``allowed_hosts`` entry: an address or network (``10.0.0.7``,
+    ``192.168.1.0/24``, ``fd00::/8``) or a host name (``gpu-box.lan``, lower-cased).
+
+    A night stays off the internet: a public address or network, the unspecified address
+    (``0.0.0.0``, ``::``) and anything that is not an address or a host name (``*``, a URL)
+    are a :class:`ConfigError` naming the entry. A name is only as good as what it resolves
+    to: the egress guard lets connections through to the private addresses it resolves to.
+    """
+    text = entry.strip().lower() if isinstance(entry, str) else ""
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    where = f"[policy] allowed_hosts: {entry!r}"
+    if not text:
+        raise ConfigError(f"{where}: an empty host")
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        network = None
+    if network is not None:
+        if network.prefixlen == 0 or network.network_address.is_unspecified:
+            raise ConfigError(f"{where}: allows every address; a night is local-only",
+                              hint="name the machines of your own network one by one")
+        if not _is_private(network):
+            raise ConfigError(f"{where}: a public address; night mode may reach private "
+                              "addresses only (10/8, 172.16/12, 192.168/16, fc00::/7, "
+                              "link-local)", hint="run with --day to use a remote server")
+        return network
+    name = text.rstrip(".")
+    if "/" in name or ":" in name or not _HOST_NAME.match(name):
+        raise ConfigError(f"{where}: not a host name, an address or a network",
+                          hint="e.g. gpu-box.lan, 10.0.0.7 or 192.168.1.0/24")
+    return name
+
+
+def _host_matches(host: str, nets: list[IPNetwork], names: set[str],
+                  resolved: set[IPAddress] | frozenset[IPAddress] = frozenset()) -> bool:
+    host = _normalise_host(host).split("%", 1)[0].rstrip(".")
+    try:
+        addr = ipaddress.ip_address(host)
+    except ValueError:
+        return host in names
+    if addr in resolved:
+        return True
+    return any(addr.version == net.version and addr in net for net in nets)
+
+
+def _parsed_hosts(entries: Iterable[str]) -> tuple[list[IPNetwork], set[str]]:
+    nets: list[IPNetwork] = []
+    names: set[str] = set()
+    for entry in entries:
+        parsed = parse_allowed_host(entry)
+        if isinstance(parsed, str):
+            names.add(parsed)
+        else:
+            nets.append(parsed)
+    return nets, names
+
+
 # --- the egress guard --------------------------------------------------------------------
 
 _guard_lock = threading.RLock()
@@ -231,17 +307,43 @@ _guard_lock = threading.RLock()
 _saved: dict[str, tuple[Any, str, Any]] = {}
 _MISSING = object()
 
+# what ``allowed_hosts`` adds while the guard is on: networks, names, and the private
+# addresses those names resolved to (recorded by the guarded getaddrinfo)
+_allowed_nets: list[IPNetwork] = []
+_allowed_names: set[str] = set()
+_resolved: set[IPAddress] = set()
+
 _ALLOWED_FAMILIES: frozenset[int] = frozenset(
     f for f in (getattr(socket, "AF_UNIX", None), getattr(socket, "AF_NETLINK", None)) if f
 )
 
 
 def _blocked(what: str) -> EgressBlocked:
+    extra = " and the hosts of [policy] allowed_hosts" if _allowed_nets or _allowed_names \
+        else ""
     return EgressBlocked(
         f"night policy: outbound network access blocked ({what}); "
-        "only loopback and Unix sockets are allowed at night",
-        hint="point the model engine at 127.0.0.1/::1 or a Unix socket, or run with --day",
+        f"only loopback and Unix sockets{extra} are allowed at night",
+        hint="point the model engine at 127.0.0.1/::1 or a Unix socket, list the host in "
+        "[policy] allowed_hosts, or run with --day",
     )
+
+
+def _guard_allows(host: str | bytes) -> bool:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return _host_matches(host, _allowed_nets, _allowed_names, _resolved)
+
+
+def _record_resolved(result: Any) -> None:
+    """Remember the private addresses an allowed name resolved to (public ones: never)."""
+    for item in result if isinstance(result, list) else []:
+        try:
+            addr = ipaddress.ip_address(str(item[4][0]).split("%", 1)[0])
+        except (ValueError, IndexError, TypeError):
+            continue
+        if _is_private(addr):
+            _resolved.add(addr)
 
 
 def _check_address(family: int, address: Any) -> None:
@@ -252,7 +354,7 @@ def _check_address(family: int, address: Any) -> None:
         host = address[0]
         port = address[1] if len(address) > 1 else "?"
         if isinstance(host, str | bytes):
-            if is_loopback_host(host):
+            if is_loopback_host(host) or _guard_allows(host):
                 return
             host = _normalise_host(host)
         raise _blocked(f"to {host}:{port}")
@@ -272,6 +374,8 @@ def _check_lookup(host: Any) -> None:
         return
     name = _normalise_host(host)
     if not name or is_loopback_host(name) or _is_ip_literal(name.split("%", 1)[0]):
+        return
+    if name.rstrip(".") in _allowed_names:
         return
     raise _blocked(f"name lookup of {name!r}")
 
@@ -303,13 +407,18 @@ def _make_wrappers() -> dict[str, tuple[Any, str, Any]]:
 
     def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
         host = address[0] if isinstance(address, tuple) and address else address
-        if not (isinstance(host, str | bytes) and is_loopback_host(host)):
+        if not (isinstance(host, str | bytes)
+                and (is_loopback_host(host) or _guard_allows(host))):
             raise _blocked(f"create_connection to {address!r}")
         return orig_create_connection(address, *args, **kwargs)
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
         _check_lookup(host)
-        return orig_getaddrinfo(host, *args, **kwargs)
+        result = orig_getaddrinfo(host, *args, **kwargs)
+        if isinstance(host, str | bytes) and _guard_allows(host) \
+                and not _is_ip_literal(_normalise_host(host).split("%", 1)[0]):
+            _record_resolved(result)
+        return result
 
     def gethostbyname(host: Any) -> str:
         _check_lookup(host)
@@ -346,8 +455,13 @@ def egress_blocked() -> bool:
         return bool(_saved)
 
 
-def block_egress() -> None:
+def block_egress(allow: Iterable[str] = ()) -> None:
     """Make outbound connections to non-loopback addresses raise :class:`EgressBlocked`.
+
+    ``allow``: ``allowed_hosts`` entries (:func:`parse_allowed_host`) whose connections
+    and name lookups pass too; a name's lookups pass and the private addresses it resolves
+    to are allowed from then on. Called while the guard is on, ``allow`` adds to what it
+    allows until :func:`unblock_egress`.
 
     Patches ``socket.socket.connect``/``connect_ex``/``sendto``/``sendmsg``,
     ``socket.create_connection`` and the name lookups ``getaddrinfo``/``gethostbyname``/
@@ -360,7 +474,10 @@ def block_egress() -> None:
     This is an in-process guard against our own code and libraries; subprocesses get an
     empty network namespace instead (:func:`netns_prefix`).
     """
+    nets, names = _parsed_hosts(allow)
     with _guard_lock:
+        _allowed_nets.extend(n for n in nets if n not in _allowed_nets)
+        _allowed_names.update(names)
         if _saved:
             return
         wrappers = _make_wrappers()
@@ -382,14 +499,18 @@ def unblock_egress() -> None:
             else:
                 setattr(owner, attr, original)
         _saved.clear()
+        _allowed_nets.clear()
+        _allowed_names.clear()
+        _resolved.clear()
 
 
 @contextlib.contextmanager
-def egress_guard() -> Iterator[None]:
-    """Block egress for the ``with`` body; leave an already-active guard active on exit."""
+def egress_guard(allow: Iterable[str] = ()) -> Iterator[None]:
+    """Block egress for the ``with`` body (``allow``: see :func:`block_egress`); leave an
+    already-active guard active on exit."""
     with _guard_lock:
         was_active = bool(_saved)
-        block_egress()
+        block_egress(allow)
     try:
         yield
     finally:
@@ -574,12 +695,25 @@ class Policy:
     """Day or night. Night is the default: the strict mode is the one you get by accident."""
 
     mode: Mode = "night"
+    #: hosts of the user's own network a night may use besides loopback (model endpoints,
+    #: ``pantheon serve`` binds, connections); empty: loopback only
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(
                 f"unknown policy mode {self.mode!r}; expected one of {', '.join(MODES)}"
             )
+        hosts = tuple(self.allowed_hosts)
+        object.__setattr__(self, "allowed_hosts", hosts)
+        _parsed_hosts(hosts)  # a bad entry is a ConfigError naming it
+
+    def host_allowed(self, host: str) -> bool:
+        """Whether night mode lets this host be used: loopback, or in ``allowed_hosts``."""
+        if is_loopback_host(host):
+            return True
+        nets, names = _parsed_hosts(self.allowed_hosts)
+        return _host_matches(host, nets, names)
 
     @property
     def is_night(self) -> bool:
@@ -614,18 +748,46 @@ class Policy:
         )
 
     def check_endpoint(self, url: str) -> None:
-        """At night, refuse a model endpoint that is not loopback or a Unix socket."""
+        """At night, refuse a model endpoint that is not loopback, a Unix socket or on a
+        host of ``allowed_hosts``."""
         if not self.is_night or is_local_endpoint(url):
             return
+        if self.allowed_hosts:
+            target = url.strip() if "://" in url else "//" + url.strip()
+            try:
+                host = urlsplit(target).hostname
+            except ValueError:
+                host = None
+            if host and self.host_allowed(host):
+                return
         raise PolicyError(
             f"night mode refuses model endpoint {url!r}: only loopback "
-            "(127.0.0.0/8, ::1, localhost) and Unix sockets are allowed at night",
-            hint="serve the model on 127.0.0.1 or a Unix socket, or run with --day",
+            "(127.0.0.0/8, ::1, localhost), Unix sockets"
+            f"{' and ' + ', '.join(self.allowed_hosts) if self.allowed_hosts else ''}"
+            " are allowed at night",
+            hint="serve the model on 127.0.0.1 or a Unix socket, list the host in "
+            "pantheon.toml's [policy] allowed_hosts, or run with --day",
+        )
+
+    def check_bind(self, host: str) -> None:
+        """At night, refuse to serve on an address that is not loopback or a host of
+        ``allowed_hosts`` (``0.0.0.0`` is every interface: never at night)."""
+        if not self.is_night or self.host_allowed(host):
+            return
+        raise PolicyError(
+            f"night mode refuses to serve on {host!r}: only loopback (127.0.0.1, ::1, "
+            "localhost)"
+            f"{', ' + ', '.join(self.allowed_hosts) if self.allowed_hosts else ''}"
+            " may be bound at night",
+            hint="use --host 127.0.0.1, list this machine's address in pantheon.toml's "
+            "[policy] allowed_hosts, or run with --day",
         )
 
     def egress_guard(self) -> contextlib.AbstractContextManager[None]:
-        """At night, the in-process egress guard for a ``with`` body; by day, nothing."""
-        return _egress_guard() if self.is_night else contextlib.nullcontext()
+        """At night, the in-process egress guard for a ``with`` body (letting the hosts of
+        ``allowed_hosts`` through); by day, nothing."""
+        return _egress_guard(self.allowed_hosts) if self.is_night \
+            else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def enforce(self, env: Mapping[str, str] | None = None) -> Iterator[None]:
@@ -650,9 +812,12 @@ class Policy:
     def describe(self) -> dict[str, Any]:
         """What is in force, for ``run.json`` and the morning report."""
         prefix = netns_prefix() if self.is_night else []
-        return {
+        described: dict[str, Any] = {
             "mode": self.mode,
             "egress_guard": self.is_night,
             "tool_netns": bool(prefix),
             "tool_env_scrubbed": self.is_night,
         }
+        if self.allowed_hosts:
+            described["allowed_hosts"] = list(self.allowed_hosts)
+        return described

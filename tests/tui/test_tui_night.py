@@ -113,6 +113,20 @@ async def test_an_appended_line_reaches_its_panel_by_polling(room: RoomContext) 
     assert screen.follower_stopped.wait(5), "the polling thread outlived the app"
 
 
+async def test_the_header_says_how_many_model_servers_are_up(room: RoomContext) -> None:
+    app = ControlRoom(room, mode="night")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await night_screen(app)
+        assert "servers" not in screen.header_text().plain  # one embedded model
+        end_partial_line(room)
+        servers = [{"url": "http://127.0.0.1:8000/v1", "up": True, "requests": 40},
+                   {"url": "http://127.0.0.1:8001/v1", "up": False, "errors": 2}]
+        append_jsonl(metrics_file(room), sample(96, endpoints=servers))
+        await until(pilot, lambda: screen.samples == 97)
+        assert ("servers 1/2 up (down: http://127.0.0.1:8001/v1)"
+                in screen.header_text().plain)
+
+
 async def test_an_appended_line_reaches_its_panel_through_watchfiles(
         room: RoomContext) -> None:
     app = ControlRoom(replace(room, watch=True), mode="night")

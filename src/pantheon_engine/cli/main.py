@@ -37,6 +37,7 @@ from pantheon_engine.cli.queue import queue_app
 from pantheon_engine.cli.report import report_cmd
 from pantheon_engine.cli.run import run_cmd
 from pantheon_engine.cli.runs import runs_app
+from pantheon_engine.cli.serve import serve_app
 from pantheon_engine.cli.specialize import specialize_cmd
 from pantheon_engine.cli.suite import suite_app
 from pantheon_engine.cli.traces import EXPORT_EXAMPLES, traces_export_cmd
@@ -68,7 +69,6 @@ app = typer.Typer(cls=HelpGroup, no_args_is_help=True, add_completion=True,
 tool_app = typer.Typer(no_args_is_help=True, help="Run tools by hand.")
 init_app = typer.Typer(no_args_is_help=True, help="Scaffold agents and flows.")
 models_app = typer.Typer(no_args_is_help=True, help="The local model cache.")
-serve_app = typer.Typer(no_args_is_help=True, help="Start local model servers.")
 agents_app = typer.Typer(no_args_is_help=True, help="Inspect the agent registry.")
 flows_app = typer.Typer(no_args_is_help=True, help="Check flow files.")
 # `pantheon --help` lists commands in the order they are registered here, then the groups
@@ -345,35 +345,6 @@ def models_list(as_json: JsonOption = False) -> None:
                       Text(info.license or "-"), Text(info.source), digest,
                       Text(str(info.path or "-")))
     console.print(table)
-
-
-@serve_app.command("vllm")
-def serve_vllm_cmd(
-    model: Annotated[str, typer.Option("--model")],
-    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port")] = 8000,
-    max_num_seqs: Annotated[int | None, typer.Option("--max-num-seqs")] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="print the command only")] = False,
-    adapters: Annotated[bool, typer.Option(
-        "--adapters", help="serve each agent's current version as a LoRA module "
-        "(NAME@N, from --artifacts)")] = False,
-    artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
-) -> None:
-    """Start a vLLM OpenAI-compatible server on this host (GPU hosts, `[vllm]` extra)."""
-    from pantheon_engine.engines.vllm_serve import build_vllm_command, serve_vllm
-    from pantheon_engine.run.serving import vllm_lora_args
-    from pantheon_engine.run.versions import VersionStore
-
-    try:
-        extra = vllm_lora_args(VersionStore(artifacts)) if adapters else []
-        argv = build_vllm_command(model, host=host, port=port, max_num_seqs=max_num_seqs,
-                                  extra=extra)
-        if dry_run:
-            print(" ".join(argv))
-            return
-        serve_vllm(model, host=host, port=port, max_num_seqs=max_num_seqs, extra=extra)
-    except PantheonError as exc:
-        fail(exc)
 
 
 PLUGIN_GROUP = "pantheon.commands"

@@ -84,8 +84,9 @@ EngineOption = Annotated[str | None, typer.Option("--engine",
                                                   help="openvino | openai | replay")]
 ModelOption = Annotated[str | None, typer.Option("--model",
                                                  help="catalogue name, GGUF or IR path")]
-BaseUrlOption = Annotated[str | None, typer.Option("--base-url",
-                                                   help="OpenAI-compatible server")]
+BaseUrlOption = Annotated[list[str] | None, typer.Option(
+    "--base-url", help="OpenAI-compatible server (repeat for several: each request goes to "
+    "the least busy one serving its model)")]
 ReplayOption = Annotated[str | None, typer.Option("--replay",
                                                   help="run folder or replies JSONL")]
 ArtifactsOption = Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]

@@ -63,6 +63,22 @@ class Completion(BaseModel):
     model: str = ""
 
 
+class EndpointStats(BaseModel):
+    """One model server of an engine that spreads requests over several (``openai``)."""
+
+    url: str
+    up: bool = True
+    #: the model names it serves (base model, ``agent@N`` adapters); empty: not known yet
+    models: list[str] = Field(default_factory=list)
+    in_flight: int = 0
+    requests: int = 0  # answered
+    errors: int = 0  # attempts that failed here (refused, reset, timeout, 5xx)
+    downs: int = 0  # times it was marked down
+    tokens_per_s: float = 0.0
+    completion_tokens: int = 0
+    last_error: str | None = None
+
+
 class EngineStats(BaseModel):
     """Live numbers for the metrics stream and the night panel."""
 
@@ -74,6 +90,8 @@ class EngineStats(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     steps: int = 0
+    #: per server, for an engine that spreads requests over several (empty otherwise)
+    endpoints: list[EndpointStats] = Field(default_factory=list)
 
 
 class Engine(abc.ABC):

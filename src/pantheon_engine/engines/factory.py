@@ -22,13 +22,16 @@ def make_engine(settings: EngineSettings, policy: Policy) -> Engine:
         from pantheon_engine.engines.catalogue import CATALOGUE
         from pantheon_engine.engines.openai import OpenAIEngine
 
-        if not settings.base_url:
-            raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
-        policy.check_endpoint(settings.base_url)
+        endpoints = settings.endpoint_list()
+        if not endpoints:
+            raise ConfigError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)"
+                              ", or [[engine.endpoints]] in pantheon.toml")
+        for endpoint in endpoints:
+            policy.check_endpoint(endpoint.url)
         # a catalogue name is a file in this machine's cache, not a model id a server knows:
         # ask the server what it serves
         model = None if settings.model in CATALOGUE else settings.model
-        return OpenAIEngine(base_url=settings.base_url, model=model,
+        return OpenAIEngine(endpoints[0].url, model=model, endpoints=endpoints,
                             concurrency=settings.concurrency,
                             api_key=settings.api_key if policy.mode == "day" else None)
     from pantheon_engine.engines.catalogue import resolve_model

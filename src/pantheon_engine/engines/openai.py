@@ -5,15 +5,20 @@ The server does the batching; this engine's job is to keep many requests in flig
 (``concurrency`` connections), to map Pantheon's request onto ``POST /chat/completions``
 and to turn every failure into one of Pantheon's errors:
 
-* server down (connection refused, reset before a reply) -> retried with exponential
-  backoff, then :class:`EngineUnavailable` naming the URL;
+* server down (connection refused or reset, connect timeout, HTTP 500/502/503/504) ->
+  the server is marked down and the request retried on another server of the same model
+  (at once), or, when none is up, on the same one after an exponential backoff; after
+  ``max_attempts`` :class:`EngineUnavailable` naming the model and every server of it;
 * HTTP 4xx -> :class:`EngineError` with the status and the server's own message
   (429 is retried first);
-* HTTP 5xx -> retried, then :class:`EngineError`;
 * a body that is not the expected JSON -> :class:`EngineError` ("malformed response");
-* no reply within ``timeout_s`` -> :class:`EngineTimeout` (not retried).
+* no reply within ``timeout_s`` -> the server is marked down; retried on another server of
+  the same model when one is up, else :class:`EngineTimeout`.
 
-Retries always go to the same URL: there is no fallback endpoint, by design.
+Several servers (``endpoints``) share the requests: each goes to the server with the fewest
+requests outstanding among those that serve its model name, and a server that stops
+answering is probed back in (:mod:`pantheon_engine.engines.endpoints`). A retry never goes
+to a server of another model: there is no fallback model, by design.
 
 Output constraints use vLLM's structured outputs (``"structured_outputs": {"json": …}``,
 ``{"regex": …}``, ``{"grammar": …}``; the request field since vLLM 0.10.2, the only one
@@ -40,11 +45,13 @@ import math
 import random
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel
 
+from pantheon_engine.config import EndpointSettings
 from pantheon_engine.engines.base import (
     Completion,
     Engine,
@@ -53,13 +60,15 @@ from pantheon_engine.engines.base import (
     FinishReason,
     OutputConstraint,
 )
-from pantheon_engine.errors import EngineError, EngineTimeout, EngineUnavailable
+from pantheon_engine.engines.endpoints import Endpoint, EndpointPool
+from pantheon_engine.errors import ConfigError, EngineError, EngineTimeout, EngineUnavailable
 
 __all__ = ["OpenAIEngine", "ServerMetrics", "parse_prometheus", "tool_call_envelope"]
 
 ConstraintFormat = Literal["vllm", "openai"]
 
-_RETRY_STATUS = {429, 500, 502, 503, 504}
+#: a server answering these has stopped serving: marked down, the request goes elsewhere
+_DOWN_STATUS = {500, 502, 503, 504}
 _CONNECTION_ERRORS = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
@@ -137,13 +146,15 @@ def _first(metrics: dict[str, float], *names: str) -> float | None:
 
 
 class OpenAIEngine(Engine):
-    """Client for an OpenAI-compatible ``/chat/completions`` server.
+    """Client for OpenAI-compatible ``/chat/completions`` servers.
 
-    ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``). ``model`` is the
-    served model name; ``None`` asks ``GET /models`` at :meth:`start` and takes the first.
-    ``concurrency`` bounds requests in flight (and the connection pool); callers beyond it
-    wait, and that wait is reported as ``queued_s``. HTTP proxies from the environment are
-    never used (``trust_env=False``): the server is local.
+    ``base_url`` includes the API prefix (``http://127.0.0.1:8000/v1``); ``endpoints``
+    (URLs, or entries that also say what each serves) replaces it with several servers.
+    ``model`` is the served model name; ``None`` takes the first endpoint's declared model,
+    else asks ``GET /models`` at :meth:`start` and takes the first base model listed.
+    ``concurrency`` bounds requests in flight over all servers (and the connection pool);
+    callers beyond it wait, and that wait is reported as ``queued_s``. HTTP proxies from
+    the environment are never used (``trust_env=False``): the servers are local.
     """
 
     name = "openai"
@@ -170,13 +181,20 @@ class OpenAIEngine(Engine):
         throughput_window_s: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
         adapters: dict[str, str] | None = None,
+        endpoints: Sequence[EndpointSettings | str] | None = None,
+        probe_s: float = 1.0,
+        max_probe_s: float = 30.0,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        self.base_url = base_url.rstrip("/")
-        self.model = model or ""
+        entries = [EndpointSettings(url=e) if isinstance(e, str) else e
+                   for e in endpoints or ()] or [EndpointSettings(url=base_url)]
+        self.pool = EndpointPool(entries, lister=self._list_models, probe_s=probe_s,
+                                 max_probe_s=max_probe_s, window_s=throughput_window_s)
+        self.base_url = self.pool.endpoints[0].url
+        self.model = model or next((e.model for e in entries if e.model), None) or ""
         self.concurrency = concurrency
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
@@ -211,11 +229,14 @@ class OpenAIEngine(Engine):
 
     @property
     def server_root(self) -> str:
-        """The server's root (``base_url`` without a trailing ``/v1``): where /metrics is."""
-        root = self.base_url
-        if root.endswith("/v1"):
-            root = root[: -len("/v1")]
-        return root
+        """The first server's root (``base_url`` without a trailing ``/v1``): where
+        /metrics is."""
+        return _root(self.base_url)
+
+    @property
+    def urls(self) -> list[str]:
+        """Every server's URL, in the order given."""
+        return [ep.url for ep in self.pool.endpoints]
 
     @property
     def chat_url(self) -> str:
@@ -240,28 +261,74 @@ class OpenAIEngine(Engine):
         return self._client
 
     async def start(self) -> None:
+        """Ask every server what it serves (a server that does not answer is marked down
+        and probed); without a model name, wait (``max_attempts``, with backoff) until one
+        says which model it serves."""
         self._ensure_client()
-        if not self.model:
-            self.model = await self._discover_model()
+        await self.pool.refresh_all()
+        attempt = 1
+        while not self.model:
+            found = self.pool.base_model()
+            if found:
+                self.model = found
+                break
+            if attempt >= self.max_attempts:
+                raise EngineUnavailable(
+                    f"no model server told its model (GET /models): "
+                    f"{self.pool.describe()} (after {attempt} attempts)",
+                    hint=self._hint())
+            await asyncio.sleep(self._backoff(attempt))
+            attempt += 1
+            await self.pool.refresh_all(only_down=True)
 
     async def close(self) -> None:
+        await self.pool.close()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def ping(self) -> None:
-        """Check that the server answers (GET /models); a night's preflight calls this."""
+        """A night's preflight: some server answers (``GET /models``), and every model name
+        the run asks for (its model, each agent's LoRA module) is served by some server."""
         self._ensure_client()
-        await self._discover_model()
+        await self.pool.refresh_all()
+        if not any(ep.up for ep in self.pool.endpoints):
+            raise EngineUnavailable(f"no model server answers: {self.pool.describe()}",
+                                    hint=self._hint())
+        missing = self.pool.missing([self.model, *self.adapters.values()])
+        if missing:
+            raise ConfigError(
+                f"no model server serves {', '.join(missing)}: {self.pool.describe()}",
+                hint="serve each agent version as a LoRA module (pantheon serve vllm "
+                "--adapters), or name it under its server's adapters in [[engine.endpoints]]")
 
-    async def _discover_model(self) -> str:
-        url = f"{self.base_url}/models"
-        response = await self._send("GET", url, None)
+    async def _list_models(self, ep: Endpoint) -> list[str]:
+        """What ``ep`` serves (``GET /models``): base models first, then adapters (vLLM
+        lists a LoRA module with its base model as ``parent``)."""
+        client = self._ensure_client()
+        url = f"{ep.url}/models"
         try:
-            data = response.json()["data"]
-            return str(data[0]["id"])
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            response = await client.get(url, timeout=httpx.Timeout(
+                min(self.timeout_s, 30.0), connect=self.connect_timeout_s))
+        except httpx.HTTPError as exc:
+            raise EngineUnavailable(f"cannot reach {url}: {type(exc).__name__}: "
+                                    f"{exc}".rstrip(": ")) from exc
+        if response.status_code >= 400:
+            raise EngineUnavailable(f"{url} answered HTTP {response.status_code}: "
+                                    f"{_server_message(response)}")
+        try:
+            entries = response.json()["data"]
+            names = [(str(e["id"]), bool(e.get("parent"))) for e in entries]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise EngineError(f"malformed response from {url}: no model listed") from exc
+        if not names:
+            raise EngineError(f"malformed response from {url}: no model listed")
+        return [name for name, _ in sorted(names, key=lambda item: item[1])]
+
+    def _hint(self) -> str:
+        return ("is the server running? start one with `pantheon serve` (the embedded "
+                "model) or `pantheon serve vllm`, or check --base-url "
+                f"({', '.join(self.urls)})")
 
     # -- requests ------------------------------------------------------------------------
 
@@ -350,49 +417,69 @@ class OpenAIEngine(Engine):
         try:
             async with self._semaphore:
                 queued = time.monotonic() - client_started
-                response = await self._send("POST", self.chat_url, body)
+                response, endpoint = await self._send(str(body.get("model") or ""), body)
             completion = self._parse(response, queued, client_started)
         finally:
             self._in_flight -= 1
+        self.pool.add_tokens(endpoint, completion.completion_tokens)
         self._completed += 1
         self._prompt_tokens += completion.prompt_tokens
         self._completion_tokens += completion.completion_tokens
         self._done_window.append((time.monotonic(), completion.completion_tokens))
         return completion
 
-    async def _send(self, method: str, url: str, body: dict[str, Any] | None) -> httpx.Response:
+    async def _send(self, name: str, body: dict[str, Any]) -> tuple[httpx.Response, Endpoint]:
+        """POST ``body`` to a server of model ``name``: the least busy one that is up; on a
+        server that stops answering, the next one of the same model (see the module)."""
         client = self._ensure_client()
-        last: str = ""
+        what = repr(name) if name else "the server's model"
         for attempt in range(1, self.max_attempts + 1):
-            try:
-                response = await client.request(method, url, json=body)
-            except httpx.TimeoutException as exc:
-                if isinstance(exc, httpx.ConnectTimeout):
-                    last = f"cannot connect to {url}: connect timeout"
+            endpoint = self.pool.pick(name)
+            if endpoint is None:
+                if not self.pool.serving(name):
+                    raise EngineError(f"no model server serves {what}: "
+                                      f"{self.pool.describe()}", hint=self._hint())
+                if attempt > 1:  # none up: wait, then try again where it failed longest ago
+                    await asyncio.sleep(self._backoff(attempt - 1))
+                endpoint = self.pool.pick(name) or self.pool.trial(name)
+                if endpoint is None:
+                    continue
+            url = f"{endpoint.url}/chat/completions"
+            why: str
+            with self.pool.sending(endpoint):
+                try:
+                    response = await client.post(url, json=body)
+                except httpx.TimeoutException as exc:
+                    if not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+                        self.pool.failed(endpoint, f"no reply within {self.timeout_s:g} s")
+                        if attempt == self.max_attempts or self.pool.pick(name) is None:
+                            raise EngineTimeout(
+                                f"{url} did not answer within {self.timeout_s:g} s") from exc
+                        continue
+                    why = "connect timeout"
+                except _CONNECTION_ERRORS as exc:
+                    why = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                except httpx.HTTPError as exc:
+                    raise EngineError(
+                        f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
                 else:
-                    raise EngineTimeout(
-                        f"{url} did not answer within {self.timeout_s:g} s"
-                    ) from exc
-            except _CONNECTION_ERRORS as exc:
-                last = f"cannot reach {url}: {type(exc).__name__}: {exc}".rstrip(": ")
-            except httpx.HTTPError as exc:
-                raise EngineError(f"request to {url} failed: {type(exc).__name__}: {exc}") from exc
-            else:
-                if response.status_code < 400:
-                    return response
-                message = _server_message(response)
-                last = f"{url} answered HTTP {response.status_code}: {message}"
-                if response.status_code not in _RETRY_STATUS:
-                    raise EngineError(last)
+                    status = response.status_code
+                    if status < 400:
+                        self.pool.answered(endpoint)
+                        return response, endpoint
+                    why = f"HTTP {status}: {_server_message(response)}"
+                    if status != 429 and status not in _DOWN_STATUS:
+                        raise EngineError(f"{url} answered {why}")
+            if why.startswith("HTTP 429"):  # busy, not down: wait, ask the least busy again
+                endpoint.last_error = why
                 if attempt == self.max_attempts:
-                    raise EngineError(last + f" (after {attempt} attempts)")
-            if attempt < self.max_attempts:
+                    raise EngineError(f"{url} answered {why} (after {attempt} attempts)")
                 await asyncio.sleep(self._backoff(attempt))
+                continue
+            self.pool.failed(endpoint, why)
         raise EngineUnavailable(
-            f"{last} (after {self.max_attempts} attempts)",
-            hint=f"is the server running? start one with `pantheon serve vllm` "
-            f"or check --base-url ({self.base_url})",
-        )
+            f"no model server of {what} answered: {self.pool.describe(name)} "
+            f"(after {self.max_attempts} attempts)", hint=self._hint())
 
     def _backoff(self, attempt: int) -> float:
         delay: float = min(self.max_backoff_s, self.backoff_s * (2 ** (attempt - 1)))
@@ -458,33 +545,48 @@ class OpenAIEngine(Engine):
             prompt_tokens=self._prompt_tokens,
             completion_tokens=self._completion_tokens,
             steps=0,
+            endpoints=self.pool.stats(),
         )
 
     async def fetch_server_metrics(self) -> ServerMetrics:
-        """Read vLLM's Prometheus ``/metrics``; ``available=False`` when there is none.
+        """Read vLLM's Prometheus ``/metrics`` of every server, summed; ``available=False``
+        when none has them.
 
         Batch size = ``vllm:num_requests_running``. Server tokens/s comes from the
         ``vllm:generation_tokens_total`` counter between two successive calls.
         """
         client = self._ensure_client()
-        url = f"{self.server_root}/metrics"
-        try:
-            response = await client.get(url)
-        except httpx.HTTPError:
+        found: list[ServerMetrics] = []
+        for endpoint in self.pool.endpoints:
+            try:
+                response = await client.get(f"{_root(endpoint.url)}/metrics")
+            except httpx.HTTPError:
+                continue
+            if response.status_code != 200:
+                continue
+            values = parse_prometheus(response.text)
+            found.append(ServerMetrics(
+                available=True,
+                running=_first(values, "vllm:num_requests_running"),
+                waiting=_first(values, "vllm:num_requests_waiting"),
+                generation_tokens_total=_first(
+                    values, "vllm:generation_tokens_total", "vllm:generation_tokens"),
+                prompt_tokens_total=_first(values, "vllm:prompt_tokens_total",
+                                           "vllm:prompt_tokens"),
+                kv_cache_usage=_first(values, "vllm:kv_cache_usage_perc",
+                                      "vllm:gpu_cache_usage_perc"),
+            ))
+        if not found:
             return ServerMetrics(available=False)
-        if response.status_code != 200:
-            return ServerMetrics(available=False)
-        values = parse_prometheus(response.text)
         now = time.monotonic()
         metrics = ServerMetrics(
             available=True,
-            running=_first(values, "vllm:num_requests_running"),
-            waiting=_first(values, "vllm:num_requests_waiting"),
-            generation_tokens_total=_first(
-                values, "vllm:generation_tokens_total", "vllm:generation_tokens"
-            ),
-            prompt_tokens_total=_first(values, "vllm:prompt_tokens_total", "vllm:prompt_tokens"),
-            kv_cache_usage=_first(values, "vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
+            running=_sum(m.running for m in found),
+            waiting=_sum(m.waiting for m in found),
+            generation_tokens_total=_sum(m.generation_tokens_total for m in found),
+            prompt_tokens_total=_sum(m.prompt_tokens_total for m in found),
+            kv_cache_usage=max((m.kv_cache_usage for m in found
+                                if m.kv_cache_usage is not None), default=None),
         )
         previous, previous_at = self._server, self._server_at
         if (
@@ -502,6 +604,16 @@ class OpenAIEngine(Engine):
             self._running_sum += metrics.running
         self._server, self._server_at = metrics, now
         return metrics
+
+
+def _root(url: str) -> str:
+    """A server's root: its API URL without a trailing ``/v1`` (where /metrics is)."""
+    return url[: -len("/v1")] if url.endswith("/v1") else url
+
+
+def _sum(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
 
 
 class _ServedModel(Engine):

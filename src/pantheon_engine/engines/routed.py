@@ -97,4 +97,5 @@ def merge_stats(parts: list[EngineStats]) -> EngineStats:
         prompt_tokens=sum(s.prompt_tokens for s in parts),
         completion_tokens=sum(s.completion_tokens for s in parts),
         steps=steps,
+        endpoints=[e for s in parts for e in s.endpoints],
     )

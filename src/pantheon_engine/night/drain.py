@@ -152,6 +152,8 @@ class Night:
             "mode": self.policy.mode, "engine": self.engine.name if self.engine else None,
             "model": self.engine.model if self.engine else None, "owner": self._owner,
             "queued_at_start": self._tally.arrivals, "canaries": canaries,
+            **({"allowed_hosts": list(self.policy.allowed_hosts)}
+               if self.policy.allowed_hosts else {}),
         })
         started = time.perf_counter()
         sampler = asyncio.create_task(self._sample_forever())
@@ -316,7 +318,8 @@ class Night:
         append_jsonl(self.dir / "metrics.jsonl", self.snapshot())
 
     def snapshot(self) -> dict[str, Any]:
-        """One metrics line: engine, queue, M/M/c numbers, observed waits, quality."""
+        """One metrics line: engine, queue, M/M/c numbers, observed waits, quality, and with
+        several model servers each one's numbers (``endpoints``)."""
         tally = self._tally
         stats = self.engine.stats() if self.engine else None
         now = time.time()
@@ -332,6 +335,8 @@ class Night:
             wait_h = mean_wait(arrival_rate, service_rate, c)
             wait = wait_h * 3600 if math.isfinite(wait_h) else None
         waits = sorted(tally.waits_s)
+        endpoints = {"endpoints": [e.model_dump(mode="json") for e in stats.endpoints]} \
+            if stats is not None and stats.endpoints else {}
         return {
             "t": now, "night_id": self.night_id,
             "batch_size": stats.batch_size if stats else 0.0,
@@ -352,6 +357,7 @@ class Night:
             "check_pass_rate": tally.checked_passed / tally.checked if tally.checked else None,
             **(self.ledger.metrics() if self.ledger is not None else
                {"canaries": 0, "canary_accuracy": None, "canary_false_pass_rate": None}),
+            **endpoints,
         }
 
     def _emit(self, event: str, data: dict[str, Any]) -> None:

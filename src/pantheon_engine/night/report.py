@@ -21,9 +21,11 @@ from pantheon_engine.atomic import atomic_write_json, atomic_write_text
 from pantheon_engine.evals.curve_report import curves_markdown
 from pantheon_engine.night.report_html import render_html
 from pantheon_engine.night.report_text import (
+    ENDPOINT_HEADER,
     REVIEWER_HEADER,
     change_text,
     diff_note,
+    endpoint_cells,
     headline,
     interval_text,
     kappa_figure,
@@ -212,6 +214,10 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
     if summary.night is not None:
         out += ["", f"## Throughput and queue (night {summary.night.night_id})", ""]
         out += _md_table(["metric", "value"], night_rows(summary.night))
+        if summary.night.endpoints:
+            out += ["", "### Model servers", ""]
+            out += _md_table(ENDPOINT_HEADER,
+                             [endpoint_cells(row) for row in summary.night.endpoints])
     return "\n".join(out) + "\n"
 
 

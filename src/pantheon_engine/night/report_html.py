@@ -17,9 +17,11 @@ from urllib.parse import quote
 
 from pantheon_engine.evals.curve_report import curves_html
 from pantheon_engine.night.report_text import (
+    ENDPOINT_HEADER,
     REVIEWER_HEADER,
     change_text,
     diff_note,
+    endpoint_cells,
     headline,
     interval_text,
     kappa_figure,
@@ -290,6 +292,10 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
         body.append(
             _html_table([e("metric"), e("value")], [[e(a), e(b)] for a, b in night_rows(night)])
         )
+        if night.endpoints:
+            body.append("<h3>Model servers</h3>")
+            body.append(_html_table([e(h) for h in ENDPOINT_HEADER],
+                                    [[e(c) for c in endpoint_cells(r)] for r in night.endpoints]))
         tps = [(p.t, p.tokens_per_s) for p in night.series if p.tokens_per_s is not None]
         queue = [(p.t, p.queue_depth) for p in night.series if p.queue_depth is not None]
     else:

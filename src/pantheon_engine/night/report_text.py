@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from pantheon_engine.night.summary_model import (
+    EndpointRow,
     KappaSummary,
     NightStats,
     PassRate,
@@ -22,9 +23,11 @@ from pantheon_engine.night.summary_model import (
 )
 
 __all__ = [
+    "ENDPOINT_HEADER",
     "REVIEWER_HEADER",
     "change_text",
     "diff_note",
+    "endpoint_cells",
     "gate_text",
     "headline",
     "interval_text",
@@ -157,6 +160,18 @@ def night_rows(night: NightStats) -> list[tuple[str, str]]:
         ("mean p_wait", _fmt(night.mean_p_wait, 3)),
         ("mean wait (s)", _fmt(night.mean_wait, 2)),
     ]
+
+
+#: the per-server table of a night that used several model servers
+ENDPOINT_HEADER = ["endpoint", "serves", "requests", "errors", "times down",
+                   "avg tokens/s", "at the end"]
+
+
+def endpoint_cells(row: EndpointRow) -> list[str]:
+    """One model server's row: what it serves, its counters, and its state at the end."""
+    state = "up" if row.up else "down" + (f" ({row.last_error})" if row.last_error else "")
+    return [row.url, ", ".join(row.models) or "?", str(row.requests), str(row.errors),
+            str(row.downs), _fmt(row.avg_tokens_per_s, 1), state]
 
 
 def link_target(summary: Summary, rel: str, links_from: Path | None) -> str:

@@ -232,6 +232,24 @@ class SeriesPoint(BaseModel):
     queue_depth: float | None = None
 
 
+class EndpointRow(BaseModel):
+    """One model server of the night (``endpoints`` of its metrics lines): its state and
+    counters at the last sample that names it, its tokens/s averaged over the samples."""
+
+    url: str
+    models: list[str] = Field(default_factory=list)
+    up: bool = True
+    in_flight: int = 0
+    requests: int = 0
+    errors: int = 0
+    downs: int = 0
+    tokens_per_s: float | None = None
+    avg_tokens_per_s: float | None = None
+    samples: int = 0
+    down_samples: int = 0
+    last_error: str | None = None
+
+
 class NightStats(BaseModel):
     night_id: str
     records: int = 0
@@ -242,6 +260,8 @@ class NightStats(BaseModel):
     mean_p_wait: float | None = None
     mean_wait: float | None = None  # mean of the ``mean_wait`` field
     series: list[SeriesPoint] = Field(default_factory=list)
+    #: the model servers of an engine with several (empty for one embedded model)
+    endpoints: list[EndpointRow] = Field(default_factory=list)
 
 
 class Summary(BaseModel):

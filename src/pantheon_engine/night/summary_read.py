@@ -26,6 +26,7 @@ from pantheon_engine.gitops import git
 from pantheon_engine.night.summary_model import (
     DIFF_LINES,
     GATE_KINDS,
+    EndpointRow,
     GateKappa,
     NightStats,
     PullRequest,
@@ -46,6 +47,7 @@ __all__ = [
     "check_of",
     "clip_lines",
     "considered_runs",
+    "endpoint_rows",
     "first_line",
     "input_title",
     "is_refusal",
@@ -413,6 +415,41 @@ def read_reviewers(
     return report
 
 
+def endpoint_rows(record: Any) -> list[EndpointRow]:
+    """The model servers one ``metrics.jsonl`` line names (``endpoints``), as they were at
+    that sample; entries without a URL are skipped."""
+    entries = record.get("endpoints") if isinstance(record, dict) else None
+    rows = []
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or not text_or_none(entry.get("url")):
+            continue
+        models = entry.get("models")
+        up = entry.get("up")
+        rows.append(EndpointRow(
+            url=entry["url"],
+            models=[m for m in models if isinstance(m, str)] if isinstance(models, list)
+            else [],
+            up=up if isinstance(up, bool) else True,
+            in_flight=_int(entry.get("in_flight")), requests=_int(entry.get("requests")),
+            errors=_int(entry.get("errors")), downs=_int(entry.get("downs")),
+            tokens_per_s=_num(entry.get("tokens_per_s")),
+            last_error=text_or_none(entry.get("last_error"))))
+    return rows
+
+
+def _add_endpoints(seen: dict[str, EndpointRow], tps: dict[str, list[float]],
+                   record: Any) -> None:
+    """Fold one metrics line's servers into the night's rows (the last sample wins)."""
+    for row in endpoint_rows(record):
+        before = seen.get(row.url)
+        row.samples = (before.samples if before else 0) + 1
+        row.down_samples = (before.down_samples if before else 0) + (not row.up)
+        if row.tokens_per_s is not None:
+            tps.setdefault(row.url, []).append(row.tokens_per_s)
+        row.avg_tokens_per_s = _mean(tps.get(row.url, []))
+        seen[row.url] = row
+
+
 def night_stats(root: Path, night_id: str) -> NightStats:
     """Averages and the time series of the night's engine metrics (``metrics.jsonl``)."""
     batch: list[float] = []
@@ -422,9 +459,12 @@ def night_stats(root: Path, night_id: str) -> NightStats:
     queue: list[float] = []
     last_rho: float | None = None
     series: list[SeriesPoint] = []
+    endpoints: dict[str, EndpointRow] = {}
+    endpoint_tps: dict[str, list[float]] = {}
     records = 0
     for record in iter_jsonl(root / "nights" / night_id / "metrics.jsonl"):
         records += 1
+        _add_endpoints(endpoints, endpoint_tps, record)
         for field, bucket in (
             ("batch_size", batch),
             ("tokens_per_s", tps),
@@ -462,4 +502,5 @@ def night_stats(root: Path, night_id: str) -> NightStats:
         mean_p_wait=_mean(p_wait),
         mean_wait=_mean(mean_wait),
         series=series,
+        endpoints=list(endpoints.values()),
     )

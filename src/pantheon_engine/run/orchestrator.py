@@ -151,6 +151,8 @@ class Orchestrator:
             meta = {
                 "run_id": run_id, "flow": flow.name, "flow_file": flow.source,
                 "input": run_input, "mode": self.policy.mode,
+                **({"allowed_hosts": list(self.policy.allowed_hosts)}
+                   if self.policy.allowed_hosts else {}),
                 "engine": self.engine.name if self.engine else None,
                 "model": self.engine.model if self.engine else None,
                 "agents": {n.id: self.registry.get(n.agent).ref for n in flow.nodes},

@@ -8,6 +8,7 @@ ends), which is what ``pantheon run`` draws its live line from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,7 +32,8 @@ from pantheon_engine.run.serving import (
 async def run_once(
     flow_file: Path, run_input: dict[str, Any], *, mode: Literal["day", "night"],
     workspace: Path, artifacts: Path, engine: str | None = None, model: str | None = None,
-    base_url: str | None = None, replay: str | None = None, seed: int | None = None,
+    base_url: str | Sequence[str] | None = None, replay: str | None = None,
+    seed: int | None = None,
     search: int = 1,
     config: Path | None = None, progress: Console | None = None,
     on_event: Event | None = None,

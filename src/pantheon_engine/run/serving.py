@@ -30,14 +30,14 @@ reverse (``pantheon run``, ``eval``, ``harvest`` and ``night`` all go through it
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from pantheon_engine.agents.registry import AgentRegistry
-from pantheon_engine.config import EngineSettings, load_settings, merge_engine
+from pantheon_engine.config import EngineSettings, Settings, load_settings, merge_engine
 from pantheon_engine.engines.base import Engine
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.policy import Mode, Policy
@@ -227,21 +227,27 @@ def plan_night(queue: Any, registry: AgentRegistry, settings: EngineSettings,
 
 @dataclass(frozen=True)
 class EngineOptions:
-    """The engine a command asked for (``--engine``, ``--model``, ``--base-url``,
-    ``--replay``, ``--config``; None: what ``pantheon.toml`` says)."""
+    """The engine a command asked for (``--engine``, ``--model``, ``--base-url`` (one or
+    more), ``--replay``, ``--config``; None: what ``pantheon.toml`` says)."""
 
     name: str | None = None
     model: str | None = None
-    base_url: str | None = None
+    base_url: str | Sequence[str] | None = None
     replay: str | None = None
     config: Path | None = None
     concurrency: int | None = None
 
-    def settings(self) -> EngineSettings:
-        """These options over ``pantheon.toml``; a ConfigError for a bad file or value."""
-        return merge_engine(load_settings(self.config), name=self.name, model=self.model,
-                            base_url=self.base_url, replay=self.replay,
-                            concurrency=self.concurrency)
+    def settings(self, loaded: Settings | None = None) -> EngineSettings:
+        """These options over ``pantheon.toml`` (``loaded``: the file, already read); a
+        ConfigError for a bad file or value."""
+        return merge_engine(loaded or load_settings(self.config), name=self.name,
+                            model=self.model, base_url=self.base_url or None,
+                            replay=self.replay, concurrency=self.concurrency)
+
+    def policy(self, mode: Mode, loaded: Settings | None = None) -> Policy:
+        """The policy in ``mode`` with the file's ``[policy]`` table (its allowed hosts)."""
+        file = loaded or load_settings(self.config)
+        return Policy(mode=mode, allowed_hosts=tuple(file.policy.allowed_hosts))
 
 
 T = TypeVar("T")
@@ -291,7 +297,8 @@ async def open_serving(
     """Open what a run serves, one step after another, and close it in reverse.
 
     1. the policy: at night a cloud credential stops everything here, before anything else;
-    2. the engine settings (``options`` over ``pantheon.toml``);
+    2. ``pantheon.toml``: the engine settings (``options`` over the file) and the policy's
+       allowed hosts;
     3. ``scope()``: the command's own checks (its agents, suite, flow or queue), so that bad
        input fails before a model loads;
     4. the serving plan: each model agent's version and weights, verified by hash;
@@ -300,9 +307,10 @@ async def open_serving(
 
     On the way out the engine is closed; one whose ``start()`` failed is not.
     """
-    policy = Policy(mode=mode)
-    policy.preflight()
-    settings = options.settings()
+    Policy(mode=mode).preflight()
+    loaded = load_settings(options.config)
+    policy = options.policy(mode, loaded)
+    settings = options.settings(loaded)
     wanted = scope()
     if wanted.record_only:
         settings = settings.model_copy(update={"name": "replay"})

@@ -7,7 +7,8 @@ only collects them and applies what it collected at most ten times a second
 
 The header names the night, says when it ended once ``pantheon night`` has written
 ``finished_at`` to its ``night.json`` (first, so it shows on a narrow terminal), and with
-no night yet, what to run first (``pantheon demo``, then ``pantheon night``).
+no night yet, what to run first (``pantheon demo``, then ``pantheon night``). A night on
+several model servers adds how many are up (and which are down) at the newest sample.
 
 The κ panel reads ``undefined`` when the newest sample carries ``kappa`` as null (the two
 reviewers gave every item the same verdict: κ is 0/0), and ``-`` when the field is absent;
@@ -41,6 +42,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from pantheon_engine.agents.builtins import KAPPA_THRESHOLD
 from pantheon_engine.night.capacity import DEFAULT_MAX_RHO
+from pantheon_engine.night.summary_read import endpoint_rows
 from pantheon_tui.screens.base import RoomScreen
 from pantheon_tui.watch import MetricsUpdate, NightFollower, NightMetrics, follow
 from pantheon_tui.widgets.trend import Aggregate, Bad, Trend, TrendData, format_number
@@ -367,6 +369,11 @@ class NightScreen(RoomScreen):
             parts.append(f"last sample {self.ctx.ago(t)} ago ({self.ctx.clock_text(t)})"
                          if t is not None else "last sample -")
             parts.append(f"c {_field(latest, 'c')}")
+            servers = endpoint_rows(latest)
+            if servers:  # an engine spreading requests over several model servers
+                down = [row.url for row in servers if not row.up]
+                parts.append(f"servers {len(servers) - len(down)}/{len(servers)} up"
+                             + (f" (down: {', '.join(down)})" if down else ""))
         if self.skipped:
             parts.append(f"{self.skipped} bad lines skipped")
         if self.pinned:
