@@ -10,6 +10,8 @@
     concurrency = 32
     isolate = true           # openvino: run the pipeline in a child process
 
+A ``[queue]`` table names the night queue (``url = "postgresql://pantheon@10.0.0.5/pantheon"``,
+read by ``pantheon night``, ``pantheon queue …`` and ``pantheon report``; ``--queue`` wins).
 Command-line options win over the file; the file wins over ``$PANTHEON_MODEL`` (the model
 when neither names one), which wins over the defaults. The ``[tui]``
 table belongs to the control room (``pantheon_tui.context``), which checks it with
@@ -64,10 +66,19 @@ class EngineSettings(BaseModel):
                           "process (its steps hold the GIL)")
 
 
+class QueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="the night queue: a PostgreSQL URL "
+                            "(postgresql://user@host:5432/db) that workers on several machines "
+                            "share, or an SQLite file; default <artifacts>/queue.sqlite")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     tui: dict[str, Any] = Field(default_factory=dict,
                                 description="the control room's table (checked by the room)")
 

@@ -20,21 +20,24 @@ from pantheon_engine.cli.options import (
     ConfigOption,
     EngineOption,
     ModelOption,
+    QueueOption,
     ReplayOption,
     SearchOption,
     console,
     err_console,
     fail,
     labelled,
+    queue_named,
+    say_err,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
     from pantheon_engine.night.drain import NightResult
-    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.night.queue_base import JobQueueBase
     from pantheon_engine.run.serving import Served
 
-    Queued = tuple[JobQueue, float | None]
+    Queued = tuple[JobQueueBase, float | None]
 
 
 class _QueueEmpty(Exception):
@@ -95,15 +98,29 @@ def night_cmd(
         help="canaries each flow's reviewers get alongside its first run (the merge gate "
         "waits for them)")] = 10,
     search: SearchOption = 1,
+    queue: QueueOption = None,
+    wait_for_others: Annotated[bool | None, typer.Option(
+        "--wait-for-others/--no-wait-for-others", show_default=False,
+        help="when nothing is left to claim, stay while other workers hold jobs: a worker "
+        "that dies gives its jobs back when its lease runs out, and they are claimed here "
+        "[default: on for a PostgreSQL queue, off for SQLite]")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
+    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl.
+
+    Several workers (on one machine or several) drain one queue together when they share
+    it: a PostgreSQL --queue URL, and an --artifacts folder every worker can reach."""
     import signal
 
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.loop.traces import TraceStore
     from pantheon_engine.night.drain import Night
-    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.night.queue_open import (
+        check_night_queue,
+        is_postgres,
+        open_queue,
+        queue_location,
+    )
     from pantheon_engine.run.serving import (
         EngineOptions,
         ServingScope,
@@ -112,7 +129,7 @@ def night_cmd(
     )
 
     async def drain(served: Served[Queued]) -> NightResult:
-        queue, deadline = served.prepared
+        jobs, deadline = served.prepared
         engine_obj = served.engine
         assert engine_obj is not None  # a night always serves a model
         ping = getattr(engine_obj, "ping", None)
@@ -125,8 +142,8 @@ def night_cmd(
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
             console=err_console, transient=False,
         ) if err_console.is_terminal else None
-        bar = progress.add_task("jobs", total=queue.depth() + (
-            queue.counts().get("running") or 0), info="") if progress else None
+        bar = progress.add_task("jobs", total=jobs.depth() + (
+            jobs.counts().get("running") or 0), info="") if progress else None
 
         def on_event(event: str, data: dict[str, Any]) -> None:
             if event == "job_finished":
@@ -148,17 +165,19 @@ def night_cmd(
                                   "flight", highlight=False)
 
         traces = TraceStore.for_artifacts(artifacts)
-        runner = Night(queue=queue, registry=served.registry, engine=engine_obj,
+        runner = Night(queue=jobs, registry=served.registry, engine=engine_obj,
                        policy=served.policy, artifacts=artifacts, concurrency=concurrency,
                        until=deadline, sample_s=sample_s, on_event=on_event,
                        traces=traces, lease_s=lease_s, resume=resume,
                        canary_share=_canary_share(canary_share, engine_obj.name),
                        canary_source=canaries,
-                       canary_calibration=canary_calibration, search=search)
+                       canary_calibration=canary_calibration, search=search,
+                       wait_for_others=wait_for_others if wait_for_others is not None
+                       else is_postgres(where))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
         loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
-        err_console.print(f"night {runner.night_id}: {queue.depth()} queued, "
+        err_console.print(f"night {runner.night_id}: {jobs.depth()} queued, "
                           f"concurrency {concurrency}, engine {engine_obj.name}",
                           highlight=False)
         if progress is not None:
@@ -176,13 +195,15 @@ def night_cmd(
 
             def scope() -> ServingScope[Queued]:
                 deadline = _deadline(until)
-                queue = held.enter_context(JobQueue.for_artifacts(artifacts))
-                if queue.depth() == 0 and not queue.counts().get("running"):
+                if night_mode:  # before the night's guard: a queue host is looked up here
+                    check_night_queue(where)
+                jobs = held.enter_context(open_queue(where, notify=say_err))
+                if jobs.depth() == 0 and not jobs.counts().get("running"):
                     raise _QueueEmpty
                 # each model agent's current version, its weights verified by hash
                 registry = default_registry()
-                return ServingScope(registry, agents=queued_agents(queue, registry),
-                                    prepared=(queue, deadline))
+                return ServingScope(registry, agents=queued_agents(jobs, registry),
+                                    prepared=(jobs, deadline))
 
             def notes(served: Served[Queued]) -> None:
                 for note in served.plan.notes:
@@ -203,6 +224,7 @@ def night_cmd(
                 return None
 
     try:
+        where = queue_location(artifacts, queue_named(queue, config))
         result = asyncio.run(main())
     except PantheonError as exc:
         fail(exc)
