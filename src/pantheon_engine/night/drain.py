@@ -22,6 +22,7 @@ import contextlib
 import math
 import statistics
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,7 +53,10 @@ SAMPLING_KEY = "_sampling"
 
 
 def new_night_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-night"
+    """``20261120T220000Z-night-0f3a``: when it started, then 4 random hex digits, so
+    workers that start in the same second (several machines on one queue) do not share a
+    night folder."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-night-{uuid.uuid4().hex[:4]}"
 
 
 class NightResult(BaseModel):

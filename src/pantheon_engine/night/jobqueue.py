@@ -167,7 +167,7 @@ class JobQueue(JobQueueBase):
                     self._conn.execute("ROLLBACK")
                 raise
 
-    def _write(self, work: Callable[[Tx], T], *, replayable: bool) -> T:
+    def _write(self, work: Callable[[Tx], T], *, replayable: bool, single: bool = False) -> T:
         with self._tx() as conn:
             return work(_SqliteTx(conn))
 

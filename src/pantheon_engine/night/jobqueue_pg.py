@@ -5,6 +5,8 @@ SQLite queue's; what PostgreSQL adds:
 
 * A claim picks its job with ``SELECT … FOR UPDATE SKIP LOCKED``: claimers on any host pass
   over the rows others are taking instead of waiting for them, and no job is taken twice.
+  The claim (failing the jobs whose last lease ran out, picking, taking) is one statement,
+  and so is each lease call: one round trip each.
 * Lease times are the database server's: each queue measures its offset to the server's
   clock when it connects (and every minute after), so workers whose clocks disagree still
   agree on when a lease ran out.
@@ -37,8 +39,15 @@ import psycopg
 from psycopg import conninfo
 from psycopg.rows import dict_row
 
-from pantheon_engine.night.queue_base import JobQueueBase, Tx
-from pantheon_engine.night.queue_model import STATES, QueueError, QueueUnavailable
+from pantheon_engine.night.queue_base import (
+    CLAIMABLE,
+    EXPIRE,
+    TAKE,
+    JobQueueBase,
+    Tx,
+    claim_order,
+)
+from pantheon_engine.night.queue_model import STATES, Job, QueueError, QueueUnavailable
 
 T = TypeVar("T")
 
@@ -283,9 +292,34 @@ class PgJobQueue(JobQueueBase):
                 f"INSERT INTO {SCHEMA}.queue_meta (name, value) VALUES ('schema_version', "
                 f"{SCHEMA_VERSION}) ON CONFLICT (name) DO NOTHING")
 
+    # --- the claim in one statement ------------------------------------------------------
+
+    def claim(
+        self, owner: str, *, lease_s: float = 60.0, group_key: str | None = None
+    ) -> Job | None:
+        """:meth:`JobQueueBase.claim` in one statement: the jobs whose last lease ran out
+        are failed (a data-modifying ``WITH``), and the job is picked (``FOR UPDATE SKIP
+        LOCKED``) and taken, in one round trip. The two sets cannot overlap: a running job
+        is claimable only with attempts left."""
+        if lease_s <= 0:
+            raise QueueError(f"lease_s must be positive, got {lease_s}")
+        sql = (f"WITH expired AS ({EXPIRE.format(lock=self.LOCK_SKIP)} RETURNING id),"
+               f" picked AS (SELECT id FROM jobs WHERE {CLAIMABLE}"
+               f" ORDER BY {claim_order(group_key)} LIMIT 1{self.LOCK_SKIP})"
+               f" {TAKE} FROM picked WHERE jobs.id = picked.id RETURNING jobs.*")
+
+        def work(tx: Tx) -> Job | None:
+            now = self.now()
+            rows = tx.rows(sql, {"now": now, "expires": now + lease_s, "owner": owner,
+                                 "group": group_key})
+            return Job.model_validate(rows[0]) if rows else None
+
+        return self._write(work, replayable=True, single=True)
+
     # --- transactions with reconnection --------------------------------------------------
 
-    def _attempt(self, work: Callable[[Tx], T], *, write: bool, replayable: bool) -> T:
+    def _attempt(self, work: Callable[[Tx], T], *, write: bool, replayable: bool,
+                 single: bool = False) -> T:
         delay, started, waited = 0.05, None, 0.0
         while True:
             committing = False
@@ -294,11 +328,12 @@ class PgJobQueue(JobQueueBase):
                     conn = self._conn if self._conn is not None else self._connect()
                     if time.monotonic() - self._offset_at > CLOCK_REFRESH_S:
                         self._measure_clock()
-                    if write:
+                    if write and not single:
                         with conn.transaction():
                             result = work(_PgTx(conn))
                             committing = True
-                    else:
+                    else:  # autocommit: one statement is its own transaction
+                        committing = write
                         result = work(_PgTx(conn))
                     if started is not None and self.notify is not None:
                         self.notify(f"queue {self.location}: reconnected after "
@@ -329,8 +364,8 @@ class PgJobQueue(JobQueueBase):
             time.sleep(min(delay, max(0.0, self.reconnect_s - waited)))
             delay = min(delay * 2, 5.0)
 
-    def _write(self, work: Callable[[Tx], T], *, replayable: bool) -> T:
-        return self._attempt(work, write=True, replayable=replayable)
+    def _write(self, work: Callable[[Tx], T], *, replayable: bool, single: bool = False) -> T:
+        return self._attempt(work, write=True, replayable=replayable, single=single)
 
     def _read(self, work: Callable[[Tx], T]) -> T:
         return self._attempt(work, write=False, replayable=True)

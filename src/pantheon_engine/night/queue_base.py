@@ -56,7 +56,28 @@ T = TypeVar("T")
 
 #: Claim order: priority high first, then oldest (id breaks ties of equal timestamps).
 ORDER = "priority DESC, created_at ASC, id ASC"
-CLAIMABLE = "(state = 'queued' OR (state = 'running' AND lease_expires_at <= :now))"
+#: Claimable: queued, or running with a lease that ran out and attempts left (one without
+#: attempts left is failed by :data:`EXPIRE` instead).
+CLAIMABLE = ("(state = 'queued' OR (state = 'running' AND lease_expires_at <= :now"
+             " AND attempts < max_attempts))")
+#: Fail running jobs whose lease ran out after their last allowed attempt ({lock}: the
+#: backend's row lock for rows others may be taking).
+EXPIRE = ("UPDATE jobs SET state = 'failed', error_kind = 'lease_expired',"
+          " error = 'lease of ' || COALESCE(lease_owner, '?') || ' expired after attempt '"
+          " || attempts || ' of ' || max_attempts,"
+          " finished_at = :now, lease_expires_at = NULL"
+          " WHERE id IN (SELECT id FROM jobs WHERE state = 'running'"
+          " AND lease_expires_at <= :now AND attempts >= max_attempts{lock})")
+#: What a claim sets on the job it takes.
+TAKE = ("UPDATE jobs SET state = 'running', attempts = attempts + 1, lease_owner = :owner,"
+        " lease_expires_at = :expires, started_at = :now, finished_at = NULL")
+
+
+def claim_order(group_key: str | None) -> str:
+    """The claim order: jobs of ``group_key`` first (when given), then :data:`ORDER`."""
+    if group_key is None:
+        return ORDER
+    return "CASE WHEN group_key = :group THEN 0 ELSE 1 END, " + ORDER
 
 
 class Tx(Protocol):
@@ -100,10 +121,12 @@ class JobQueueBase(ABC):
         """Where the queue is, for messages (a file path, or a URL without its password)."""
 
     @abstractmethod
-    def _write(self, work: Callable[[Tx], T], *, replayable: bool) -> T:
+    def _write(self, work: Callable[[Tx], T], *, replayable: bool, single: bool = False) -> T:
         """Run ``work`` in one write transaction and commit it. ``replayable``: running
         ``work`` twice does no harm (a lease call), so a backend that lost its connection
-        while committing may run it again instead of saying the outcome is unknown."""
+        while committing may run it again instead of saying the outcome is unknown.
+        ``single``: ``work`` runs one statement, atomic on its own (a backend may save the
+        ``BEGIN`` and ``COMMIT`` round trips)."""
 
     @abstractmethod
     def _read(self, work: Callable[[Tx], T]) -> T:
@@ -210,15 +233,7 @@ class JobQueueBase(ABC):
 
     def _expire(self, tx: Tx, now: float) -> int:
         """Fail running jobs whose lease ran out after their last allowed attempt."""
-        return tx.run(
-            "UPDATE jobs SET state = 'failed', error_kind = 'lease_expired',"
-            " error = 'lease of ' || COALESCE(lease_owner, '?') || ' expired after attempt '"
-            " || attempts || ' of ' || max_attempts,"
-            " finished_at = :now, lease_expires_at = NULL"
-            " WHERE id IN (SELECT id FROM jobs WHERE state = 'running'"
-            f" AND lease_expires_at <= :now AND attempts >= max_attempts{self.LOCK_SKIP})",
-            {"now": now},
-        )
+        return tx.run(EXPIRE.format(lock=self.LOCK_SKIP), {"now": now})
 
     def claim(
         self, owner: str, *, lease_s: float = 60.0, group_key: str | None = None
@@ -231,9 +246,7 @@ class JobQueueBase(ABC):
         """
         if lease_s <= 0:
             raise QueueError(f"lease_s must be positive, got {lease_s}")
-        order = ORDER
-        if group_key is not None:
-            order = "CASE WHEN group_key = :group THEN 0 ELSE 1 END, " + ORDER
+        order = claim_order(group_key)
 
         def work(tx: Tx) -> Job | None:
             now = self.now()
@@ -243,12 +256,8 @@ class JobQueueBase(ABC):
             if not rows:
                 return None
             job_id = rows[0]["id"]
-            tx.run(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-                " lease_owner = :owner, lease_expires_at = :expires, started_at = :now,"
-                " finished_at = NULL WHERE id = :id",
-                {"owner": owner, "expires": now + lease_s, "now": now, "id": job_id},
-            )
+            tx.run(TAKE + " WHERE id = :id",
+                   {"owner": owner, "expires": now + lease_s, "now": now, "id": job_id})
             return self._row(tx, job_id)
 
         return self._write(work, replayable=True)
@@ -262,7 +271,7 @@ class JobQueueBase(ABC):
                 {**params, "now": self.now()})
             return changed == 1
 
-        return self._write(work, replayable=True)
+        return self._write(work, replayable=True, single=True)
 
     def heartbeat(self, job_id: int, owner: str, lease_s: float = 60.0) -> bool:
         """Extend the lease to now + ``lease_s`` if ``owner`` still holds the job."""
