@@ -171,6 +171,72 @@ def test_pg_url_that_is_not_a_url_is_refused() -> None:
         open_queue("postgresql://127.0.0.1/db?nosuch=1")
 
 
+def _cut_queue_connections(url: str) -> int:
+    """End the server side of every queue connection to ``url``'s database (as a server
+    restart or a network cut does), waiting until they are gone."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE"
+            " application_name = 'pantheon-queue' AND datname = current_database()").fetchall()
+    return len(rows)
+
+
+def test_pg_a_lost_connection_is_retried_and_the_work_goes_on(pg_url: str) -> None:
+    heard: list[str] = []
+    with open_queue(pg_url, notify=heard.append) as q:
+        job = q.add(FLOW, {"n": 1})
+        assert _cut_queue_connections(pg_url) == 1
+        claimed = q.claim("w", lease_s=30)  # the first try fails; the retry claims
+        assert claimed is not None and claimed.id == job.id and claimed.attempts == 1
+        assert q.complete(job.id, "w", "r1") is True
+    assert len(heard) == 2
+    assert "retrying" in heard[0] and heard[1].startswith(f"queue {pg_url}: reconnected after")
+
+
+def test_pg_a_change_cut_while_committing_is_not_sent_again(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding jobs whose commit was cut: maybe done, maybe not; never done twice."""
+    from pantheon_engine.night.queue_model import QueueUnavailable
+
+    original = JobQueueBase._insert
+
+    def insert_then_cut(self, tx, spec, now):
+        job = original(self, tx, spec, now)
+        _cut_queue_connections(pg_url)  # after the insert, before the commit
+        return job
+
+    with open_queue(pg_url) as q:
+        monkeypatch.setattr(JobQueueBase, "_insert", insert_then_cut)
+        with pytest.raises(QueueUnavailable, match="may or may not have been made"):
+            q.add(FLOW, {"n": 1})
+        monkeypatch.setattr(JobQueueBase, "_insert", original)
+        assert q.depth() == 0  # the server rolled the cut transaction back; nothing retried
+        assert q.add(FLOW, {"n": 2}).input == {"n": 2}
+        assert q.depth() == 1
+
+
+def test_pg_a_server_that_stays_away_ends_in_a_clear_error(pg_server) -> None:
+    from pantheon_engine.night.jobqueue_pg import PgJobQueue
+    from pantheon_engine.night.pg_server import start_server
+    from pantheon_engine.night.queue_model import QueueUnavailable
+
+    server = start_server()
+    try:
+        q = PgJobQueue(server.url(), reconnect_s=1.0)
+        q.add(FLOW, {})
+        server.stop()
+        started = time.monotonic()
+        with pytest.raises(QueueUnavailable, match=r"unavailable for 1s") as info:
+            q.depth()
+        assert 1.0 <= time.monotonic() - started < 10
+        assert isinstance(info.value.kind, str) and info.value.kind == "queue_unavailable"
+        q.close()
+    finally:
+        server.stop()
+
+
 # --- adding and ordering -----------------------------------------------------------------
 
 

@@ -59,13 +59,15 @@ def queue_docops_jobs(url: str, art: Path, repo: Path, n: int, tmp_path: Path) -
 
 def start_worker(url: str, art: Path, replies: Path, log: Path, *, lease_s: float,
                  crash_at: str | None = None) -> subprocess.Popen:
+    """``pantheon night`` on the shared queue and artifacts folder; its traces in its own
+    file beside its log (as on its own machine's disk)."""
     env = {**os.environ}
     if crash_at:
         env["PANTHEON_CRASH_AT"] = crash_at
     return subprocess.Popen(
         [sys.executable, "-m", "pantheon_engine", "night", "--replay", str(replies),
          "--queue", url, "--artifacts", str(art), "-c", "1", "--lease-s", str(lease_s),
-         "--sample-s", "0.2"],
+         "--sample-s", "0.2", "--traces", str(log.with_suffix(".traces.sqlite"))],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
@@ -146,6 +148,8 @@ def test_a_worker_killed_mid_night_its_job_is_finished_by_the_others(
     # three nights wrote the runs (the resumed run keeps the night it started in)
     assert len({run["run"]["night_id"] for run in done.values()}) == 3
     assert len(list((art / "nights").iterdir())) == 3
+    assert all(log.with_suffix(".traces.sqlite").is_file() for log in logs)
+    assert not (art / "traces.sqlite").exists()
 
 
 def test_workers_reconnect_when_the_server_restarts(docops_repo: Path, tmp_path: Path,

@@ -99,6 +99,10 @@ def night_cmd(
         "waits for them)")] = 10,
     search: SearchOption = 1,
     queue: QueueOption = None,
+    traces_file: Annotated[Path | None, typer.Option(
+        "--traces", help="trace store of this worker [default: ARTIFACTS/traces.sqlite]; with "
+        "workers on several machines give each a file on its own disk (an SQLite file must "
+        "not be written from two machines)")] = None,
     wait_for_others: Annotated[bool | None, typer.Option(
         "--wait-for-others/--no-wait-for-others", show_default=False,
         help="when nothing is left to claim, stay while other workers hold jobs: a worker "
@@ -164,7 +168,8 @@ def night_cmd(
                 err_console.print(f"stopping ({data['why']}): finishing the flows in "
                                   "flight", highlight=False)
 
-        traces = TraceStore.for_artifacts(artifacts)
+        traces = (TraceStore(traces_file) if traces_file is not None
+                  else TraceStore.for_artifacts(artifacts))
         runner = Night(queue=jobs, registry=served.registry, engine=engine_obj,
                        policy=served.policy, artifacts=artifacts, concurrency=concurrency,
                        until=deadline, sample_s=sample_s, on_event=on_event,

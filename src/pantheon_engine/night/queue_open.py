@@ -82,11 +82,20 @@ def open_existing_queue(location: Location) -> JobQueueBase | None:
     return JobQueue(path) if path.is_file() else None
 
 
-def _private(address: str) -> bool:
+#: the networks a night's queue may be on besides loopback: private (RFC 1918, RFC 4193)
+#: and link-local
+LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7",
+    "fe80::/10"))
+
+
+def is_local_network(address: str) -> bool:
+    """Loopback, or an address of :data:`LOCAL_NETWORKS`."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    return ip.is_loopback or ip.is_private or ip.is_link_local
+    return ip.is_loopback or any(ip in net for net in LOCAL_NETWORKS if
+                                 net.version == ip.version)
 
 
 def check_night_queue(location: Location) -> None:
@@ -113,7 +122,7 @@ def check_night_queue(location: Location) -> None:
         except OSError as exc:
             raise QueueError(f"queue URL {describe(location)}: cannot look up host "
                              f"{host!r}: {exc}") from exc
-        public = [a for a in addresses if not _private(a)]
+        public = [a for a in addresses if not is_local_network(a)]
         if public:
             raise PolicyError(
                 f"night mode refuses queue host {host!r} ({', '.join(public)}): only "
