@@ -129,6 +129,17 @@ class _PgTx:
         return int(row["id"])
 
 
+def _address(host: str, url: str) -> str:
+    """The address to connect to for ``host`` ('' for a Unix socket folder or none)."""
+    if not host or host.startswith("/"):
+        return ""
+    try:
+        return str(socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0][4][0])
+    except OSError as exc:
+        raise QueueUnavailable(f"queue URL {redact(url)}: cannot look up host {host!r}: "
+                               f"{exc}") from exc
+
+
 def _is_lost(exc: psycopg.Error, conn: psycopg.Connection[Any] | None) -> bool:
     """The error ended the connection (as opposed to a bad statement)."""
     if conn is None or conn.closed or conn.broken:
@@ -211,15 +222,10 @@ class PgJobQueue(JobQueueBase):
                              hint="e.g. postgresql://pantheon@10.0.0.5:5432/pantheon")
         for key, value in CONNECT_DEFAULTS.items():
             params.setdefault(key, value)
-        host = str(params.get("host") or "")
-        if host and "," not in host and not host.startswith("/") and not params.get(
-                "hostaddr"):
-            try:
-                found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-            except OSError as exc:
-                raise QueueUnavailable(f"queue URL {redact(url)}: cannot look up host "
-                                       f"{host!r}: {exc}") from exc
-            params["hostaddr"] = str(found[0][4][0])
+        hosts = str(params.get("host") or "").split(",")
+        addresses = [_address(h.strip(), url) for h in hosts]
+        if any(addresses) and not params.get("hostaddr"):
+            params["hostaddr"] = ",".join(addresses)
         return params
 
     def _connect(self) -> psycopg.Connection[dict[str, Any]]:
