@@ -70,3 +70,50 @@ def reference_review(function: str = "shout", reference: str = SHOUT_REFERENCE) 
     return [json.dumps({"type": "tool", "name": "compare_reference",
                         "args": {"function": function, "reference": reference}}),
             json.dumps({"type": "final", "output": {"summary": f"compared {function}"}})]
+
+
+# --- PostgreSQL: one throwaway server for the session, a new database per test ------------
+
+
+def _postgres_unavailable(why: str) -> None:
+    """Skip a PostgreSQL test, except under CI=true, where the missing server fails it."""
+    import os
+
+    if os.environ.get("CI", "").strip().lower() == "true":
+        pytest.fail(f"the PostgreSQL tests need a server (CI=true, so this is a failure, not "
+                    f"a skip): {why}", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A throwaway PostgreSQL cluster from the installed binaries, on a free loopback port
+    (as root it runs as the ``postgres`` user); skipped when it cannot start."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed (pip install 'pantheon[postgres]')")
+    from pantheon_engine.night.pg_server import PgServerError, start_server
+
+    try:
+        server = start_server()
+    except PgServerError as exc:
+        _postgres_unavailable(f"cannot start a PostgreSQL server: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """The URL of a new, empty database on the session's server."""
+    import uuid
+
+    return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def queue_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where a queue test's queue lives: once an SQLite file, once a PostgreSQL database."""
+    if request.param == "sqlite":
+        return tmp_path / "artifacts" / "queue.sqlite"
+    return request.getfixturevalue("pg_url")

@@ -63,3 +63,16 @@ def test_a_night_refuses_a_remote_on_another_host(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "a night pushes only to a folder or file:// remote" in result.output
     assert "build-1" in result.output
+
+
+def test_a_night_pushes_to_a_host_the_policy_allows(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIT_SSH_COMMAND", "false")  # no ssh leaves this machine
+    config = tmp_path / "pantheon.toml"
+    config.write_text('[policy]\nallowed_hosts = ["10.0.0.7"]\n')
+    result = CliRunner().invoke(app, ["night", "--merge-remote", "ssh://git@10.0.0.7/t.git",
+                                      "--config", str(config), "--artifacts",
+                                      str(tmp_path / "art")])
+    # past the policy: the remote itself is then asked (and here does not answer)
+    assert "a night pushes only" not in result.output
+    assert "not a git repository that answers" in result.output

@@ -18,7 +18,8 @@
     [policy]
     allowed_hosts = ["10.0.0.7"]   # hosts night mode allows besides loopback
 
-
+A ``[queue]`` table names the night queue (``url = "postgresql://pantheon@10.0.0.5/pantheon"``,
+read by ``pantheon night``, ``pantheon queue …`` and ``pantheon report``; ``--queue`` wins).
 Command-line options win over the file; the file wins over ``$PANTHEON_MODEL`` (the model
 when neither names one), which wins over the defaults. A ``[learn]`` table names the suite
 of each agent ``pantheon night --learn`` trains (see :class:`LearnSettings`). The ``[tui]``
@@ -131,12 +132,21 @@ class LearnSettings(BaseModel):
                                   "two epochs)")
 
 
+class QueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, description="the night queue: a PostgreSQL URL "
+                            "(postgresql://user@host:5432/db) that workers on several machines "
+                            "share, or an SQLite file; default <artifacts>/queue.sqlite")
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     engine: EngineSettings = Field(default_factory=EngineSettings)
     learn: LearnSettings = Field(default_factory=LearnSettings)
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
     tui: dict[str, Any] = Field(default_factory=dict,
                                 description="the control room's table (checked by the room)")
 

@@ -169,8 +169,12 @@ def remote_host(remote: str) -> str | None:
 
 def check_remote(remote: str) -> None:
     """Fail before a night starts when ``remote`` does not answer as a git repository."""
-    proc = subprocess.run(["git", "ls-remote", "--heads", remote], capture_output=True,
-                          text=True, timeout=60, cwd=tempfile.gettempdir())
+    try:
+        proc = subprocess.run(["git", "ls-remote", "--heads", remote], capture_output=True,
+                              text=True, timeout=60, cwd=tempfile.gettempdir())
+    except subprocess.TimeoutExpired:
+        raise WorkspaceError(f"merge remote {remote}: no answer within 60 s",
+                             hint="check that every worker reaches it") from None
     if proc.returncode != 0:
         raise WorkspaceError(f"merge remote {remote}: not a git repository that answers "
                              f"({proc.stderr.strip() or 'git ls-remote failed'})",

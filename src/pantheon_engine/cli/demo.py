@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pantheon_engine.cli.options import console, fail
+from pantheon_engine.cli.options import QueueOption, console, fail, queue_named
 from pantheon_engine.errors import PantheonError
 
 
@@ -19,13 +19,16 @@ def demo_cmd(
     force: Annotated[bool, typer.Option(
         "--force", help="recreate an existing demo (its jobs still queued are replaced)")]
     = False,
+    queue: QueueOption = None,
 ) -> None:
     """Create a demo repository (documents with house rules, a package with specs) and
     queue its jobs on the built-in flows: one docops job per document, one per spec."""
     from pantheon_engine.night.demo import create_demo
+    from pantheon_engine.night.queue_open import queue_location
 
     try:
-        made = create_demo(folder, artifacts, force=force)
+        made = create_demo(folder, artifacts, force=force,
+                           queue=queue_location(artifacts, queue_named(queue)))
     except PantheonError as exc:
         fail(exc)
     console.print(f"demo workspace: {made.workspace} (house rules: {made.rules})",

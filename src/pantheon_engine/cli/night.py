@@ -20,21 +20,24 @@ from pantheon_engine.cli.options import (
     ConfigOption,
     EngineOption,
     ModelOption,
+    QueueOption,
     ReplayOption,
     SearchOption,
     console,
     err_console,
     fail,
     labelled,
+    queue_named,
+    say_err,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
     from pantheon_engine.night.drain import NightResult
-    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.night.queue_base import JobQueueBase
     from pantheon_engine.run.serving import Served
 
-    Queued = tuple[JobQueue, float | None]
+    Queued = tuple[JobQueueBase, float | None]
 
 
 class _QueueEmpty(Exception):
@@ -104,15 +107,33 @@ def night_cmd(
         "pantheon.toml gives a suite ([learn] suites): the night's verified work and a "
         "harvest with the current version, trained from the base, promoted only if it "
         "wins on the holdout")] = False,
+    queue: QueueOption = None,
+    traces_file: Annotated[Path | None, typer.Option(
+        "--traces", help="trace store of this worker [default: ARTIFACTS/traces.sqlite]; with "
+        "workers on several machines give each a file on its own disk (an SQLite file must "
+        "not be written from two machines)")] = None,
+    wait_for_others: Annotated[bool | None, typer.Option(
+        "--wait-for-others/--no-wait-for-others", show_default=False,
+        help="when nothing is left to claim, stay while other workers hold jobs: a worker "
+        "that dies gives its jobs back when its lease runs out, and they are claimed here "
+        "[default: on for a PostgreSQL queue, off for SQLite]")] = None,
     config: ConfigOption = None,
 ) -> None:
-    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl."""
+    """Drain the queue headless with c concurrent flows; live numbers in metrics.jsonl.
+
+    Several workers (on one machine or several) drain one queue together when they share
+    it: a PostgreSQL --queue URL, and an --artifacts folder every worker can reach."""
     import signal
 
     from pantheon_engine.agents.registry import default_registry
     from pantheon_engine.loop.traces import TraceStore
     from pantheon_engine.night.drain import Night
-    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.night.queue_open import (
+        check_night_queue,
+        is_postgres,
+        open_queue,
+        queue_location,
+    )
     from pantheon_engine.run.serving import (
         EngineOptions,
         ServingScope,
@@ -121,7 +142,7 @@ def night_cmd(
     )
 
     async def drain(served: Served[Queued]) -> NightResult:
-        queue, deadline = served.prepared
+        jobs, deadline = served.prepared
         engine_obj = served.engine
         assert engine_obj is not None  # a night always serves a model
         ping = getattr(engine_obj, "ping", None)
@@ -134,8 +155,8 @@ def night_cmd(
             TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
             console=err_console, transient=False,
         ) if err_console.is_terminal else None
-        bar = progress.add_task("jobs", total=queue.depth() + (
-            queue.counts().get("running") or 0), info="") if progress else None
+        bar = progress.add_task("jobs", total=jobs.depth() + (
+            jobs.counts().get("running") or 0), info="") if progress else None
 
         def on_event(event: str, data: dict[str, Any]) -> None:
             if event == "job_finished":
@@ -156,19 +177,22 @@ def night_cmd(
                 err_console.print(f"stopping ({data['why']}): finishing the flows in "
                                   "flight", highlight=False)
 
-        traces = TraceStore.for_artifacts(artifacts)
-        runner = Night(queue=queue, registry=served.registry, engine=engine_obj,
+        traces = (TraceStore(traces_file) if traces_file is not None
+                  else TraceStore.for_artifacts(artifacts))
+        runner = Night(queue=jobs, registry=served.registry, engine=engine_obj,
                        policy=served.policy, artifacts=artifacts, concurrency=concurrency,
                        until=deadline, sample_s=sample_s, on_event=on_event,
                        traces=traces, lease_s=lease_s, resume=resume,
                        canary_share=_canary_share(canary_share, engine_obj.name),
                        canary_source=canaries,
                        canary_calibration=canary_calibration, search=search,
-                       merge_remote=merge_remote)
+                       merge_remote=merge_remote,
+                       wait_for_others=wait_for_others if wait_for_others is not None
+                       else is_postgres(where))
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, runner.stop, "interrupted")
         loop.add_signal_handler(signal.SIGTERM, runner.stop, "terminated")
-        err_console.print(f"night {runner.night_id}: {queue.depth()} queued, "
+        err_console.print(f"night {runner.night_id}: {jobs.depth()} queued, "
                           f"concurrency {concurrency}, engine {engine_obj.name}",
                           highlight=False)
         if progress is not None:
@@ -186,13 +210,15 @@ def night_cmd(
 
             def scope() -> ServingScope[Queued]:
                 deadline = _deadline(until)
-                queue = held.enter_context(JobQueue.for_artifacts(artifacts))
-                if queue.depth() == 0 and not queue.counts().get("running"):
+                if night_mode:  # before the night's guard: a queue host is looked up here
+                    check_night_queue(where)
+                jobs = held.enter_context(open_queue(where, notify=say_err))
+                if jobs.depth() == 0 and not jobs.counts().get("running"):
                     raise _QueueEmpty
                 # each model agent's current version, its weights verified by hash
                 registry = default_registry()
-                return ServingScope(registry, agents=queued_agents(queue, registry),
-                                    prepared=(queue, deadline))
+                return ServingScope(registry, agents=queued_agents(jobs, registry),
+                                    prepared=(jobs, deadline))
 
             def notes(served: Served[Queued]) -> None:
                 for note in served.plan.notes:
@@ -215,7 +241,7 @@ def night_cmd(
     learning: list[tuple[str, Path]] = []
     try:
         if merge_remote is not None:
-            _check_merge_remote(merge_remote, night_mode)
+            _check_merge_remote(merge_remote, night_mode, config)
         if learn:
             from pantheon_engine.config import load_settings
             from pantheon_engine.specialize.night_learn import learn_plan
@@ -225,6 +251,7 @@ def night_cmd(
                 err_console.print(labelled("note:", "yellow", "--learn: pantheon.toml names "
                                            "no [learn] suites, so no agent learns tonight"),
                                   highlight=False, soft_wrap=True)
+        where = queue_location(artifacts, queue_named(queue, config))
         result = asyncio.run(main())
     except PantheonError as exc:
         fail(exc)
@@ -259,13 +286,19 @@ def _learn(result: NightResult, *, artifacts: Path, model: str | None,
         console.print(f"learn {agent.agent}: {agent.report}", highlight=False, soft_wrap=True)
 
 
-def _check_merge_remote(remote: str, night_mode: bool) -> None:
+def _check_merge_remote(remote: str, night_mode: bool, config: Path | None) -> None:
     """A remote a night may push to, answering as a git repository; else a ConfigError."""
+    from pantheon_engine.config import load_settings
     from pantheon_engine.gitops import check_remote, remote_host, remote_is_local
+    from pantheon_engine.policy import Policy
 
-    if night_mode and not remote_is_local(remote):
+    host = remote_host(remote)
+    if night_mode and not remote_is_local(remote) and not (host and Policy(
+            mode="night", allowed_hosts=tuple(load_settings(config).policy.allowed_hosts)
+    ).host_allowed(host)):
         raise ConfigError(f"--merge-remote {remote}: a night pushes only to a folder or "
-                          f"file:// remote (host {remote_host(remote)} is not local)",
-                          hint="mount the shared repository on every worker, or push by "
-                          "day (--day)")
+                          f"file:// remote, or a host [policy] allowed_hosts names (host "
+                          f"{host} is not local)",
+                          hint="mount the shared repository on every worker, allow its host "
+                          "in pantheon.toml, or push by day (--day)")
     check_remote(remote)

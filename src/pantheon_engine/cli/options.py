@@ -91,3 +91,18 @@ ReplayOption = Annotated[str | None, typer.Option("--replay",
                                                   help="run folder or replies JSONL")]
 ArtifactsOption = Annotated[Path, typer.Option("--artifacts", help="artifacts folder")]
 ConfigOption = Annotated[Path | None, typer.Option("--config", help="pantheon.toml to read")]
+QueueOption = Annotated[str | None, typer.Option(
+    "--queue", metavar="URL|FILE", show_default=False,
+    help="the night queue: a PostgreSQL URL (postgresql://user@host:5432/db) that workers on "
+         "several machines share, or an SQLite file [default: [queue] url in pantheon.toml, "
+         "else ARTIFACTS/queue.sqlite]")]
+
+
+def queue_named(queue: str | None, config: Path | None = None) -> str | None:
+    """The queue a command was given: ``--queue``, else ``[queue] url`` of pantheon.toml
+    (None: the artifacts folder's own)."""
+    if queue is not None and queue.strip():
+        return queue
+    from pantheon_engine.config import load_settings
+
+    return load_settings(config).queue.url

@@ -15,19 +15,24 @@ from rich.text import Text
 from pantheon_engine.cli.options import (
     ArtifactsOption,
     JsonOption,
+    QueueOption,
     console,
     err_console,
     examples,
     fail,
     print_json,
+    queue_named,
     say,
 )
 from pantheon_engine.errors import ConfigError, PantheonError
 
 if TYPE_CHECKING:
-    from pantheon_engine.night.jobqueue import Job, JobQueue
+    from pantheon_engine.night.jobqueue import Job
+    from pantheon_engine.night.queue_base import JobQueueBase
+    from pantheon_engine.night.queue_open import Location
 
-queue_app = typer.Typer(no_args_is_help=True, help="The night queue (SQLite).")
+queue_app = typer.Typer(no_args_is_help=True, help="The night queue (SQLite, or PostgreSQL "
+                                                   "shared by several machines).")
 
 
 @queue_app.command("add", epilog=examples(
@@ -51,6 +56,7 @@ def queue_add(
                             "current folder)")] = None,
     priority: Annotated[int, typer.Option("--priority")] = 0,
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    queue: QueueOption = None,
 ) -> None:
     """Queue jobs; every input is checked first (its fields against the flow's entry agent,
     every path it names in its workspace), and nothing is queued unless all of them fit.
@@ -58,10 +64,11 @@ def queue_add(
     An input's workspace is its "workspace" (relative to the input file), else the current
     folder."""
     from pantheon_engine.night.fanout import queue_each, shared_input
-    from pantheon_engine.night.jobqueue import JobQueue
+    from pantheon_engine.night.queue_open import open_queue, queue_location
     from pantheon_engine.night.specs import FlowInput, enqueue, read_inputs
 
     try:
+        where = queue_location(artifacts, queue_named(queue))
         if each is None and (rules is not None or workspace is not None):
             raise ConfigError("--rules and --workspace go with --each GLOB",
                               hint="e.g. pantheon queue add docops --rules rules.yaml "
@@ -73,16 +80,17 @@ def queue_add(
         flow = FlowInput(flow_file)
         if each is not None:
             made = queue_each(artifacts, flow, each, workspace=workspace, priority=priority,
-                              shared=shared_input(rules_file=rules, input_file=input_path))
+                              shared=shared_input(rules_file=rules, input_file=input_path),
+                              queue=where)
             added, depth = made.jobs, made.depth
             what = f", one per file matching {each!r} in {made.workspace}"
         else:
             assert input_path is not None  # refused above without --input or --each
             # an input that names no workspace works on the current folder, as with `run`
             added = enqueue(artifacts, flow, read_inputs(input_path), priority=priority,
-                            workspace=Path.cwd())
-            with JobQueue.for_artifacts(artifacts) as queue:
-                depth = queue.depth()
+                            workspace=Path.cwd(), queue=where)
+            with open_queue(where) as opened:
+                depth = opened.depth()
             what = ""
     except PantheonError as exc:
         fail(exc)
@@ -90,25 +98,46 @@ def queue_add(
                   f"{added[-1].id}); queue depth {depth}", highlight=False, soft_wrap=True)
 
 
-def _read_queue(artifacts: Path, states: list[str] | None,
-                limit: int) -> tuple[list[Job], dict[str, int]]:
-    """The jobs and counts of the queue of ``artifacts``, read without creating anything:
-    a missing folder is an error, a missing queue file an empty queue (said on stderr)."""
-    from pantheon_engine.night.jobqueue import STATES, JobQueue, default_queue_path
+def _where(artifacts: Path, queue: str | None) -> Location:
+    """The queue a command acts on; the artifacts folder must exist when it is the
+    folder's own queue file (a typo must not read as an empty queue)."""
     from pantheon_engine.night.lookup import require_artifacts
+    from pantheon_engine.night.queue_open import queue_location
+
+    named = queue_named(queue)
+    if named is None:
+        require_artifacts(artifacts)
+    return queue_location(artifacts, named)
+
+
+def _absent(where: Location) -> str:
+    from pantheon_engine.night.queue_open import describe, is_postgres
+
+    if is_postgres(where):
+        return f"{describe(where)} holds no queue tables"
+    return f"{where} does not exist"
+
+
+def _read_queue(artifacts: Path, queue: str | None, states: list[str] | None,
+                limit: int) -> tuple[list[Job], dict[str, int]]:
+    """The jobs and counts of the queue, read without creating anything: a missing folder
+    is an error, a missing queue file (or tables) an empty queue (said on stderr)."""
+    from pantheon_engine.night.jobqueue import STATES
+    from pantheon_engine.night.queue_open import open_existing_queue
 
     unknown = [s for s in states or [] if s not in STATES]
     if unknown:
         raise ConfigError(f"--state {', '.join(unknown)}: unknown state",
                           hint=f"states: {', '.join(STATES)}")
-    queue = JobQueue.open_existing(require_artifacts(artifacts))
-    if queue is None:
-        err_console.print(f"no queue yet: {default_queue_path(artifacts)} does not exist "
+    where = _where(artifacts, queue)
+    opened = open_existing_queue(where)
+    if opened is None:
+        err_console.print(f"no queue yet: {_absent(where)} "
                           "(pantheon queue add or pantheon demo creates it)",
                           highlight=False, soft_wrap=True)
         return [], dict.fromkeys(STATES, 0)
-    with queue:
-        return queue.list(states=states, limit=limit), queue.counts()
+    with opened:
+        return opened.list(states=states, limit=limit), opened.counts()
 
 
 def job_title(job: Job) -> str:
@@ -191,6 +220,7 @@ def queue_list(
     state: Annotated[list[str] | None, typer.Option("--state", help="filter (repeat)")] = None,
     limit: Annotated[int, typer.Option("--limit")] = 50,
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
+    queue: QueueOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Jobs in claim order, each with its document (or spec title), run id and error in
@@ -198,7 +228,7 @@ def queue_list(
     error, and no queue file is created. --json: {"jobs": [...], "counts": {...}}, each job
     a row of the queue's jobs table."""
     try:
-        jobs, counts = _read_queue(artifacts, state, limit)
+        jobs, counts = _read_queue(artifacts, queue, state, limit)
     except PantheonError as exc:
         fail(exc)
     if as_json:
@@ -208,19 +238,19 @@ def queue_list(
     say(" · ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-def _open_queue(artifacts: Path, job_ids: list[int] | None = None) -> JobQueue:
-    """The queue of ``artifacts`` for a command that changes it; no queue file (or no
-    folder) is an error that names the jobs asked for: nothing is created."""
-    from pantheon_engine.night.jobqueue import JobQueue, default_queue_path
-    from pantheon_engine.night.lookup import require_artifacts
+def _open_queue(artifacts: Path, queue: str | None,
+                job_ids: list[int] | None = None) -> JobQueueBase:
+    """The queue for a command that changes it; no queue file or tables (or no folder) is
+    an error that names the jobs asked for: nothing is created."""
+    from pantheon_engine.night.queue_open import open_existing_queue
 
-    queue = JobQueue.open_existing(require_artifacts(artifacts))
-    if queue is None:
+    where = _where(artifacts, queue)
+    opened = open_existing_queue(where)
+    if opened is None:
         what = f"no job {', '.join(map(str, job_ids))}: " if job_ids else ""
-        raise ConfigError(f"{what}there is no queue yet ({default_queue_path(artifacts)} "
-                          "does not exist)",
+        raise ConfigError(f"{what}there is no queue yet ({_absent(where)})",
                           hint="pantheon queue add or pantheon demo creates it")
-    return queue
+    return opened
 
 
 def _done(verb: str, jobs: list[Job], counts: dict[str, int]) -> None:
@@ -233,14 +263,15 @@ JobIds = Annotated[list[int], typer.Argument(metavar="JOB_ID", help="ids from qu
 
 
 @queue_app.command("cancel", epilog=examples("pantheon queue cancel 12 13"))
-def queue_cancel(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts")) -> None:
+def queue_cancel(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts"),
+                 queue: QueueOption = None) -> None:
     """Cancel queued or running jobs, as the room's c key does (a night drops a cancelled
     job at its next heartbeat). All of them or none: an unknown id, or a job that is over,
     is an error (exit 2) naming them, and nothing changes."""
     try:
-        with _open_queue(artifacts, job_ids) as queue:
-            jobs = queue.cancel_many(job_ids)
-            counts = queue.counts()
+        with _open_queue(artifacts, queue, job_ids) as opened:
+            jobs = opened.cancel_many(job_ids)
+            counts = opened.counts()
     except PantheonError as exc:
         fail(exc)
     _done("cancelled", jobs, counts)
@@ -250,14 +281,15 @@ def queue_cancel(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts")
     "pantheon queue requeue 7              # a failed or cancelled job, attempts reset",
     "pantheon queue requeue $(pantheon queue list --state failed --json | jq '.jobs[].id')",
 ))
-def queue_requeue(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts")) -> None:
+def queue_requeue(job_ids: JobIds, artifacts: ArtifactsOption = Path("artifacts"),
+                  queue: QueueOption = None) -> None:
     """Queue failed or cancelled jobs again with their attempts reset, as the room's R key
     does. All of them or none: an unknown id, or a job that is not failed or cancelled, is
     an error (exit 2) naming them, and nothing changes."""
     try:
-        with _open_queue(artifacts, job_ids) as queue:
-            jobs = queue.requeue_many(job_ids)
-            counts = queue.counts()
+        with _open_queue(artifacts, queue, job_ids) as opened:
+            jobs = opened.requeue_many(job_ids)
+            counts = opened.counts()
     except PantheonError as exc:
         fail(exc)
     _done("requeued", jobs, counts)
@@ -273,14 +305,15 @@ def queue_clear(
         "--state", help="only jobs in this state (repeat): queued, done, failed or "
                         "cancelled")] = None,
     artifacts: ArtifactsOption = Path("artifacts"),
+    queue: QueueOption = None,
 ) -> None:
-    """Remove jobs from the queue file: by default those that are over (done, failed,
+    """Remove jobs from the queue: by default those that are over (done, failed,
     cancelled; their runs stay under runs/). Running jobs are never cleared (a night holds
     them: cancel them first); an unknown state is an error (exit 2) and nothing changes."""
     try:
-        with _open_queue(artifacts) as queue:
-            removed = queue.clear(state) if state else queue.clear()
-            counts = queue.counts()
+        with _open_queue(artifacts, queue) as opened:
+            removed = opened.clear(state) if state else opened.clear()
+            counts = opened.counts()
     except PantheonError as exc:
         fail(exc)
     total = sum(removed.values())

@@ -12,7 +12,7 @@ from rich.markdown import Markdown, MarkdownElement, TableElement
 from rich.table import Table
 from rich.text import Text
 
-from pantheon_engine.cli.options import console, err_console, fail
+from pantheon_engine.cli.options import QueueOption, console, err_console, fail, queue_named
 from pantheon_engine.errors import ConfigError, PantheonError
 
 
@@ -64,13 +64,18 @@ def report_cmd(
     artifacts: Annotated[Path, typer.Option("--artifacts")] = Path("artifacts"),
     out: Annotated[Path | None, typer.Option("--out", help="write the three files here")]
     = None,
+    queue: QueueOption = None,
 ) -> None:
     """The morning report: what merged (each change's title and diff), what failed (by
     document, with the error), what the gate refused, pass rates, κ, throughput.
 
+    Jobs are counted from the queue, each once, whichever workers ran it (a night several
+    workers shared over a PostgreSQL --queue is counted once).
+
     A missing --artifacts folder or an unknown --night is an error (exit 2) that says what
     exists, never an empty report."""
     from pantheon_engine.night.lookup import require_artifacts, require_night
+    from pantheon_engine.night.queue_open import open_existing_queue, queue_location
     from pantheon_engine.night.report import render_markdown, write_report
     from pantheon_engine.night.report_html import render_html
     from pantheon_engine.night.summary import build_summary
@@ -83,8 +88,14 @@ def report_cmd(
             require_night(artifacts, night_id)
         if since is None and night_id is None:
             since = "24h"
-        summary = build_summary(artifacts, night_id=night_id,
-                                since=_since(since) if since is not None else None)
+        jobs = open_existing_queue(queue_location(artifacts, queue_named(queue)))
+        try:
+            summary = build_summary(artifacts, night_id=night_id,
+                                    since=_since(since) if since is not None else None,
+                                    queue=jobs)
+        finally:
+            if jobs is not None:
+                jobs.close()
     except PantheonError as exc:
         fail(exc)
     if out is not None:

@@ -22,7 +22,8 @@ from pantheon_engine.errors import ConfigError
 from pantheon_engine.flows_builtin import BUILTIN_DIR
 from pantheon_engine.night.demo_code import PACKAGE, SPECS
 from pantheon_engine.night.fanout import fan_out
-from pantheon_engine.night.jobqueue import Job, JobQueue
+from pantheon_engine.night.jobqueue import Job, default_queue_path
+from pantheon_engine.night.queue_open import Location, open_queue
 from pantheon_engine.night.specs import FlowInput
 
 __all__ = ["DOCS", "DOCS_GLOB", "PACKAGE", "RULES_YAML", "SPECS", "Demo", "create_demo"]
@@ -119,7 +120,8 @@ def _commit(folder: Path) -> None:
         subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
 
 
-def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = False) -> Demo:
+def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = False,
+                queue: Location | None = None) -> Demo:
     """Write the demo repository and queue its jobs (all checked, then one transaction).
 
     With ``force`` an existing demo folder is rebuilt, and the jobs still queued for it
@@ -137,10 +139,10 @@ def create_demo(folder: Path | str, artifacts: Path | str, *, force: bool = Fals
     rules = {"rules": rules_json(load_rules_file(folder / "rules.yaml"))}
     jobs = fan_out(docops, DOCS_GLOB, shared=rules, workspace=folder)
     jobs += [spec2code.job({"workspace": str(folder), **spec}) for spec in SPECS]
-    with JobQueue.for_artifacts(artifacts) as queue:
+    with open_queue(queue if queue is not None else default_queue_path(artifacts)) as opened:
         # the jobs an earlier demo in this folder queued would run against the new one
-        replaced, added = queue.replace_queued(lambda job: _works_on(job, folder), jobs)
-        depth = queue.depth()
+        replaced, added = opened.replace_queued(lambda job: _works_on(job, folder), jobs)
+        depth = opened.depth()
     return Demo(workspace=str(folder), rules=str(folder / "rules.yaml"), queued=len(added),
                 depth=depth, docops=len(DOCS), spec2code=len(SPECS), replaced=replaced)
 

@@ -18,9 +18,11 @@ them (``canaries.jsonl``, ``reviewers.json``) and the merge gate reads it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import statistics
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +38,8 @@ from pantheon_engine.errors import ConfigError, PantheonError, SpecError
 from pantheon_engine.faults import crash_point
 from pantheon_engine.kappa import KappaWindow, cohen_kappa
 from pantheon_engine.night.capacity import erlang_c, mean_wait
-from pantheon_engine.night.jobqueue import Job, JobQueue, new_owner
+from pantheon_engine.night.queue_base import JobQueueBase
+from pantheon_engine.night.queue_model import Job, new_owner
 from pantheon_engine.night.reviewing.canary import CanarySource, load_canaries
 from pantheon_engine.night.reviewing.ledger import ReviewerLedger
 from pantheon_engine.night.reviewing.runner import CanaryRunner
@@ -50,7 +53,10 @@ SAMPLING_KEY = "_sampling"
 
 
 def new_night_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-night"
+    """``20261120T220000Z-night-0f3a``: when it started, then 4 random hex digits, so
+    workers that start in the same second (several machines on one queue) do not share a
+    night folder."""
+    return f"{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}-night-{uuid.uuid4().hex[:4]}"
 
 
 class NightResult(BaseModel):
@@ -82,7 +88,7 @@ class _Tally:
 
 @dataclass
 class Night:
-    queue: JobQueue
+    queue: JobQueueBase
     registry: AgentRegistry
     engine: Engine | None
     policy: Policy
@@ -110,6 +116,9 @@ class Night:
     canary_seed: int = 0
     #: candidates per model node that feeds a check (1: no search; see run/search.py)
     search: int = 1
+    #: when nothing is claimable, stay while other workers hold jobs (a shared queue): a
+    #: dead worker's jobs come back when its leases run out, and are claimed here
+    wait_for_others: bool = False
 
     def __post_init__(self) -> None:
         check_search(self.search)
@@ -175,7 +184,7 @@ class Night:
         from pantheon_engine.night.report import write_report
         from pantheon_engine.night.summary import build_summary
 
-        summary = build_summary(self.artifacts, night_id=self.night_id)
+        summary = build_summary(self.artifacts, night_id=self.night_id, queue=self.queue)
         write_report(self.artifacts, summary, self.dir)
         return result
 
@@ -211,10 +220,23 @@ class Night:
             # prefer jobs of the agent group just served: its requests batch together
             job = self.queue.claim(self._owner, lease_s=self.lease_s, group_key=self._group)
             if job is None:
+                if self.wait_for_others and self._others_hold_jobs():
+                    await self._pause(min(1.0, self.lease_s / 4))
+                    continue
                 return  # nothing left to claim (others may still be running theirs)
             crash_point("after_claim")
             self._group = job.group_key
             await self._run_job(job)
+
+    def _others_hold_jobs(self) -> bool:
+        """Whether another worker holds a running job (its lease may yet run out)."""
+        return any(job.lease_owner != self._owner
+                   for job in self.queue.list(states=["running"], limit=None))
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or less when the night is asked to stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _run_job(self, job: Job) -> None:
         tally = self._tally

@@ -18,7 +18,8 @@ from typing import Any
 from pantheon_engine.agents.io import DocTask
 from pantheon_engine.docops.rules import load_rules_file, rules_json
 from pantheon_engine.errors import SpecError, WorkspaceError
-from pantheon_engine.night.jobqueue import Job, JobQueue, NewJob
+from pantheon_engine.night.jobqueue import Job, NewJob, default_queue_path
+from pantheon_engine.night.queue_open import Location, open_queue
 from pantheon_engine.night.specs import FlowInput, load_input
 from pantheon_engine.tools.workspace import resolve_in_workspace, workspace_root
 
@@ -157,12 +158,13 @@ def fan_out(flow: FlowInput, pattern: str, *, shared: dict[str, Any] | None = No
 
 def queue_each(artifacts: Path | str, flow: FlowInput, pattern: str, *,
                shared: dict[str, Any] | None = None, workspace: Path | str | None = None,
-               priority: int = 0) -> FanOut:
-    """Check every file's job first, then queue them all in one transaction."""
+               priority: int = 0, queue: Location | None = None) -> FanOut:
+    """Check every file's job first, then queue them all in one transaction on ``queue``
+    (default: the artifacts folder's)."""
     root = workspace_root(workspace if workspace is not None else Path.cwd())
     jobs = fan_out(flow, pattern, shared=shared, workspace=root, priority=priority)
-    with JobQueue.for_artifacts(artifacts) as queue:
-        added = queue.add_many(jobs)
-        depth = queue.depth()
+    with open_queue(queue if queue is not None else default_queue_path(artifacts)) as opened:
+        added = opened.add_many(jobs)
+        depth = opened.depth()
     return FanOut(jobs=added, files=[j.input["path"] for j in jobs], workspace=root,
                   depth=depth)

@@ -28,6 +28,7 @@ from pantheon_engine.night.report_text import (
     endpoint_cells,
     headline,
     interval_text,
+    jobs_text,
     kappa_figure,
     kappa_text,
     link_target,
@@ -171,6 +172,8 @@ def render_markdown(summary: Summary, *, links_from: Path | str | None = None) -
         ["runs", "ok", "failed", "running", "merged", "κ", "review pairs"],
         [[t.runs, t.ok, t.failed, t.running, len(summary.prs), kappa_text(k.overall), k.pairs]],
     )
+    if summary.jobs is not None:
+        out += ["", _md_text(jobs_text(summary.jobs))]
     out += _md_merged(summary, base)
     out += _md_red_bins(summary, base)
     out += _md_refused(summary, base)

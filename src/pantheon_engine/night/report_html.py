@@ -24,6 +24,7 @@ from pantheon_engine.night.report_text import (
     endpoint_cells,
     headline,
     interval_text,
+    jobs_text,
     kappa_figure,
     kappa_text,
     link_target,
@@ -212,6 +213,7 @@ def render_html(summary: Summary, *, links_from: Path | str | None = None) -> st
             [[t.runs, t.ok, t.failed, t.running, len(summary.prs), kappa_text(k.overall),
               k.pairs]],
         ),
+        *([f"<p>{e(jobs_text(summary.jobs))}</p>"] if summary.jobs is not None else []),
     ]
     body += _merged_html(summary, link)
     body += _red_bins_html(summary, link)

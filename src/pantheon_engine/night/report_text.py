@@ -17,6 +17,7 @@ from pantheon_engine.night.summary_model import (
     NightStats,
     PassRate,
     PullRequest,
+    QueueJobs,
     ReviewerRow,
     Reviewers,
     Summary,
@@ -31,6 +32,7 @@ __all__ = [
     "gate_text",
     "headline",
     "interval_text",
+    "jobs_text",
     "kappa_figure",
     "kappa_text",
     "link_target",
@@ -137,6 +139,21 @@ def headline(summary: Summary) -> str:
     if t.refused:
         text += f"{t.refused} refused by the merge gate; "
     return text + f"{len(summary.prs)} merged"
+
+
+def jobs_text(jobs: QueueJobs) -> str:
+    """The queue's count of the report's jobs, each once: ``jobs (from the queue, each
+    counted once): 12: done 11, failed 1; workers: a 6, b 6; 1 claimed again``."""
+    text = f"jobs (from the queue, each counted once): {jobs.jobs}"
+    if jobs.states:
+        text += ": " + ", ".join(f"{state} {n}" for state, n in jobs.states.items())
+    if jobs.workers:
+        text += "; workers: " + ", ".join(f"{host} {n}" for host, n in jobs.workers.items())
+    if jobs.claimed_again:
+        text += f"; {jobs.claimed_again} claimed again"
+    if jobs.not_in_queue:
+        text += f"; {jobs.not_in_queue} no longer in the queue"
+    return text
 
 
 def scope_text(summary: Summary) -> str:

@@ -21,7 +21,8 @@ from pantheon_engine.agents.registry import AgentRegistry, default_registry
 from pantheon_engine.atomic import atomic_write_json
 from pantheon_engine.errors import SpecError
 from pantheon_engine.flows_builtin import BUILTIN_DIR, agent_roots, resolve_flow
-from pantheon_engine.night.jobqueue import Job, JobQueue, NewJob
+from pantheon_engine.night.jobqueue import Job, NewJob, default_queue_path
+from pantheon_engine.night.queue_open import Location, open_queue
 from pantheon_engine.run.flows import Flow, load_flow_checked
 from pantheon_engine.run.input_paths import check_input_paths
 
@@ -155,16 +156,17 @@ def _job_workspace(data: dict[str, Any], source: Path | None, default: Path | No
 
 def enqueue(artifacts: Path | str, flow: FlowInput,
             inputs: Iterable[tuple[Path | None, dict[str, Any]]], *,
-            priority: int = 0, workspace: Path | None = None) -> list[Job]:
+            priority: int = 0, workspace: Path | None = None,
+            queue: Location | None = None) -> list[Job]:
     """Check every input first (its fields and every path it names, in its workspace;
     ``workspace`` serves inputs that name none), then queue them all in one transaction
-    (all or nothing)."""
+    (all or nothing) on ``queue`` (default: the artifacts folder's)."""
     jobs = [flow.job(data, source=source, priority=priority, workspace=workspace)
             for source, data in inputs]
     if not jobs:
         raise SpecError("nothing to queue: no inputs given")
-    with JobQueue.for_artifacts(artifacts) as queue:
-        return queue.add_many(jobs)
+    with open_queue(queue if queue is not None else default_queue_path(artifacts)) as opened:
+        return opened.add_many(jobs)
 
 
 # --------------------------------------------------------------------------- files

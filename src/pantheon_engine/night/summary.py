@@ -22,6 +22,8 @@ from pantheon_engine.atomic import read_dict
 from pantheon_engine.evals.curve import read_curves
 from pantheon_engine.evals.stats import wilson_interval
 from pantheon_engine.kappa import cohen_kappa
+from pantheon_engine.night.queue_base import JobQueueBase
+from pantheon_engine.night.summary_jobs import queue_jobs
 from pantheon_engine.night.summary_model import (
     GATE_KINDS,
     AgentKappa,
@@ -94,7 +96,8 @@ class _Grades:
 
 
 def build_summary(
-    artifacts: Path | str, *, night_id: str | None = None, since: datetime | None = None
+    artifacts: Path | str, *, night_id: str | None = None, since: datetime | None = None,
+    queue: JobQueueBase | None = None,
 ) -> Summary:
     """Summarise the runs under ``artifacts/runs`` (and the night's metrics, if named).
 
@@ -113,6 +116,7 @@ def build_summary(
     grades = _Grades()
     searched = SearchTally()
     pairs: list[tuple[str, str, str, str, str]] = []  # (flow, agent_a, agent_b, a, b)
+    job_ids: list[int] = []
 
     for run_dir, meta in considered_runs(root, night_id, since):
         run_id = text_or_none(meta.get("run_id")) or run_dir.name
@@ -121,6 +125,8 @@ def build_summary(
         status = text_or_none(meta.get("status")) or "running"
         finished = status in RAN
         totals.runs += 1
+        if isinstance(meta.get("job_id"), int):
+            job_ids.append(meta["job_id"])
         if status == "ok":
             totals.ok += 1
         elif status == "failed":
@@ -232,6 +238,8 @@ def build_summary(
         night_id=night_id,
         since=since.isoformat() if since is not None else None,
         totals=totals,
+        jobs=queue_jobs(queue, job_ids, since if night_id is None else None)
+        if queue is not None else None,
         runs=rows,
         prs=prs,
         red_bins=sorted(bins.values(), key=lambda b: (-b.count, b.agent, b.node, b.error_kind)),

@@ -24,6 +24,7 @@ __all__ = [
     "NightStats",
     "PassRate",
     "PullRequest",
+    "QueueJobs",
     "RedBin",
     "RedFailure",
     "Refusal",
@@ -264,12 +265,27 @@ class NightStats(BaseModel):
     endpoints: list[EndpointRow] = Field(default_factory=list)
 
 
+class QueueJobs(BaseModel):
+    """The report's jobs as the queue holds them: each job once, whatever number of runs
+    or workers it took (a job a dead worker held and another finished counts once)."""
+
+    queue: str  # where: a file, or a URL without its password
+    jobs: int = 0
+    states: dict[str, int] = Field(default_factory=dict)  # jobs per state
+    #: host -> jobs whose claim (the last one) was made there; unclaimed jobs are left out
+    workers: dict[str, int] = Field(default_factory=dict)
+    claimed_again: int = 0  # jobs claimed more than once (a lease ran out, or a retry)
+    not_in_queue: int = 0  # jobs the runs name that the queue no longer holds (cleared)
+
+
 class Summary(BaseModel):
     artifacts: str
     generated_at: str
     night_id: str | None = None
     since: str | None = None
     totals: Totals = Field(default_factory=Totals)
+    #: job counts from the queue (each job once, across workers); None: no queue was read
+    jobs: QueueJobs | None = None
     runs: list[RunRow] = Field(default_factory=list)
     prs: list[PullRequest] = Field(default_factory=list)
     red_bins: list[RedBin] = Field(default_factory=list)
