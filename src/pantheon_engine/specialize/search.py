@@ -119,10 +119,12 @@ class StepStats(BaseModel):
 
 
 def score_report(report: CheckReport) -> float:
-    """Rules satisfied minus things broken; an unreadable file scores :data:`UNREADABLE`."""
+    """Partial credit: each rule's share of requirements met (a lowercase rule over two
+    keys with one fixed counts 0.5), summed, minus things broken; an unreadable file
+    scores :data:`UNREADABLE`."""
     if report.error:
         return UNREADABLE
-    return sum(r.ok for r in report.rules) - len(report.broken)
+    return sum(r.progress for r in report.rules) - len(report.broken)
 
 
 class VerifierEngine(RecordingEngine):
