@@ -23,10 +23,9 @@ from pydantic import BaseModel, Field
 from pantheon_engine.errors import ConfigError
 from pantheon_engine.evals.strata import task_needs_work
 from pantheon_engine.evals.suite import Suite, SuiteTask
+from pantheon_engine.specialize import DEFAULT_MAX_NO_WORK_SHARE
 from pantheon_engine.specialize.mine import SOURCES, Example
 
-#: the largest share of a harvest's examples that may come from tasks needing no work
-DEFAULT_MAX_NO_WORK_SHARE = 0.25
 NEEDS_WORK = "needs_work"
 NO_WORK = "no_work"
 STRATA: tuple[str, ...] = (NEEDS_WORK, NO_WORK)
@@ -128,7 +127,7 @@ def source_counts(green: Iterable[tuple[str, str]],
     for source, task in green:
         trajectories[source] += 1
         tasks.setdefault(source, set()).add(task)
-    kept = Counter(e.meta.source for e in examples)
+    kept: Counter[str] = Counter(e.meta.source for e in examples)
     order = {name: index for index, name in enumerate(SOURCES)}
     names = sorted(set(trajectories) | set(kept), key=lambda n: (order.get(n, len(order)), n))
     return {name: SourceCounts(tasks_green=len(tasks.get(name, ())),

@@ -145,6 +145,15 @@ def doc_task(task: SuiteTask) -> DocTask:
                         "(a path and house rules)") from None
 
 
+def is_doc_task(task: SuiteTask) -> bool:
+    """Whether the task's input is a rules-checked document task."""
+    try:
+        DocTask.model_validate(task.input)
+    except ValueError:
+        return False
+    return True
+
+
 def agent_node_id(spec: AgentSpec) -> str:
     """The agent's node id in an eval's flow (the last part of its name)."""
     last = spec.name.rsplit(".", 1)[-1]

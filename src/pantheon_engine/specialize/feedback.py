@@ -40,6 +40,7 @@ from pantheon_engine.docops.check import CheckReport
 from pantheon_engine.engines.base import Completion, Engine, EngineRequest, Message
 from pantheon_engine.errors import EngineError, RunFailure
 from pantheon_engine.policy import Policy
+from pantheon_engine.specialize import DEFAULT_FEEDBACK_ROUNDS
 from pantheon_engine.specialize.demos import Trajectory, TrajectoryStop
 from pantheon_engine.specialize.episode import (
     ScriptedEngine,
@@ -52,7 +53,7 @@ from pantheon_engine.specialize.episode import (
 )
 
 #: feedback rounds per trajectory when none is given
-DEFAULT_ROUNDS = 2
+DEFAULT_ROUNDS = DEFAULT_FEEDBACK_ROUNDS
 #: the most lines and characters of check output one feedback turn carries
 FEEDBACK_LINES = 12
 FEEDBACK_CHARS = 1_500
@@ -216,9 +217,9 @@ class FeedbackSession:
         self.engine = FeedbackEngine(inner, self)
 
     def agent(self) -> AgentSpec:
-        """``spec`` whose finish hook runs the check, with one more step and one more
-        failure allowed per feedback round (a refused final costs both; the replay runs
-        under the agent's own limits)."""
+        """``spec`` whose finish hook runs the check. Each feedback round allows one more
+        step and one more failure (a refused final costs both), granted when it is given: a
+        sample that gets no feedback runs under the agent's own limits, as at pass@1."""
         original = self.spec.finish
         output_model = self.spec.output_model
 
@@ -234,12 +235,13 @@ class FeedbackSession:
             turn = FeedbackTurn(step=len(self.engine.calls), reply=last.strip(),
                                 text=feedback_text(lines))
             self.turns.append(turn)
+            # the loop holds this run's own copy of the limits and reads them every step
+            ctx.agent.limits.max_steps += 1
+            ctx.agent.limits.max_failures += 1
             raise CheckFailed(turn.text)
 
-        limits = self.spec.limits.model_copy(update={
-            "max_steps": self.spec.limits.max_steps + self.rounds,
-            "max_failures": self.spec.limits.max_failures + self.rounds})
-        return dataclasses.replace(self.spec, finish=finish, limits=limits)
+        return dataclasses.replace(self.spec, finish=finish,
+                                   limits=self.spec.limits.model_copy())
 
     async def _grade(self, ctx: AgentContext, output: BaseModel) -> tuple[bool, list[str]]:
         """Run the task's check on the worktree as the flow's check node would."""

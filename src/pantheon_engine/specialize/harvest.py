@@ -52,7 +52,8 @@ from pantheon_engine.specialize.balance import (
     strata_counts,
     task_strata,
 )
-from pantheon_engine.specialize.demos import Trajectory, demonstrate, doc_task
+from pantheon_engine.specialize.code_search import code_plan, search_code_task
+from pantheon_engine.specialize.demos import Trajectory, demonstrate, doc_task, is_doc_task
 from pantheon_engine.specialize.episode import TaskFlow, task_flows
 from pantheon_engine.specialize.feedback import FeedbackConfig, FeedbackOutcome, feedback_sample
 from pantheon_engine.specialize.mine import (
@@ -359,7 +360,14 @@ async def harvest_trajectories(
         if task.split != "train":
             raise ConfigError(f"task {task.id!r} is a {task.split} task: only train tasks "
                               "may become training data")
-        doc_task(task)  # every task must be rule-checked before anything runs
+        if mode == "demos" or is_doc_task(task):
+            doc_task(task)  # demonstrations need rule-checked tasks: before anything runs
+    # search on anything but a document: code tasks, through their flow and tests
+    code = {flow.task.id: flow for flow in task_flows(
+        suite, spec, [t for t in chosen if not is_doc_task(t)], registry)} \
+        if mode == "search" else {}
+    for flow in code.values():
+        code_plan(flow)
     if mode == "search" and engine is None:
         raise ConfigError("search needs a model engine")
     config = config or SearchConfig()
@@ -380,7 +388,14 @@ async def harvest_trajectories(
         async with gate:
             run_id = f"{harvest_id}-{task.id}"
             where = trajectories_dir / task.id
-            if mode == "search":
+            if mode == "search" and task.id in code:
+                assert engine is not None
+                trajectory, outcome = await search_code_task(
+                    spec, code[task.id], registry=registry, engine=engine, root=where,
+                    config=config, run_id=run_id, policy=policy)
+                searches.append(outcome)
+                sampled += outcome.sampled
+            elif mode == "search":
                 assert engine is not None
                 trajectory, outcome = await search_task(spec, task, suite.workspace, engine,
                                                         where, config, run_id=run_id,

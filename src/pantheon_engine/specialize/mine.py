@@ -204,12 +204,25 @@ async def agent_tool_defs(spec: AgentSpec, run_input: dict[str, Any],
 
 
 def write_examples(path: Path, examples: Iterable[Example]) -> int:
-    """Write ``examples`` as JSONL (atomically); returns how many lines were written."""
-    lines = [json.dumps(e.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-             for e in examples]
+    """Write ``examples`` as JSONL (atomically); returns how many lines were written.
+
+    ``meta.teacher`` and ``meta.feedback_rounds`` appear only on examples that have them."""
+    lines = [json.dumps(_line(e), ensure_ascii=False, separators=(",", ":")) for e in examples]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
+
+
+#: meta fields written only when set
+_OPTIONAL_META = ("teacher", "feedback_rounds")
+
+
+def _line(example: Example) -> dict[str, Any]:
+    data = example.model_dump(mode="json")
+    for key in _OPTIONAL_META:
+        if data["meta"].get(key) is None:
+            data["meta"].pop(key, None)
+    return data
 
 
 def read_examples(path: Path, *, source: str | None = None,
@@ -408,6 +421,8 @@ class RunRecord:
     source: str = "trace"
     #: run by an eval of a measurement-only suite (HumanEval): never mined
     measurement_only: bool = False
+    #: the teacher model a teacher harvest served (its marker says; source ``teacher``)
+    teacher: str | None = None
 
     @property
     def task_id(self) -> str | None:
@@ -456,13 +471,15 @@ def find_runs(artifacts: Path) -> Iterator[RunRecord]:
             else None
         marker = read_dict(eval_dir / HARVEST_MARKER)
         source = _source(marker.get("source")) if marker else "trace"
+        teacher = str(marker["teacher"]) if marker and marker.get("teacher") else None
         measuring = info.get("measurement_only") is True
         for run_json, meta in _read_runs(eval_dir / "runs"):
             task = meta.get("task_id")
             split = splits.get(str(task), default_split) if task is not None else default_split
             yield RunRecord(run_id=str(meta.get("run_id") or run_json.parent.name),
                             dir=run_json.parent, meta=meta, split=split, source=source,
-                            measurement_only=measuring or meta.get("measurement_only") is True)
+                            measurement_only=measuring or meta.get("measurement_only") is True,
+                            teacher=teacher)
 
 
 def _source(value: Any) -> str:
@@ -553,7 +570,8 @@ class Miner:
                     source=run.source, agent=str(row["agent"]), kind=row["outcome"],
                     run_id=run.run_id, task_id=run.task_id, step=int(row["step"]),
                     model=run.meta.get("model"),
-                    teacher=run.meta.get("model") if run.source == "teacher" else None)
+                    teacher=(run.teacher or run.meta.get("model")) if run.source == "teacher"
+                    else None)
             except (ValidationError, ValueError):
                 self.skipped["malformed"] += 1
                 continue
