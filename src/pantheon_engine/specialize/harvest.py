@@ -1,22 +1,30 @@
 """Harvest: green training data for one agent from a suite's train split.
 
-Three ways to get green conversations out of a model too weak to pass on its own:
+The ways to get green conversations out of a model too weak to pass on its own:
 
 * ``best-of-k``: ``k`` samples per task at temperature > 0 through the ordinary eval
   machinery, every request recorded in the trace store; the runs whose checks pass are
   green runs like any other, and their steps become examples (source ``best-of-k``).
   Or queued as night jobs (:func:`queue_best_of_k`): a harvest is then a night like any
   other (queue, leases, resume, metrics, report), and mining collects its green runs.
-* ``search``: verifier-guided search (:mod:`pantheon_engine.specialize.search`), source
-  ``search``.
+* ``search``: verifier-guided search with partial credit
+  (:mod:`pantheon_engine.specialize.search` for documents,
+  :mod:`pantheon_engine.specialize.code_search` for code), source ``search``.
+* ``feedback``: best-of-k whose failed checks go back to the agent; what then passes is
+  rationalised (:mod:`pantheon_engine.specialize.feedback`), source ``feedback``.
 * ``demos``: the scripted demonstrator through the real loop
-  (:mod:`pantheon_engine.specialize.demos`), source ``demo``; and ``--demos FILE``
-  imports green conversations from a JSONL file (source ``import``) in any mode.
+  (:mod:`pantheon_engine.specialize.demos`), source ``demo`` (an upper bound, not a model's
+  work); and ``--demos FILE`` imports green conversations from a JSONL file (source
+  ``import``) in any mode.
+* a teacher (:mod:`pantheon_engine.specialize.teacher`): best-of-k, search or feedback with
+  a stronger model's engine answering the agent's own loop, source ``teacher``.
 
 Every harvest writes ``<artifacts>/specialize/<agent>/harvest-<id>.jsonl`` (examples in the
 mining format, see :mod:`pantheon_engine.specialize.mine`) and ``harvest-<id>.json`` (what
-it did, counts per source). ``pantheon traces mine --include`` merges harvest files with the
-examples mined from traces. Only the train split is ever harvested.
+it did, counts per source and per stratum). Examples of tasks that needed no work are
+capped to a share of the harvest (:mod:`pantheon_engine.specialize.balance`).
+``pantheon traces mine --include`` merges harvest files with the examples mined from
+traces. Only the train split is ever harvested.
 """
 
 from __future__ import annotations
