@@ -332,12 +332,14 @@ def test_harvest_command_then_mine_with_include(suite_dir: Path, tmp_path: Path)
                                  "demos", "--artifacts", str(art)])
     assert result.exit_code == 0, result.output
     assert "2 train task(s), 2 green" in result.output
-    assert "examples: 6 (by kind: tool 4, final 2; by source: demo 6)" in result.output
+    assert "examples: 6 (by kind: tool 4, final 2; by source: demo (scripted, upper bound) 6)" \
+        in result.output
     harvest_file = next((art / "specialize" / AGENT).glob("harvest-*.jsonl"))
     only = runner.invoke(app, ["traces", "mine", AGENT, "--out", str(tmp_path / "d.jsonl"),
                                "--artifacts", str(art), "--include", str(harvest_file)])
     assert only.exit_code == 0, only.output  # no run recorded traces yet: the file alone
-    assert "no trace store, runs not mined" in only.output and "demo 6" in only.output
+    assert "no trace store, runs not mined" in only.output \
+        and "demo (scripted, upper bound) 6" in only.output
 
     replies_file = tmp_path / "replies.jsonl"
     replies_file.write_text("\n".join(r.model_dump_json() for r in replies(
@@ -353,7 +355,7 @@ def test_harvest_command_then_mine_with_include(suite_dir: Path, tmp_path: Path)
                                  str(art), "--suite", str(suite_dir), "--include",
                                  str(harvest_file)])
     assert result.exit_code == 0, result.output
-    assert "by source: best-of-k 6, demo 6" in result.output
+    assert "by source: best-of-k 6, demo (scripted, upper bound) 6" in result.output
     assert len(out.read_text().splitlines()) == 12
 
     queued = runner.invoke(app, ["harvest", AGENT, "--suite", str(suite_dir), "--samples",

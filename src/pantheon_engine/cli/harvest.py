@@ -29,6 +29,8 @@ from pantheon_engine.cli.options import (
 from pantheon_engine.errors import ConfigError, PantheonError
 from pantheon_engine.specialize import (
     BEST_OF_K_CONCURRENCY,
+    DEFAULT_FEEDBACK_ROUNDS,
+    DEFAULT_MAX_NO_WORK_SHARE,
     HARVEST_MODES,
     SEARCH_CONCURRENCY,
 )
@@ -76,16 +78,28 @@ def harvest_cmd(
     split: Annotated[str, typer.Option("--split", help="train (the only split harvested)")]
     = "train",
     mode: Annotated[str, typer.Option(
-        "--mode", help="best-of-k | search | demos | import")] = "best-of-k",
+        "--mode", help="best-of-k | search | feedback | demos | import")] = "best-of-k",
     samples: Annotated[int, typer.Option(
-        "--samples", "-k", help="samples per task (best-of-k) or candidates per step "
-        "(search)")] = 8,
+        "--samples", "-k", help="samples per task (best-of-k, feedback) or candidates per "
+        "step (search)")] = 8,
     temperature: Annotated[float, typer.Option("--temperature", "-t",
                                                help="sampling temperature (> 0)")] = 0.8,
     demos: Annotated[Path | None, typer.Option(
         "--demos", help="JSONL of green conversations to import (any mode)")] = None,
     rounds: Annotated[int, typer.Option(
         "--rounds", help="search: sampling rounds per step before giving up")] = 2,
+    feedback_rounds: Annotated[int, typer.Option(
+        "--feedback-rounds", help="feedback: times a failed check is fed back to the agent "
+        "per sample")] = DEFAULT_FEEDBACK_ROUNDS,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="a catalogue model answers instead of the agent's (source "
+        "teacher; best-of-k, search, feedback)")] = None,
+    teacher_base_url: Annotated[str | None, typer.Option(
+        "--teacher-base-url", help="an OpenAI-compatible endpoint answers instead (by day "
+        "only; --teacher names its model)")] = None,
+    max_no_work_share: Annotated[float, typer.Option(
+        "--max-no-work-share", help="largest share of the examples from tasks that needed "
+        "no work (1: no cap)")] = DEFAULT_MAX_NO_WORK_SHARE,
     keep_unfinished: Annotated[bool, typer.Option(
         "--keep-unfinished", help="search: keep the tool steps of a file that passes even "
         "when no final answer was sampled")] = False,
@@ -106,7 +120,8 @@ def harvest_cmd(
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the result as JSON")] = False,
 ) -> None:
-    """Green examples for an agent from a suite's train split: best-of-k, search, demos."""
+    """Green examples for an agent from a suite's train split: best-of-k, search, feedback,
+    a teacher, demos."""
     from pantheon_engine.run.serving import EngineOptions
     from pantheon_engine.specialize.harvest_service import harvest
 
@@ -115,7 +130,7 @@ def harvest_cmd(
             raise ConfigError(f"--mode {mode!r}: expected one of {', '.join(HARVEST_MODES)}")
         if samples < 1:
             raise ConfigError(f"--samples must be at least 1, got {samples}")
-        if temperature <= 0 and mode in ("best-of-k", "search"):
+        if temperature <= 0 and mode in ("best-of-k", "search", "feedback"):
             raise ConfigError(f"--temperature must be above 0 for {mode}, got {temperature}",
                               hint="samples at temperature 0 are copies of one answer")
         if concurrency is not None and concurrency < 1:
@@ -127,6 +142,8 @@ def harvest_cmd(
                               f"--mode {mode} runs now")
         if demos is not None and not demos.is_file():
             raise ConfigError(f"--demos {demos}: no such file")
+        if not 0 <= feedback_rounds <= 5:
+            raise ConfigError(f"--feedback-rounds must be 0 to 5, got {feedback_rounds}")
         result = asyncio.run(harvest(
             agent, suite=suite, split=split, mode=mode, samples=samples,
             temperature=temperature, demos=demos, rounds=rounds,
@@ -134,7 +151,9 @@ def harvest_cmd(
             policy_mode="night" if night else "day",
             engine=EngineOptions(name=engine, model=model, base_url=base_url, replay=replay,
                                  config=config),
-            artifacts=artifacts, console=err_console, show_progress=not as_json))
+            artifacts=artifacts, console=err_console, show_progress=not as_json,
+            feedback_rounds=feedback_rounds, teacher=teacher,
+            teacher_base_url=teacher_base_url, max_no_work_share=max_no_work_share))
     except PantheonError as exc:
         fail(exc)
     if as_json:

@@ -121,8 +121,10 @@ def _pass_rate(version: AgentVersion) -> str:
 def _data(version: AgentVersion) -> str:
     if version.is_base:
         return "-"
-    sources = ", ".join(f"{k} {n}" for k, n in sorted(version.data.sources.items()))
-    return f"{version.data.examples}" + (f" ({sources})" if sources else "")
+    from pantheon_engine.specialize.mine import render_sources
+
+    sources = render_sources(dict(sorted(version.data.sources.items())))
+    return f"{version.data.examples}" + (f" ({sources})" if version.data.sources else "")
 
 
 def versions_table(store: VersionStore) -> Table | None:

@@ -54,7 +54,7 @@ import re
 from typing import Any
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, model_validator
 
 from pantheon_engine.docops.body import (
     entry_date_text,
@@ -96,6 +96,16 @@ class RuleResult(BaseModel):
     text: str
     ok: bool
     detail: str = ""
+    #: the share of the rule's requirements met, 0 to 1 (1 when ``ok``): a lowercase rule
+    #: over two keys with one fixed is 0.5, a rename whose old key is gone but whose new
+    #: key does not hold the value yet is 0.5; every other rule is met or not
+    progress: float = Field(default=0.0, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _met_is_whole(self) -> RuleResult:
+        if self.ok:  # also for reports written before progress was recorded
+            self.progress = 1.0
+        return self
 
 
 class CheckReport(BaseModel):
@@ -105,6 +115,16 @@ class CheckReport(BaseModel):
     rules: list[RuleResult]
     broken: list[str] = []  # things outside the rules that the change broke
     error: str | None = None  # the document could not be read as Markdown with front matter
+
+    @property
+    def progress(self) -> float:
+        """The share of the rules' requirements met (0 for an unreadable document; a
+        document without rules that reads is 1), ignoring what else the change broke."""
+        if self.error:
+            return 0.0
+        if not self.rules:
+            return 1.0
+        return sum(r.progress for r in self.rules) / len(self.rules)
 
     @property
     def failed_labels(self) -> list[str]:
@@ -396,7 +416,28 @@ def _rule_result(rule: Rule, doc: Document, before: Document | None,
         else:
             ok = scalar_text(meta.get("title")) == heading and "title" in meta
             detail = f"title should be {heading!r}"
-    return RuleResult(label=rule.label, text=rule.text(), ok=ok, detail="" if ok else detail)
+    return RuleResult(label=rule.label, text=rule.text(), ok=ok, detail="" if ok else detail,
+                      progress=1.0 if ok else _progress(rule, meta, before))
+
+
+def _progress(rule: Rule, meta: dict[str, Any], before: Document | None) -> float:
+    """The share of an unmet rule's requirements that the document meets already.
+
+    ``lowercase_keys``: of the keys that were not lowercase before or are not now, those
+    that no longer appear so; ``renamed``: the old key gone and the new one holding the old
+    value, half each. Any other rule is one requirement: unmet, 0.
+    """
+    if isinstance(rule, LowercaseKeys):
+        upper_now = {k for k in meta if k != k.lower()}
+        upper_before = {k for k in (before.meta if before is not None else {})
+                        if k != k.lower()}
+        fixed = len(upper_before - upper_now)
+        return fixed / (fixed + len(upper_now)) if upper_now else 0.0
+    if isinstance(rule, KeyRenamed) and before is not None and rule.key in before.meta:
+        gone = rule.key not in meta
+        moved = rule.to in meta and meta[rule.to] == before.meta[rule.key]
+        return (gone + moved) / 2
+    return 0.0
 
 
 def _governed(rules: list[Rule]) -> tuple[set[str], set[str], set[str], bool]:

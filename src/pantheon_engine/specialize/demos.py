@@ -83,7 +83,8 @@ class Trajectory:
     passed_check: bool = False
 
     def examples(self, *, source: str, agent: str, tools: list[dict[str, Any]],
-                 model: str | None = None) -> list[Example]:
+                 model: str | None = None, teacher: str | None = None,
+                 feedback_rounds: int | None = None) -> list[Example]:
         """The steps whose reply the loop accepted (a tool call or the final), as examples."""
         out = []
         for step in self.steps:
@@ -92,7 +93,8 @@ class Trajectory:
             out.append(make_example(step.request.messages, step.reply, tools=tools,
                                     source=source, agent=agent, kind=step.outcome,
                                     run_id=self.run_id, task_id=self.task_id, step=step.step,
-                                    model=model))
+                                    model=model, teacher=teacher,
+                                    feedback_rounds=feedback_rounds))
         return out
 
 
@@ -141,6 +143,15 @@ def doc_task(task: SuiteTask) -> DocTask:
         raise SpecError(f"task {task.id!r} is not a rules-checked document task: {exc}",
                         hint="demonstrations and search work on docops tasks "
                         "(a path and house rules)") from None
+
+
+def is_doc_task(task: SuiteTask) -> bool:
+    """Whether the task's input is a rules-checked document task."""
+    try:
+        DocTask.model_validate(task.input)
+    except ValueError:
+        return False
+    return True
 
 
 def agent_node_id(spec: AgentSpec) -> str:

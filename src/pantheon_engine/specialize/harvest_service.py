@@ -9,6 +9,7 @@ Notes, a header and (on a terminal) a live bar go to the console the caller pass
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -30,10 +31,13 @@ from pantheon_engine.run.serving import (
     open_serving,
 )
 from pantheon_engine.specialize import BEST_OF_K_CONCURRENCY, SEARCH_CONCURRENCY
+from pantheon_engine.specialize.balance import DEFAULT_MAX_NO_WORK_SHARE, check_share
 from pantheon_engine.specialize.benchmark_text import humaneval_text
+from pantheon_engine.specialize.feedback import DEFAULT_ROUNDS, FeedbackConfig
 from pantheon_engine.specialize.harvest import (
     HarvestResult,
     harvest_best_of_k,
+    harvest_feedback,
     harvest_trajectories,
     import_only,
     queue_best_of_k,
@@ -41,6 +45,7 @@ from pantheon_engine.specialize.harvest import (
 )
 from pantheon_engine.specialize.mine import HoldoutGuard, MineResult, mine, write_examples
 from pantheon_engine.specialize.search import SearchConfig
+from pantheon_engine.specialize.teacher import check_teacher, serve_teacher
 
 Found = tuple[Suite, AgentRef, list[SuiteTask]]
 
@@ -50,18 +55,32 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
                   keep_unfinished: bool, queue: bool, concurrency: int | None, seed: int,
                   policy_mode: Mode, engine: EngineOptions, artifacts: Path,
                   console: Console, show_progress: bool,
-                  limit: int | None = None) -> HarvestResult:
+                  limit: int | None = None, feedback_rounds: int = DEFAULT_ROUNDS,
+                  teacher: str | None = None, teacher_base_url: str | None = None,
+                  max_no_work_share: float = DEFAULT_MAX_NO_WORK_SHARE) -> HarvestResult:
     """Harvest as ``pantheon harvest`` does (``mode``: one of
     :data:`~pantheon_engine.specialize.HARVEST_MODES`).
 
     ``console`` gets the serving notes, and with ``show_progress`` a header and (on a
     terminal) a live bar. ``limit``: only the split's first ``limit`` tasks. Bad input fails
     before a model loads; a harvest that calls no model (demos, an import, queued jobs) loads
-    none and only records the version.
+    none and only records the version. ``feedback_rounds``: feedback mode's rounds per
+    sample. ``teacher`` / ``teacher_base_url``: a catalogue model, or (by day only) an
+    OpenAI-compatible endpoint, answers instead of the agent's own model
+    (:mod:`~pantheon_engine.specialize.teacher`); the agent's version is then only recorded.
+    ``max_no_work_share``: the most of the harvest's examples tasks needing no work may
+    give (:mod:`~pantheon_engine.specialize.balance`).
     """
-    needs_engine = mode in ("best-of-k", "search") and not queue
-    workers = concurrency or (BEST_OF_K_CONCURRENCY if mode == "best-of-k"
-                              else SEARCH_CONCURRENCY)
+    check_share(max_no_work_share)
+    check_teacher(policy_mode=policy_mode, mode=mode, queue=queue, teacher=teacher,
+                  base_url=teacher_base_url)
+    feedback = FeedbackConfig(rounds=feedback_rounds, samples=samples,
+                              temperature=temperature, seed=seed) \
+        if mode == "feedback" else None
+    taught = teacher is not None or teacher_base_url is not None
+    needs_engine = mode in ("best-of-k", "search", "feedback") and not queue
+    workers = concurrency or (SEARCH_CONCURRENCY if mode == "search"
+                              else BEST_OF_K_CONCURRENCY)
 
     def scope() -> ServingScope[Found]:
         registry = default_registry([suite.resolve()])
@@ -72,10 +91,12 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
         flows = [flow for _, flow, _ in plan(loaded, spec, split, registry)]
         # the version asked for (else the current one), with its own weights; without an
         # engine no weights are loaded: the version is only recorded
+        # a teacher answers instead: the agent's version is recorded, its model not loaded
         return ServingScope(registry, agents=model_agents(flows, registry),
                             prepared=(loaded, ref, tasks),
                             pinned={ref.name: ref.version} if ref.version is not None
-                            else None, engine=needs_engine, record_only=not needs_engine)
+                            else None, engine=needs_engine and not taught,
+                            record_only=not needs_engine or taught)
 
     def notes(plan: Serving) -> None:
         for note in plan.notes:
@@ -85,29 +106,39 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
         if not show_progress or mode == "import" or queue:
             return
         _, ref, tasks = served.prepared
-        unit = "sample(s)" if mode == "best-of-k" else "candidate(s) per step"
+        unit = "candidate(s) per step" if mode == "search" else "sample(s)"
         what = f" × {samples} {unit}" if needs_engine else ""
+        if feedback is not None:
+            what += f", up to {feedback.rounds} feedback round(s) each"
+        by = f"teacher {teacher or teacher_base_url}" if taught else \
+            f"engine {served.engine.name if served.engine else 'none'}"
         console.print(f"harvest {agent_spec(served.registry, ref.name).ref} ({mode}): "
-                      f"{len(tasks)} train task(s){what}, engine "
-                      f"{served.engine.name if served.engine else 'none'}", highlight=False,
+                      f"{len(tasks)} train task(s){what}, {by}", highlight=False,
                       soft_wrap=True)
 
     options = dataclasses.replace(
         engine, concurrency=workers * (samples if mode == "search" else 1))
-    async with open_serving(policy_mode, options, artifacts=artifacts, scope=scope,
-                            planned=notes, ready=announce) as served:
+    async with contextlib.AsyncExitStack() as stack:
+        served = await stack.enter_async_context(open_serving(
+            policy_mode, options, artifacts=artifacts, scope=scope, planned=notes,
+            ready=announce))
         loaded, ref, tasks = served.prepared
         spec = agent_spec(served.registry, ref.name)
         registry, engine_obj = served.registry, served.engine
+        taught_by: str | None = None
+        if taught:
+            engine_obj, taught_by = await stack.enter_async_context(serve_teacher(
+                options, served.policy, teacher=teacher, base_url=teacher_base_url))
         if mode == "import":
             assert demos is not None
             return await import_only(loaded, agent=spec.ref, registry=registry,
-                                     artifacts=artifacts, demos=demos, split=split)
+                                     artifacts=artifacts, demos=demos, split=split,
+                                     max_no_work_share=max_no_work_share)
         if queue:
             return queue_best_of_k(loaded, agent=spec.ref, registry=registry,
                                    artifacts=artifacts, split=split, samples=samples,
                                    temperature=temperature, seed=seed)
-        total = len(tasks) * (samples if mode == "best-of-k" else 1)
+        total = len(tasks) * (samples if mode in ("best-of-k", "feedback") else 1)
         progress = Progress(TextColumn(f"[bold]harvest {spec.ref} ({mode})[/]"), BarColumn(),
                             MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                             TimeElapsedColumn(), console=console, transient=True) \
@@ -131,7 +162,16 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
                     artifacts=artifacts, split=split, samples=samples,
                     temperature=temperature, seed=seed,
                     concurrency=concurrency or BEST_OF_K_CONCURRENCY, policy=served.policy,
-                    demos=demos, on_progress=on_progress, limit=limit)
+                    demos=demos, on_progress=on_progress, limit=limit, teacher=taught_by,
+                    max_no_work_share=max_no_work_share)
+            if feedback is not None:
+                assert engine_obj is not None
+                return await harvest_feedback(
+                    loaded, agent=spec.ref, registry=registry, engine=engine_obj,
+                    artifacts=artifacts, split=split, config=feedback,
+                    concurrency=concurrency or BEST_OF_K_CONCURRENCY, policy=served.policy,
+                    demos=demos, tasks=tasks, on_progress=on_progress, teacher=taught_by,
+                    max_no_work_share=max_no_work_share)
             search = SearchConfig(k=samples, temperature=temperature, rounds=rounds,
                                   seed=seed) if mode == "search" else None
             return await harvest_trajectories(
@@ -139,7 +179,8 @@ async def harvest(agent: str, *, suite: Path, split: str, mode: str, samples: in
                 mode="search" if mode == "search" else "demos", engine=engine_obj,
                 split=split, config=search, concurrency=concurrency or SEARCH_CONCURRENCY,
                 policy=served.policy, demos=demos, keep_unfinished=keep_unfinished,
-                tasks=tasks, on_progress=on_progress)
+                tasks=tasks, on_progress=on_progress, teacher=taught_by,
+                max_no_work_share=max_no_work_share)
         finally:
             if progress is not None:
                 progress.stop()

@@ -49,10 +49,26 @@ from pantheon_engine.specialize.benchmark_text import BenchmarkText, humaneval_t
 from pantheon_engine.specialize.secrets import scan_texts
 from pantheon_engine.tools.registry import get_tool
 
-Source = Literal["trace", "best-of-k", "search", "demo", "import", "fix"]
-SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search", "demo", "import", "fix")
-#: sources whose data the model found itself (the rest are demonstrations)
-OWN_SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search")
+Source = Literal["trace", "best-of-k", "search", "feedback", "teacher", "demo", "import",
+                 "fix"]
+SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search", "feedback", "teacher", "demo",
+                            "import", "fix")
+#: sources whose data the model found itself (the rest are demonstrations: a teacher model's,
+#: the scripted solver's, imported or fixed by hand)
+OWN_SOURCES: tuple[str, ...] = ("trace", "best-of-k", "search", "feedback")
+#: how reports name a source where its name alone would mislead
+SOURCE_LABELS: dict[str, str] = {"demo": "demo (scripted, upper bound)"}
+
+
+def source_label(source: str) -> str:
+    """A source as reports show it: the scripted solver is an upper bound, not a model's
+    work (``demo (scripted, upper bound)``); every other source by its name."""
+    return SOURCE_LABELS.get(source, source)
+
+
+def render_sources(counts: dict[str, int]) -> str:
+    """``best-of-k 6, demo (scripted, upper bound) 12`` (``none`` when empty)."""
+    return ", ".join(f"{source_label(k)} {n}" for k, n in counts.items()) or "none"
 Kind = Literal["tool", "final"]
 #: marker file an eval folder gets when a best-of-k harvest made it
 HARVEST_MARKER = "harvest.json"
@@ -83,6 +99,12 @@ class ExampleMeta(BaseModel):
     step: int | None = None
     kind: Kind
     model: str | None = None
+    #: the teacher model that wrote the reply (source ``teacher``): the prompt is still
+    #: the student agent's own
+    teacher: str | None = None
+    #: feedback rounds the trajectory needed before the check passed (source ``feedback``;
+    #: the stored conversation holds none of them)
+    feedback_rounds: int | None = None
 
 
 class Example(BaseModel):
@@ -125,14 +147,17 @@ class Example(BaseModel):
 def make_example(messages: Sequence[Any], reply: str, *, tools: list[dict[str, Any]],
                  source: str, agent: str, kind: str, run_id: str | None = None,
                  task_id: str | None = None, step: int | None = None,
-                 model: str | None = None) -> Example:
+                 model: str | None = None, teacher: str | None = None,
+                 feedback_rounds: int | None = None) -> Example:
     """An example from the request's messages (``Message`` objects or dicts) and a reply."""
     msgs = [m.model_dump(mode="json") if isinstance(m, BaseModel) else dict(m)
             for m in messages]
+    extra = {k: v for k, v in (("teacher", teacher), ("feedback_rounds", feedback_rounds))
+             if v is not None}
     return Example.model_validate({
         "messages": [*msgs, {"role": "assistant", "content": reply}], "tools": tools,
         "meta": {"source": source, "agent": agent, "run_id": run_id, "task_id": task_id,
-                 "step": step, "kind": kind, "model": model}})
+                 "step": step, "kind": kind, "model": model, **extra}})
 
 
 def tool_defs(spec: AgentSpec, prepared: Prepared | None = None) -> list[dict[str, Any]]:
@@ -179,12 +204,25 @@ async def agent_tool_defs(spec: AgentSpec, run_input: dict[str, Any],
 
 
 def write_examples(path: Path, examples: Iterable[Example]) -> int:
-    """Write ``examples`` as JSONL (atomically); returns how many lines were written."""
-    lines = [json.dumps(e.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-             for e in examples]
+    """Write ``examples`` as JSONL (atomically); returns how many lines were written.
+
+    ``meta.teacher`` and ``meta.feedback_rounds`` appear only on examples that have them."""
+    lines = [json.dumps(_line(e), ensure_ascii=False, separators=(",", ":")) for e in examples]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return len(lines)
+
+
+#: meta fields written only when set
+_OPTIONAL_META = ("teacher", "feedback_rounds")
+
+
+def _line(example: Example) -> dict[str, Any]:
+    data = example.model_dump(mode="json")
+    for key in _OPTIONAL_META:
+        if data["meta"].get(key) is None:
+            data["meta"].pop(key, None)
+    return data
 
 
 def read_examples(path: Path, *, source: str | None = None,
@@ -241,7 +279,8 @@ def _imported_meta(meta: dict[str, Any], data: dict[str, Any], source: str,
                 kind = "final" if isinstance(envelope, FinalAnswer) else "tool"
             except EnvelopeError:
                 kind = "tool"
-    keep = {k: meta.get(k) for k in ("agent", "run_id", "task_id", "step", "model")
+    keep = {k: meta.get(k) for k in ("agent", "run_id", "task_id", "step", "model", "teacher",
+                                     "feedback_rounds")
             if meta.get(k) is not None}
     return {"agent": meta.get("agent") or agent or "", **keep,
             "source": source, "kind": kind}
@@ -357,7 +396,7 @@ class ExampleCounts(BaseModel):
 
     def render(self) -> str:
         kinds = ", ".join(f"{k} {n}" for k, n in self.by_kind.items()) or "none"
-        sources = ", ".join(f"{k} {n}" for k, n in self.by_source.items()) or "none"
+        sources = render_sources(self.by_source)
         lines = [f"examples: {self.examples} (by kind: {kinds}; by source: {sources})"]
         if self.dropped:
             lines.append("dropped: " + ", ".join(f"{k} {n}" for k, n in self.dropped.items()))
@@ -382,6 +421,8 @@ class RunRecord:
     source: str = "trace"
     #: run by an eval of a measurement-only suite (HumanEval): never mined
     measurement_only: bool = False
+    #: the teacher model a teacher harvest served (its marker says; source ``teacher``)
+    teacher: str | None = None
 
     @property
     def task_id(self) -> str | None:
@@ -430,13 +471,15 @@ def find_runs(artifacts: Path) -> Iterator[RunRecord]:
             else None
         marker = read_dict(eval_dir / HARVEST_MARKER)
         source = _source(marker.get("source")) if marker else "trace"
+        teacher = str(marker["teacher"]) if marker and marker.get("teacher") else None
         measuring = info.get("measurement_only") is True
         for run_json, meta in _read_runs(eval_dir / "runs"):
             task = meta.get("task_id")
             split = splits.get(str(task), default_split) if task is not None else default_split
             yield RunRecord(run_id=str(meta.get("run_id") or run_json.parent.name),
                             dir=run_json.parent, meta=meta, split=split, source=source,
-                            measurement_only=measuring or meta.get("measurement_only") is True)
+                            measurement_only=measuring or meta.get("measurement_only") is True,
+                            teacher=teacher)
 
 
 def _source(value: Any) -> str:
@@ -526,7 +569,9 @@ class Miner:
                     json.loads(row["messages_json"]), row["reply"], tools=tools,
                     source=run.source, agent=str(row["agent"]), kind=row["outcome"],
                     run_id=run.run_id, task_id=run.task_id, step=int(row["step"]),
-                    model=run.meta.get("model"))
+                    model=run.meta.get("model"),
+                    teacher=(run.teacher or run.meta.get("model")) if run.source == "teacher"
+                    else None)
             except (ValidationError, ValueError):
                 self.skipped["malformed"] += 1
                 continue

@@ -58,7 +58,7 @@ from pantheon_engine.run.versions import AgentVersion, VersionStore
 from pantheon_engine.specialize.controls import shuffle_replies
 from pantheon_engine.specialize.harvest import HarvestResult
 from pantheon_engine.specialize.harvest_service import harvest, mine_examples
-from pantheon_engine.specialize.mine import MineResult
+from pantheon_engine.specialize.mine import MineResult, render_sources
 from pantheon_engine.specialize.train import TrainResult, split_eval
 from pantheon_engine.specialize.train_data import load_examples
 from pantheon_engine.specialize.train_service import train_with_progress
@@ -198,8 +198,7 @@ class SpecializeReport(BaseModel):
             out.append(f"own harvest: {self.own.get('green', 0)} green of "
                        f"{self.own.get('sampled', 0)} samples on {self.own.get('tasks', 0)} "
                        f"task(s), {self.own.get('examples', 0)} example(s)")
-        out.append("examples: " + (", ".join(f"{k} {v}" for k, v in self.examples.items())
-                                   or "none"))
+        out.append("examples: " + render_sources(self.examples))
         if self.training:
             t = self.training
             out.append(f"trained {t.version}: {t.steps} steps on {t.examples} examples, "

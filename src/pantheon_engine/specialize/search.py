@@ -25,7 +25,7 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -50,7 +50,7 @@ from pantheon_engine.specialize.demos import (
     read_task_file,
     run_trajectory,
 )
-from pantheon_engine.tools.base import ToolContext
+from pantheon_engine.tools.base import Tool, ToolContext
 from pantheon_engine.tools.registry import get_tool
 from pantheon_engine.tools.workspace import resolve_in_workspace
 
@@ -119,16 +119,81 @@ class StepStats(BaseModel):
 
 
 def score_report(report: CheckReport) -> float:
-    """Rules satisfied minus things broken; an unreadable file scores :data:`UNREADABLE`."""
+    """Partial credit: each rule's share of requirements met (a lowercase rule over two
+    keys with one fixed counts 0.5), summed, minus things broken; an unreadable file
+    scores :data:`UNREADABLE`."""
     if report.error:
         return UNREADABLE
-    return sum(r.ok for r in report.rules) - len(report.broken)
+    return sum(r.progress for r in report.rules) - len(report.broken)
+
+
+@dataclass
+class State:
+    """The task's state before a step: its text (to tell a change), score and verdict."""
+
+    text: str
+    score: float
+    passed: bool
+
+
+class CandidateRefused(Exception):
+    """A candidate call the search does not try (another file than the task's)."""
+
+
+class Scorer:
+    """Scores a task's state and what one candidate call would make of it."""
+
+    async def state(self, workspace: Path) -> State:
+        raise NotImplementedError
+
+    async def try_call(self, workspace: Path, state: State, tool: Tool[Any, Any],
+                       args: dict[str, Any], timeout_s: float) -> tuple[float, bool]:
+        """The score after ``tool(args)`` on a scratch copy, and whether it changed the
+        state; :class:`CandidateRefused`, a PantheonError or an OSError for a call that
+        cannot be tried."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Remove what the scorer keeps on disk."""
+
+
+class DocScorer(Scorer):
+    """A document task: rules-check progress (:func:`score_report`) of the task's file."""
+
+    def __init__(self, task: DocTask, original: str) -> None:
+        self.task = task
+        self.original = original
+        self._scratch = Path(tempfile.mkdtemp(prefix="pantheon-search-"))
+
+    def close(self) -> None:
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def _check(self, text: str) -> CheckReport:
+        return check_document(text, self.task.rules, self.original)
+
+    async def state(self, workspace: Path) -> State:
+        text = resolve_in_workspace(workspace, self.task.path).read_text(encoding="utf-8")
+        report = self._check(text)
+        return State(text=text, score=score_report(report), passed=report.passed)
+
+    async def try_call(self, workspace: Path, state: State, tool: Tool[Any, Any],
+                       args: dict[str, Any], timeout_s: float) -> tuple[float, bool]:
+        if "path" in tool.args_model.model_fields:
+            if args.get("path", self.task.path) != self.task.path:
+                raise CandidateRefused("schema")
+            args = {**args, "path": self.task.path}
+        scratch = resolve_in_workspace(self._scratch, self.task.path)
+        scratch.parent.mkdir(parents=True, exist_ok=True)
+        scratch.write_text(state.text, encoding="utf-8")
+        await tool.invoke(ToolContext(workspace=self._scratch), args, timeout_s)
+        after = scratch.read_text(encoding="utf-8")
+        return score_report(self._check(after)), after != state.text
 
 
 class VerifierEngine(RecordingEngine):
     """Answers one tool loop with the best of ``k`` sampled candidates per step."""
 
-    def __init__(self, inner: Engine, spec: AgentSpec, task: DocTask, original: str,
+    def __init__(self, inner: Engine, spec: AgentSpec, scorer: Scorer,
                  config: SearchConfig, *, rng: random.Random) -> None:
         super().__init__()
         self.inner = inner
@@ -136,40 +201,50 @@ class VerifierEngine(RecordingEngine):
         self.model = inner.model
         self.supports_constraints = inner.supports_constraints
         self.spec = spec
-        self.task = task
+        self.scorer = scorer
         self.workspace: Path | None = None
-        self.original = original
         self.config = config
         self.rng = rng
         self.step_stats: list[StepStats] = []  # not `stats`: that is the Engine method
         self.sampled = 0
-        self._scratch = Path(tempfile.mkdtemp(prefix="pantheon-search-"))
+        #: whether the state before the last step passed the task's check
+        self.passing = False
+        #: tool name -> its fenced-block argument; arguments the agent binds
+        self.blocks: dict[str, str] = {}
+        self.bound: dict[str, dict[str, Any]] = {}
+        #: an error of the model engine itself: it stops the harvest
+        self.failure: EngineError | None = None
 
     def bind(self, workspace: Path) -> None:
         self.workspace = workspace
 
     def close_scratch(self) -> None:
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        self.scorer.close()
 
-    def _check(self, text: str) -> CheckReport:
-        return check_document(text, self.task.rules, self.original)
+    async def _sample(self, request: EngineRequest, seed: int) -> Completion:
+        try:
+            return await self.inner.complete(request.model_copy(
+                update={"temperature": self.config.temperature, "seed": seed}))
+        except TrajectoryStop:
+            raise
+        except EngineError as exc:
+            self.failure = exc
+            raise
 
     async def complete(self, request: EngineRequest) -> Completion:
         if self.workspace is None:
             raise EngineError("search: no workspace bound to the verifier")
-        current = resolve_in_workspace(self.workspace, self.task.path).read_text(
-            encoding="utf-8")
-        report = self._check(current)
-        stats = StepStats(step=len(self.step_stats) + 1, score_before=score_report(report))
+        current = await self.scorer.state(self.workspace)
+        self.passing = current.passed
+        stats = StepStats(step=len(self.step_stats) + 1, score_before=current.score)
         self.step_stats.append(stats)
         seen: Counter[str] = Counter()
         judged: dict[str, Candidate] = {}
         for _ in range(self.config.rounds):
             stats.rounds += 1
             seeds = [self.rng.randrange(2**31) for _ in range(self.config.k)]
-            completions = await asyncio.gather(*(self.inner.complete(request.model_copy(
-                update={"temperature": self.config.temperature, "seed": seed}))
-                for seed in seeds))
+            completions = await asyncio.gather(*(self._sample(request, seed)
+                                                 for seed in seeds))
             stats.sampled += len(completions)
             self.sampled += len(completions)
             for completion in completions:
@@ -182,13 +257,13 @@ class VerifierEngine(RecordingEngine):
             stats.finals = sum(c.kind == "final" for c in usable)
             stats.improving = sum(c.kind == "tool" and c.changed
                                   and c.score > stats.score_before for c in usable)
-            pick = self._choose(usable, seen, report.passed, stats.score_before)
+            pick = self._choose(usable, seen, current.passed, stats.score_before)
             stats.candidates = _notes(judged, seen)
             if pick is not None:
                 stats.chosen = pick.kind
                 stats.score_after = pick.score if pick.kind == "tool" else stats.score_before
                 return self.record(request, pick.completion.text)
-        what = "a final answer" if report.passed else "a call that brings the file closer"
+        what = "a final answer" if current.passed else "a call that brings the task closer"
         raise SearchStuck(f"search: no candidate in {stats.sampled} samples was {what}")
 
     def _choose(self, candidates: list[Candidate], seen: Counter[str], passed: bool,
@@ -210,12 +285,12 @@ class VerifierEngine(RecordingEngine):
                 return max(level, key=order)
         return None
 
-    async def _judge(self, completion: Completion, current: str) -> Candidate:
+    async def _judge(self, completion: Completion, current: State) -> Candidate:
         """Parse a candidate the way the loop would, and score what it would do."""
         if completion.finish_reason == "length":
             return Candidate(completion, "invalid", why="truncated")
         try:
-            envelope = parse_envelope(completion.text)
+            envelope = parse_envelope(completion.text, self.blocks)
         except EnvelopeError as exc:
             return Candidate(completion, "invalid", why=exc.kind)
         if isinstance(envelope, FinalAnswer):
@@ -225,26 +300,20 @@ class VerifierEngine(RecordingEngine):
                 self.spec.final.model_validate(envelope.output)
             except ValidationError:
                 return Candidate(completion, "invalid", why="schema")
-            return Candidate(completion, "final", score=score_report(self._check(current)))
+            return Candidate(completion, "final", score=current.score)
         if envelope.name not in self.spec.tools:
             return Candidate(completion, "invalid", why="unknown_tool")
-        tool = get_tool(envelope.name)
-        args = dict(envelope.args)
-        if "path" in tool.args_model.model_fields:
-            if args.get("path", self.task.path) != self.task.path:
-                return Candidate(completion, "invalid", why="schema")
-            args["path"] = self.task.path
-        scratch = resolve_in_workspace(self._scratch, self.task.path)
-        scratch.parent.mkdir(parents=True, exist_ok=True)
-        scratch.write_text(current, encoding="utf-8")
+        assert self.workspace is not None
+        args = {**envelope.args, **self.bound.get(envelope.name, {})}
         try:
-            await tool.invoke(ToolContext(workspace=self._scratch), args,
-                              self.spec.limits.tool_timeout_s)
+            score, changed = await self.scorer.try_call(
+                self.workspace, current, get_tool(envelope.name), args,
+                self.spec.limits.tool_timeout_s)
+        except CandidateRefused as exc:
+            return Candidate(completion, "invalid", why=str(exc))
         except (PantheonError, OSError) as exc:
             return Candidate(completion, "invalid", why=getattr(exc, "kind", "tool_error"))
-        after = scratch.read_text(encoding="utf-8")
-        return Candidate(completion, "tool", score=score_report(self._check(after)),
-                         changed=after != current)
+        return Candidate(completion, "tool", score=score, changed=changed)
 
 
 def _notes(judged: dict[str, Candidate], seen: Counter[str]) -> list[CandidateNote]:
@@ -276,13 +345,15 @@ async def search_task(spec: AgentSpec, task: SuiteTask, source_workspace: Path,
     """
     doc = doc_task(task)
     original = read_task_file(source_workspace, doc)
-    verifier = VerifierEngine(engine.for_agent(spec.name), spec, doc, original, config,
-                              rng=random.Random(f"{config.seed}:{task.id}"))
+    verifier = VerifierEngine(engine.for_agent(spec.name), spec, DocScorer(doc, original),
+                              config, rng=random.Random(f"{config.seed}:{task.id}"))
     try:
         trajectory = await run_trajectory(spec, task, source_workspace, verifier, folder,
                                           run_id=run_id, policy=policy)
     finally:
         verifier.close_scratch()
+    if verifier.failure is not None:
+        raise verifier.failure
     if trajectory.error_kind == SearchStuck.kind and trajectory.status == "failed":
         trajectory.status = "stuck"
     return trajectory, SearchOutcome(task_id=task.id, status=trajectory.status,

@@ -21,7 +21,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from pantheon_engine.specialize.mine import render_sources
 from pantheon_engine.specialize.train import TrainEvent, TrainResult, train_lora
+from pantheon_engine.specialize.train_data import load_examples
 
 
 def quiet_libraries() -> None:
@@ -74,5 +76,7 @@ def train_with_progress(agent: str, data: Path, folder: Path, *, gguf: Path,
 
     console.print(f"train {agent}: {data} on {gguf.name} -> {folder}", highlight=False,
                   soft_wrap=True, markup=False)
+    console.print(f"examples by source: {render_sources(load_examples(data).counts('source'))}",
+                  highlight=False, soft_wrap=True, markup=False)
     with progress:
         return train_lora(agent, data, folder, base_gguf=gguf, progress=on_event, **options)
