@@ -151,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--holdout", type=int, default=50, help="holdout tasks measured")
     parser.add_argument("--source", action="append", dest="sources", default=None,
                         help="a round's source, repeatable (default best-of-k)")
+    parser.add_argument("--teacher", default=None,
+                        help="the teacher source's model (with --source teacher)")
     parser.add_argument("--samples", type=int, default=4,
                         help="samples per task (best-of-k) or candidates per step")
     parser.add_argument("--search", type=int, default=4,
@@ -177,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         rounds = Rounds(RoundsOptions(
             agent=AGENTS[domain], suite=suite, rounds=args.rounds,
             sources=args.sources or ["best-of-k"], tasks=args.train_tasks,
-            holdout=args.holdout, search=args.search, base=base),
+            holdout=args.holdout, search=args.search, teacher=args.teacher, base=base),
             say=lambda text: print(text, file=sys.stderr))
         report = rounds.run_rounds()
         seconds = time.monotonic() - started

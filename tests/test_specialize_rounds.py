@@ -28,6 +28,10 @@ def test_a_round_learns_only_from_verified_model_work() -> None:
         check_sources(["guess"], HARVEST_MODES)
     with pytest.raises(ConfigError, match="at least one source"):
         check_sources([], HARVEST_MODES)
+    with pytest.raises(ConfigError, match="teacher source needs a teacher model"):
+        check_sources(["teacher"], HARVEST_MODES)
+    assert check_sources(["feedback", "teacher"], HARVEST_MODES, "qwen2.5-coder-1.5b") == \
+        ["feedback", "teacher"]
 
 
 def test_rounds_refuse_a_scripted_source_before_any_model_loads(tmp_path: Path) -> None:

@@ -90,7 +90,11 @@ def specialize_cmd(
     = 0,
     sources: Annotated[list[str] | None, typer.Option(
         "--source", help="with --rounds: where green work comes from, repeatable "
-        "(best-of-k, search, …; default best-of-k)")] = None,
+        "(best-of-k, search, feedback, teacher; default best-of-k)")] = None,
+    teacher: Annotated[str | None, typer.Option(
+        "--teacher", help="with --rounds: the catalogue model of the teacher source "
+        "(best-of-k with it on the same tasks and prompts; only what the check passes is "
+        "kept)")] = None,
     holdout_tasks: Annotated[int | None, typer.Option(
         "--holdout-tasks", help="with --rounds: holdout tasks measured each round "
         "(default: all)")] = None,
@@ -137,7 +141,7 @@ def specialize_cmd(
                 agent=agent, suite=suite, rounds=rounds,
                 sources=sources or (["search"] if own == "search" else ["best-of-k"]),
                 tasks=own_tasks or None, holdout=holdout_tasks, search=search,
-                extra=extra or [], base=options), say=bold, console=err_console)
+                extra=extra or [], teacher=teacher, base=options), say=bold, console=err_console)
             lines = runner.run_rounds().lines()
             out = runner.folder / "rounds.json"
         else:

@@ -324,13 +324,13 @@ class Specializer:
             show_progress=True, limit=limit, search=search))
 
     def _harvest(self, mode: str, *, limit: int | None = None,
-                 demos: Path | None = None) -> HarvestResult:
+                 demos: Path | None = None, teacher: str | None = None) -> HarvestResult:
         return asyncio.run(harvest(
             self.name, suite=self.o.suite, mode=mode, split="train",
             samples=self.o.own_samples, temperature=self.o.own_temperature, demos=demos,
             rounds=2, keep_unfinished=False, queue=False, concurrency=None, seed=self.o.seed,
             policy_mode="night", engine=self._engine(), artifacts=self.o.artifacts,
-            console=self.console, show_progress=True, limit=limit))
+            console=self.console, show_progress=True, limit=limit, teacher=teacher))
 
     def _mine(self, out: Path, include: list[Path]) -> MineResult:
         return asyncio.run(mine_examples(

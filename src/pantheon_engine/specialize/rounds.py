@@ -51,6 +51,8 @@ DEFAULT_SOURCES = ("best-of-k",)
 #: harvest modes that are not a round's source: the scripted solver is an upper-bound line,
 #: never data a headline number rests on; an import is data the user hands over (``extra``)
 NOT_SOURCES = frozenset({"demos", "import"})
+#: a source that is not a harvest mode: best-of-k with a bigger model (``teacher``)
+TEACHER = "teacher"
 
 
 class RoundsOptions(BaseModel):
@@ -69,6 +71,9 @@ class RoundsOptions(BaseModel):
     search: int = Field(default=1, ge=1)
     #: more verified examples (JSONL in the mining format), e.g. a night's mined green work
     extra: list[Path] = Field(default_factory=list)
+    #: the catalogue model of the ``teacher`` source (best-of-k with it; the student's
+    #: prompts are what is stored)
+    teacher: str | None = None
     base: SpecializeOptions
 
 
@@ -152,9 +157,10 @@ def search_text(tally: dict[str, Any]) -> str:
     return str(tally.get("line") or ", ".join(f"{k} {v}" for k, v in tally.items()))
 
 
-def check_sources(sources: Sequence[str], known: Sequence[str]) -> list[str]:
-    """The sources, in order, without repeats; a :class:`ConfigError` for a scripted one or
-    one no harvest knows."""
+def check_sources(sources: Sequence[str], known: Sequence[str],
+                  teacher: str | None = None) -> list[str]:
+    """The sources, in order, without repeats; a :class:`ConfigError` for a scripted one,
+    one no harvest knows, or ``teacher`` without a teacher model."""
     chosen = list(dict.fromkeys(sources))
     if not chosen:
         raise ConfigError("a round needs at least one source", hint="--source best-of-k")
@@ -163,10 +169,14 @@ def check_sources(sources: Sequence[str], known: Sequence[str]) -> list[str]:
         raise ConfigError(f"{', '.join(scripted)} cannot be a round's source: rounds learn "
                           "from verified model work only (the scripted solver is an "
                           "upper-bound line; hand over data with --extra FILE)")
-    unknown = [s for s in chosen if s not in known]
+    if TEACHER in chosen and not teacher:
+        raise ConfigError("the teacher source needs a teacher model",
+                          hint="--teacher qwen2.5-coder-1.5b")
+    unknown = [s for s in chosen if s not in known and s != TEACHER]
     if unknown:
         raise ConfigError(f"unknown source(s) {', '.join(unknown)}",
-                          hint="one of " + ", ".join(k for k in known if k not in NOT_SOURCES))
+                          hint="one of " + ", ".join(
+                              [k for k in known if k not in NOT_SOURCES] + [TEACHER]))
     return chosen
 
 
@@ -199,7 +209,10 @@ class Rounds(Specializer):
 
     def _harvest_source(self, source: str) -> tuple[SourceRound, HarvestResult]:
         started = time.monotonic()
-        found = self._harvest(source, limit=self.r.tasks)
+        if source == TEACHER:
+            found = self._harvest("best-of-k", limit=self.r.tasks, teacher=self.r.teacher)
+        else:
+            found = self._harvest(source, limit=self.r.tasks)
         return SourceRound(source=source, tasks=found.tasks, tasks_green=found.tasks_green,
                            sampled=found.sampled, examples=found.counts.examples,
                            seconds=round(time.monotonic() - started, 1),
@@ -207,7 +220,7 @@ class Rounds(Specializer):
 
     def run_rounds(self) -> RoundsReport:
         r = self.r
-        sources = check_sources(r.sources, HARVEST_MODES)
+        sources = check_sources(r.sources, HARVEST_MODES, r.teacher)
         load_suite(r.suite).refuse_training("specializing on")
         missing = [str(p) for p in r.extra if not p.is_file()]
         if missing:
