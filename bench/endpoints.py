@@ -6,12 +6,13 @@ Three measurements:
             count it outstanding, record the answer), no I/O, with 1, 2 and 3 servers;
   fake:     requests/s through the ``openai`` engine against 1, 2 and 3 fake servers that
             answer at once (each its own process: a bare asyncio HTTP/1.1 server returning a
-            canned completion), c requests in flight; and the same requests sent with a
-            bare httpx client, round robin over the same servers, without the engine (the
-            ceiling of the client side on this machine). The difference per request is the
-            engine's whole overhead (routing, body building, parsing, counters), not
-            routing alone. Engine and bare client alternate for ``--repeat`` rounds; the
-            medians are reported (a shared 2-core machine moves each number run to run);
+            canned completion, ``bench/_fake_openai.py``), c requests in flight; and the
+            same requests sent with a bare httpx client, round robin over the same servers,
+            without the engine (the ceiling of the client side on this machine). The
+            difference per request is the engine's whole overhead (routing, body building,
+            parsing, counters), not routing alone. Engine and bare client alternate for
+            ``--repeat`` rounds; the medians are reported (a shared 2-core machine moves
+            each number run to run);
   real:     ``pantheon serve`` of the small model (a child process), asked by the
             ``openai`` engine: requests/s and tokens/s for a short burst, and the same
             burst on the embedded engine in this process (no HTTP) for comparison.
@@ -37,73 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _fake_openai import start_fakes, stop
 
 from pantheon_engine.config import EndpointSettings
 from pantheon_engine.engines.base import Engine, EngineRequest, Message
 from pantheon_engine.engines.endpoints import EndpointPool
 from pantheon_engine.engines.openai import OpenAIEngine
-
-REPLY = json.dumps({
-    "object": "chat.completion", "model": "m",
-    "choices": [{"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": "ok"}}],
-    "usage": {"prompt_tokens": 12, "completion_tokens": 2, "total_tokens": 14},
-}).encode()
-MODELS = json.dumps({"object": "list", "data": [{"id": "m", "object": "model"}]}).encode()
-
-
-# --- a fake server, in its own process ---------------------------------------------------
-
-
-async def _fake_server(port_file: Path) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                lines = head.decode("latin-1").split("\r\n")
-                length = 0
-                for line in lines[1:]:
-                    if line.lower().startswith("content-length:"):
-                        length = int(line.split(":", 1)[1])
-                if length:
-                    await reader.readexactly(length)
-                body = MODELS if lines[0].startswith("GET /v1/models") else REPLY
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                             b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
-                             + body)
-                await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
-
-    server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
-    port_file.write_text(str(server.sockets[0].getsockname()[1]))
-    async with server:
-        await server.serve_forever()
-
-
-def start_fakes(count: int, folder: Path) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
-    procs, urls = [], []
-    for i in range(count):
-        port_file = folder / f"fake{i}.port"
-        procs.append(subprocess.Popen([sys.executable, __file__, "--fake-server",
-                                       str(port_file)]))
-        deadline = time.monotonic() + 20
-        while not port_file.exists() or not port_file.read_text():
-            if time.monotonic() > deadline:
-                raise RuntimeError("a fake server did not start")
-            time.sleep(0.05)
-        urls.append(f"http://127.0.0.1:{port_file.read_text()}/v1")
-    return procs, urls
-
-
-def stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.wait(10)
-
 
 # --- measurements ------------------------------------------------------------------------
 
@@ -262,9 +202,6 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--fake-server":
-        asyncio.run(_fake_server(Path(sys.argv[2])))
-        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=1000, help="per fake run")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per fake setting")
