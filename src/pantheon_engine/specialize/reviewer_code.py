@@ -6,7 +6,7 @@ it again from ``suite.json``, and the stub it renders must be the one in ``tasks
 A task gives two items, labelled by the task's hidden tests (its check), run here on each
 program:
 
-* good: the reference program (the hidden tests pass);
+* good: the reference program (the hidden tests pass), written as the bad one is;
 * bad: a plausible but wrong program, the reference with one small change (a comparison,
   an operator, a constant, ``min``/``max``, a case method) that still returns the
   docstring's examples right but fails a hidden test (``plausible_wrong``); failing that,
@@ -40,7 +40,7 @@ from typing import Any
 from pantheon_engine.agents.io import CodePatch, TestReport
 from pantheon_engine.errors import SuiteError
 from pantheon_engine.evals.codesuite.make import GENERATOR, drafts_by_id
-from pantheon_engine.evals.codesuite.task import Args, Draft, reference_text, stub_text
+from pantheon_engine.evals.codesuite.task import Args, Draft, stub_text
 from pantheon_engine.evals.codesuite.verify import TaskDefect, run_reference
 from pantheon_engine.evals.suite import CONFIG_FILE, Suite, SuiteTask
 from pantheon_engine.loop.envelope import FinalAnswer, block_form, envelope_text
@@ -322,10 +322,12 @@ def code_items(suite: Suite, tasks: Sequence[SuiteTask], split: str, *,
         reference = _reference(draft, every, differs)
         spec = {k: task.input[k] for k in ("title", "scope", "acceptance", "files", "tests")
                 if k in task.input}
-        for good, body in ((True, draft.body), (False, bad_body)):
+        # the reference's body written as the bad one is (ast.unparse): the two programs
+        # differ in the change alone, not in quotes or spacing
+        good_body = ast.unparse(ast.parse(draft.body))
+        for good, body in ((True, good_body), (False, bad_body)):
             item_id = f"{task.id}-{'good' if good else 'bad'}"
-            program = reference_text(draft, examples) if good else \
-                _program(draft, examples, body)
+            program = _program(draft, examples, body)
             canary = SuiteCodeCanary(
                 id=item_id, spec=spec, base={path: task.input["existing"][path]},
                 change={path: program}, summary=f"Implemented {draft.name} in {path}.",
