@@ -67,6 +67,7 @@ def test_the_numbers_of_a_scripted_reviewer_pair() -> None:
     assert m.baselines["always pass"].accuracy == 0.5
     assert m.baselines["always fail"].false_fail_rate == 1.0
     assert not m.target_met and len(m.target_problems) == 3
+    assert m.beats_baselines  # 4 of 5 judged items right, a constant verdict gets half
     text = m.render_text()
     assert "reviewA: accuracy 0.67, false-pass 0.33, false-fail 0.33 (6 scored, 0 errors)" \
         in text
@@ -78,6 +79,18 @@ def test_a_pair_that_meets_the_target() -> None:
     m = scripted(expected, {"reviewA": list(expected), "reviewB": list(expected)},
                  "review.peer@1")
     assert m.target_met and m.kappa == 1.0 and m.gate.accuracy == 1.0
+    assert m.beats_baselines
+
+
+def test_a_pair_that_fails_nearly_everything_meets_the_target_and_shows_no_judgement(
+        ) -> None:
+    expected = ["pass"] * 10 + ["fail"] * 10
+    nearly = ["fail"] * 9 + ["pass"] + ["pass"] + ["fail"] * 9  # one good and one bad passed
+    m = scripted(expected, {"reviewA": nearly, "reviewB": nearly}, "review.peer@1")
+    assert m.target_met  # false-pass 0.10, κ 1.00
+    assert not m.beats_baselines and m.gate.accuracy == 0.5
+    assert "judgement: gate accuracy 0.50 against 0.50 for the better constant verdict: " \
+        "no better" in m.render_text()
 
 
 @pytest.fixture(scope="module")

@@ -192,6 +192,18 @@ class ReviewerMeasurement(BaseModel):
     def target_met(self) -> bool:
         return not self.target_problems
 
+    @property
+    def best_constant(self) -> float:
+        """The accuracy of the better of the two constant reviewers on these items."""
+        return max((s.accuracy or 0.0) for s in self.baselines.values())
+
+    @property
+    def beats_baselines(self) -> bool:
+        """Whether the gate's reading of the pair is right more often than a constant
+        verdict would be: the target alone is met by a pair that fails (almost)
+        everything, which shows no judgement."""
+        return self.gate.accuracy is not None and self.gate.accuracy > self.best_constant
+
     def render_text(self) -> str:
         lines = [f"{self.agent} on {self.suite} ({self.split}): {self.items} items "
                  f"({self.bad} bad) from {self.tasks} tasks, {self.flow} flow's review "
@@ -211,6 +223,9 @@ class ReviewerMeasurement(BaseModel):
                 f"{self.target.kappa_min:g}")
         lines.append(f"  target ({goal}): " + (
             "met" if self.target_met else "not met: " + "; ".join(self.target_problems)))
+        lines.append(f"  judgement: gate accuracy {_num(self.gate.accuracy)} against "
+                     f"{self.best_constant:.2f} for the better constant verdict: " + (
+                         "better" if self.beats_baselines else "no better"))
         return "\n".join(lines)
 
 
