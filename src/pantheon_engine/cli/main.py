@@ -35,6 +35,7 @@ from pantheon_engine.cli.options import (
 )
 from pantheon_engine.cli.queue import queue_app
 from pantheon_engine.cli.report import report_cmd
+from pantheon_engine.cli.reviewers import reviewers_app
 from pantheon_engine.cli.run import run_cmd
 from pantheon_engine.cli.runs import runs_app
 from pantheon_engine.cli.serve import serve_app
@@ -90,6 +91,7 @@ app.add_typer(traces_app, name="traces", cls=HelpGroup)
 traces_app.command("export", epilog=EXPORT_EXAMPLES)(traces_export_cmd)
 app.command("harvest")(harvest_cmd)
 app.command("train")(train_cmd)
+app.add_typer(reviewers_app, name="reviewers", cls=HelpGroup)
 app.command("specialize", epilog=examples(
     "pantheon suite make docops --tasks 500 --seed 7 --scope rule --out suites/docops-7-rule",
     "pantheon specialize doc.frontmatter --suite suites/docops-7-rule",

@@ -173,6 +173,11 @@ def load_examples(path: Path | str) -> TrainData:
                     hint='each line: {"messages": [..., {"role": "assistant", "content": '
                          '...}], "tools": [...], "meta": {"source": ...}}') from None
             _refuse_benchmark_text(source, number, example)
+            if (example.meta.model_extra or {}).get("split") == "holdout":
+                raise TrainDataError(
+                    f"{source} line {number}: an example of the holdout split",
+                    hint="holdout items measure (pantheon reviewers measure); build "
+                         "training items from the train split")
             examples.append(example)
     if not examples:
         raise TrainDataError(f"{source}: no examples (the file is empty)")

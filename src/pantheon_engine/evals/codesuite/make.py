@@ -61,7 +61,8 @@ from pantheon_engine.evals.suite_files import (
     time_limit_conftest,
 )
 
-__all__ = ["HOLDOUT_FAMILIES", "MAX_TASKS", "MIN_TASKS", "TRAIN_FAMILIES", "make_code_suite"]
+__all__ = ["HOLDOUT_FAMILIES", "MAX_TASKS", "MIN_TASKS", "TRAIN_FAMILIES", "drafts_by_id",
+           "make_code_suite"]
 
 TRAIN_FAMILIES: tuple[Family, ...] = train_text.FAMILIES + train_numbers.FAMILIES
 HOLDOUT_FAMILIES: tuple[Family, ...] = holdout_structures.FAMILIES + holdout_parsing.FAMILIES
@@ -146,6 +147,23 @@ def _draw_split(rng: random.Random, families: tuple[Family, ...], count: int,
         else:
             spent.add(family.name)
     return drafts
+
+
+def drafts_by_id(tasks: int, seed: int, holdout_share: float = 0.4) -> dict[str, Draft]:
+    """Each task id of a suite written with these arguments and the draft it was made from
+    (its reference body included), drawn again without writing or checking anything."""
+    holdout = round(tasks * holdout_share)
+    if not MIN_TASKS <= tasks <= MAX_TASKS or not 0 < holdout < tasks:
+        raise ConfigError(f"no code suite is made of {tasks} tasks with holdout share "
+                          f"{holdout_share}")
+    rng = random.Random(seed)
+    width = max(3, len(str(tasks)))
+    found: dict[str, Draft] = {}
+    for split, families, count in (("train", TRAIN_FAMILIES, tasks - holdout),
+                                   ("holdout", HOLDOUT_FAMILIES, holdout)):
+        for number, draft in enumerate(_draw_split(rng, families, count, split), 1):
+            found[f"{split}-{number:0{width}d}"] = draft
+    return found
 
 
 def _build(draft: Draft, split: str, number: int, width: int, scratch: Path) -> CodeTask:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import random
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -44,6 +44,9 @@ from pantheon_engine.tools.frontmatter import (
 )
 
 __all__ = [
+    "ALL_DEFECTS",
+    "EXTRA_KEYS",
+    "WRONG_KEY",
     "Canary",
     "Verdict",
     "apply_calls",
@@ -67,6 +70,13 @@ SUMMARIES = (
 )
 
 DEFECTS = ("missing_edit", "wrong_value", "key_kept", "extra_edit")
+#: a plausible but wrong change: the right edit made to another key (a value set on a
+#: neighbour, a key renamed to a near spelling of its target, another key deleted)
+WRONG_KEY = "wrong_key"
+ALL_DEFECTS = (*DEFECTS, WRONG_KEY)
+#: keys (and values) an ``extra_edit`` adds when no rule asks for them
+EXTRA_KEYS: tuple[tuple[str, str], ...] = (
+    ("priority", "high"), ("reviewed_by", "ada"), ("category", "misc"))
 
 
 class Canary(BaseModel):
@@ -151,9 +161,49 @@ def _near_miss(value: str) -> str:
     return "tbd"
 
 
+def _near_key(key: str, taken: Iterable[str]) -> str | None:
+    """A near spelling of ``key`` that is not one of ``taken`` (a plural, a capital)."""
+    used = set(taken)
+    for candidate in (key + "s" if not key.endswith("s") else key[:-1],
+                      key[:1].upper() + key[1:], key.replace("_", "-")):
+        if candidate and candidate != key and candidate not in used:
+            return candidate
+    return None
+
+
+def _wrong_key_calls(calls: list[ToolCallSpec], rules: list[Rule], meta: dict[str, Any]
+                     ) -> list[tuple[str, list[ToolCallSpec]]]:
+    """The edit each call makes, made to another key than the one its rule names."""
+    governed = {getattr(r, "key", None) for r in rules} | {
+        getattr(r, "to", None) for r in rules}
+    out: list[tuple[str, list[ToolCallSpec]]] = []
+    for index, (name, args) in enumerate(calls):
+        key = args["key"]
+        others = [k for k in meta if isinstance(k, str) and k != key and k not in governed]
+        wrong: ToolCallSpec | None = None
+        description = ""
+        if name == "fm_set" and others:
+            wrong = ("fm_set", {**args, "key": others[0]})
+            description = f"wrong_key: {key}'s value written to {others[0]}"
+        elif name == "fm_delete" and others:
+            wrong = ("fm_delete", {"key": others[-1]})
+            description = f"wrong_key: deleted {others[-1]} instead of {key}"
+        elif name == "fm_rename":
+            near = _near_key(args["new_key"], meta)
+            if near is not None:
+                wrong = ("fm_rename", {**args, "new_key": near})
+                description = f"wrong_key: renamed {key} to {near}, not {args['new_key']}"
+        if wrong is not None:
+            out.append((description, [*calls[:index], wrong, *calls[index + 1:]]))
+    return out
+
+
 def _defect_calls(kind: str, calls: list[ToolCallSpec], rules: list[Rule], text: str,
-                  rng: random.Random) -> list[tuple[str, list[ToolCallSpec]]]:
-    """Candidate bad edit lists of one kind, each with a description of its defect."""
+                  rng: random.Random, extras: Sequence[tuple[str, str]] = EXTRA_KEYS,
+                  ) -> list[tuple[str, list[ToolCallSpec]]]:
+    """Candidate bad edit lists of one kind, each with a description of its defect.
+
+    ``extras``: the keys and values an ``extra_edit`` may add."""
     meta = read_document(text).meta
     out: list[tuple[str, list[ToolCallSpec]]] = []
     if kind == "missing_edit" and len(calls) >= 2:
@@ -190,21 +240,27 @@ def _defect_calls(kind: str, calls: list[ToolCallSpec], rules: list[Rule], text:
             if others:
                 out.append((f"extra_edit: changed {key}",
                             [*calls, ("fm_set", {"key": key, "value": rng.choice(others)})]))
-        for key, value in (("priority", "high"), ("reviewed_by", "ada"), ("category", "misc")):
+        for key, value in extras:
             if key not in meta and key not in governed:
                 out.append((f"extra_edit: added {key}",
                             [*calls, ("fm_set", {"key": key, "value": value})]))
+    elif kind == WRONG_KEY:
+        out.extend(_wrong_key_calls(calls, rules, meta))
     rng.shuffle(out)
     return out
 
 
 def make_canary(canary_id: str, path: str, text: str, rules: list[Rule], *, bad: bool,
-                rng: random.Random, source: str = "generated") -> Canary | None:
+                rng: random.Random, source: str = "generated",
+                defects: Sequence[str] = DEFECTS,
+                extras: Sequence[tuple[str, str]] = EXTRA_KEYS) -> Canary | None:
     """A verified canary from one task, or None when this task cannot give one.
 
     A task gives none when the solver has nothing to do (no change to review), when the
     solver's change does not pass the check, or (for ``bad``) when no defect can be made
-    that the check catches.
+    that the check catches. ``defects``: the kinds of defect to draw from (in a shuffled
+    order, the first that gives a change the check fails wins); ``extras``: the keys an
+    ``extra_edit`` adds.
     """
     try:
         calls = solve(text, rules)
@@ -220,11 +276,12 @@ def make_canary(canary_id: str, path: str, text: str, rules: list[Rule], *, bad:
         return None
     after, defect = good, None
     if bad:
-        kinds = list(DEFECTS)
+        kinds = list(defects)
         rng.shuffle(kinds)
         found = None
         for kind in kinds:
-            for description, bad_calls in _defect_calls(kind, calls, rules, text, rng):
+            for description, bad_calls in _defect_calls(kind, calls, rules, text, rng,
+                                                        extras):
                 try:
                     candidate = apply_calls(text, bad_calls)
                 except (FrontMatterError, yaml.YAMLError):
