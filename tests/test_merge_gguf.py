@@ -229,3 +229,43 @@ def test_the_served_output_changes_with_the_adapter(base_gguf: Path, tmp_path: P
     assert base_text.strip()
     assert asyncio.run(reply(tmp_path / "zero.gguf")) == base_text
     assert asyncio.run(reply(tmp_path / "strong.gguf")) != base_text
+
+
+def test_a_qwen2_adapter_merges_without_the_llama_permutation(tmp_path: Path) -> None:
+    """llama.cpp writes qwen2 q/k rows as Hugging Face has them: the delta lands unpermuted,
+    so an adapter trained on the 0.5B code model is served by its merged GGUF."""
+    base = resolve_model("qwen2.5-coder-0.5b", allow_download=True, progress=False)
+    reader = gguf.GGUFReader(base)
+    by_name = {t.name: t for t in reader.tensors}
+    rng = np.random.default_rng(3)
+    r, alpha = 4, 8.0
+    tensors: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple[int, ...]] = {}
+    for proj, name in (("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k")):
+        shape = tuple(int(n) for n in reversed(by_name[f"blk.0.{name}.weight"].shape))
+        shapes[proj] = shape
+        key = f"base_model.model.model.layers.0.{proj}"
+        tensors[f"{key}.lora_A.weight"] = (rng.standard_normal((r, shape[1])) * 0.05
+                                           ).astype(np.float32)
+        tensors[f"{key}.lora_B.weight"] = (rng.standard_normal((shape[0], r)) * 0.05
+                                           ).astype(np.float32)
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    safetensors_numpy.save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "r": r, "lora_alpha": alpha, "target_modules": ["q_proj",
+                                                                             "k_proj"],
+        "lora_dropout": 0.0, "bias": "none", "task_type": "CAUSAL_LM"}))
+    out = tmp_path / "merged.gguf"
+    report = merge_lora_into_gguf(base, folder, out)
+    assert set(report.touched) == {"blk.0.attn_q.weight", "blk.0.attn_k.weight"}
+    merged = {t.name: t for t in gguf.GGUFReader(out).tensors}
+    for proj, name in (("self_attn.q_proj", "attn_q"), ("self_attn.k_proj", "attn_k")):
+        key = f"base_model.model.model.layers.0.{proj}"
+        delta = (alpha / r) * (tensors[f"{key}.lora_B.weight"] @ tensors[f"{key}.lora_A.weight"])
+        original = by_name[f"blk.0.{name}.weight"]
+        weight = gguf.quants.dequantize(original.data, original.tensor_type
+                                        ).reshape(shapes[proj])
+        got = np.asarray(merged[f"blk.0.{name}.weight"].data, dtype=np.float32
+                         ).reshape(shapes[proj])
+        assert np.allclose(got, weight + delta, rtol=2**-10, atol=1e-5), name

@@ -57,7 +57,8 @@ GGUF_TENSOR = {
 }
 
 #: architectures the merge knows; True where llama.cpp permutes the q/k rows on conversion
-ARCH_PERMUTES_QK = {"llama": True}
+#: (its converter writes qwen2 and qwen3 rows as Hugging Face has them: NEOX rotary pairs)
+ARCH_PERMUTES_QK = {"llama": True, "qwen2": False, "qwen3": False}
 
 _KEY = re.compile(
     r"(?:^|\.)layers\.(?P<layer>\d+)\.(?:self_attn|mlp)\.(?P<proj>[a-z_]+_proj)"
